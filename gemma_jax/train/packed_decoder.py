@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from gemma_jax.train.chunked_loss import gather_loss_positions
+from gemma_jax.train.lora_projection import project
 
 
 def segment_causal_mask(segment_ids):
@@ -32,18 +33,18 @@ def _rope(attention, x, positions):
 
 
 def _attention(attention, x, mask, positions):
-    query = attention.query_dense(x)
-    key = attention.key_dense(x)
+    query = project(attention.query_dense, x)
+    key = project(attention.key_dense, x)
     if getattr(attention, "use_query_key_norm", False):
         query = attention.query_norm(query)
         key = attention.key_norm(key)
     query = _rope(attention, query, positions)
     key = _rope(attention, key, positions)
-    value = attention.value_dense(x)
+    value = project(attention.value_dense, x)
     # The layer's own kernel: scaling, soft cap, sliding window (by token distance,
     # which inside a segment equals position distance), fused op where available.
     output = attention._compute_attention(query, key, value, mask)
-    return attention.output_dense(output)
+    return project(attention.output_dense, output)
 
 
 def _decoder_block(block, x, mask, positions):
@@ -52,8 +53,8 @@ def _decoder_block(block, x, mask, positions):
         attended = block.post_attention_norm(attended)
     x = x + attended
     normalized = block.pre_ffw_norm(x)
-    hidden = keras.activations.gelu(block.gating_ffw(normalized), approximate=True) * block.gating_ffw_2(normalized)
-    hidden = block.ffw_linear(hidden)
+    gate = keras.activations.gelu(project(block.gating_ffw, normalized), approximate=True)
+    hidden = project(block.ffw_linear, gate * project(block.gating_ffw_2, normalized))
     if block.use_post_ffw_norm:
         hidden = block.post_ffw_norm(hidden)
     return x + hidden

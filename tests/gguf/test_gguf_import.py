@@ -201,9 +201,8 @@ def test_embedded_gemma3_270m(tmp_path, monkeypatch):
         start = time.perf_counter()
         backbone, proto = load_gemma3_preset(embedded_gemma3_270m_preset())
         cached_load = time.perf_counter() - start
+        # Load times are benchmark figures (benchmarks/real_model.py), not test assertions.
         print(f"first load {first_load:.1f} s, cached load {cached_load:.1f} s")
-        assert first_load < 30
-        assert cached_load < 10
 
         assert backbone.count_params() == 268_098_176
         tokenizer = GemmaTextTokenizer(proto)
