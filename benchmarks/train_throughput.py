@@ -21,7 +21,7 @@ What is compared, and why:
 Targets (from the issue, this 2-core CPU): ratio_vs_keras_fit >= 1.3, mfu >= 0.7,
 useful_ratio_vs_guide >= 3. The last stdout line is one JSON object with every figure.
 
-    python benchmarks/train_throughput.py             # Gemma 3 270M shape, seq 256, batch 4, 5 steps
+    python benchmarks/train_throughput.py             # real Gemma 3 270M, seq 256, batch 4, 5 steps
     python benchmarks/train_throughput.py --quick     # tiny model, seq 64, 2 steps (smoke test)
 """
 
@@ -153,12 +153,12 @@ def release_memory() -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny:gemma3, sequence length 64, 2 steps")
-    parser.add_argument("--model", default=None, help="model.source (default random:gemma3_270m)")
+    parser.add_argument("--model", default=None, help="model.source (default gemma3_270m, the real pretrained model)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per contender (default 5)")
     parser.add_argument("--batch-size", type=int, default=4, help="rows per step (default 4)")
     parser.add_argument("--sequence-length", type=int, default=None, help="tokens per row (default 256)")
     args = parser.parse_args(argv)
-    args.model = args.model or ("tiny:gemma3" if args.quick else "random:gemma3_270m")
+    args.model = args.model or ("tiny:gemma3" if args.quick else "gemma3_270m")
     args.steps = args.steps or (2 if args.quick else 5)
     args.sequence_length = args.sequence_length or (64 if args.quick else 256)
     return args
