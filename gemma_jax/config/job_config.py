@@ -40,12 +40,20 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """Full fine-tuning or LoRA, and LoRA's settings."""
+    """Full fine-tuning, LoRA or QLoRA (LoRA on a quantized frozen base), and LoRA's settings."""
 
-    kind: str = "lora"  # lora | full
+    kind: str = "lora"  # lora | qlora | full
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] = ("query", "value")
+    quantization: str | None = None  # qlora only: int8 | int4 (null: int8)
+
+    @property
+    def base_quantization(self) -> str | None:
+        """How the frozen base projections are stored: int8/int4 for qlora, None (compute dtype) otherwise."""
+        if self.kind != "qlora":
+            return None
+        return self.quantization or "int8"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.format": ("auto", "jsonl", "csv"),
     "data.loss_on": ("response", "all"),
     "model.dtype": ("auto", "float32", "bfloat16"),
-    "method.kind": ("lora", "full"),
+    "method.kind": ("lora", "qlora", "full"),
+    "method.quantization": ("int8", "int4"),
     "optimizer.name": ("adamw", "adafactor", "lion", "sgd"),
     "schedule.name": ("constant", "linear", "cosine"),
     "checkpoint.save": ("trainable", "full"),
@@ -101,6 +102,7 @@ def _model_and_method(c: _Checker) -> None:
     c.not_empty("model.source", "give a Keras preset directory or e.g. 'tiny:gemma3'")
     c.choice("model.dtype")
     c.choice("method.kind")
+    _quantization(c)
     if c.cfg.method.kind == "full":
         return  # LoRA settings are unused by full fine-tuning
     c.at_least("method.lora_rank", 1, "typical values are 4 to 64")
@@ -117,6 +119,24 @@ def _model_and_method(c: _Checker) -> None:
             c.add(f"method.lora_targets: unknown target {target!r}{hint}")
     for target in sorted({t for t in targets if targets.count(t) > 1}):
         c.add(f"method.lora_targets lists {target!r} more than once; remove the repeats")
+
+
+def _quantization(c: _Checker) -> None:
+    """QLoRA quantizes the frozen base; nothing else may ask for quantization."""
+    c.choice("method.quantization")
+    kind, quantization = c.cfg.method.kind, c.cfg.method.quantization
+    if quantization is None or kind == "qlora" or kind not in CHOICES["method.kind"]:
+        return
+    if kind == "full":
+        c.add(
+            f"method.quantization={quantization} cannot be used with method.kind=full: full fine-tuning trains the "
+            "base weights, which a quantized base cannot; use method.kind=qlora, or remove method.quantization"
+        )
+    else:
+        c.add(
+            f"method.quantization={quantization} only applies to method.kind=qlora (LoRA on a quantized base); "
+            f"set method.kind=qlora, or remove method.quantization for plain {kind}"
+        )
 
 
 def _optimizer(c: _Checker) -> None:

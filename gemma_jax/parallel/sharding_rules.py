@@ -5,6 +5,12 @@ A dimension that the axis does not divide is replicated instead of failing
 (Gemma 3 270M has one key/value head; Keras-Hub's layout map breaks on it).
 LoRA factors follow their kernel: A keeps the kernel's leading axes, B its
 last one, and the rank dimension is never split.
+
+QLoRA's quantized kernels (models/quantization.py): int8 kernels keep the float
+kernel's shape and rule; int4 kernels are stored flattened to [input rows,
+packed output columns] and follow PACKED_RULES. int4 scales and zero points
+([groups, columns]) split their columns like the packed kernel; int8 scales (one
+per output channel, a few KB) and int4 group indices are replicated.
 """
 
 from __future__ import annotations
@@ -26,18 +32,37 @@ RULES: tuple[tuple[str, tuple[str | None, ...]], ...] = (
 )
 
 
+# int4 kernels as Keras stores them: [reduced (input) dims, packed non-reduced (output) dims].
+PACKED_RULES: tuple[tuple[str, tuple[str | None, str | None]], ...] = (
+    (r"attention/(query|key|value)/kernel$", ("fsdp", "model")),  # [hidden, heads*head_dim/2]
+    (r"attention/attention_output/kernel$", ("model", "fsdp")),  # [heads*head_dim, hidden/2]
+    (r"ffw_gating(_2)?/kernel$", ("fsdp", "model")),  # [hidden, ffw/2]
+    (r"ffw_linear/kernel$", ("model", "fsdp")),  # [ffw, hidden/2]
+)
+
+
+def _rule(rules, path: str):
+    return next((axes for pattern, axes in rules if re.search(pattern, path)), None)
+
+
 def logical_axes(path: str, ndim: int) -> tuple[str | None, ...]:
-    """Axis names for a variable, LoRA factors derived from their kernel's rule."""
+    """Axis names for a variable, LoRA factors and quantization scales derived from their kernel's rule."""
+    replicated = (None,) * ndim
+    quantizer = re.search(r"/kernel_(scale|zero)$", path)
+    if quantizer:  # int4: [groups, columns] or [columns]; int8 (ndim > 2): per output channel, replicated
+        packed = _rule(PACKED_RULES, path[: quantizer.start()] + "/kernel")
+        return replicated[:-1] + (packed[-1],) if packed and ndim <= 2 else replicated
     lora = re.search(r"/lora_kernel_([ab])$", path)
-    kernel_path = re.sub(r"/lora_kernel_[ab]$", "/kernel", path) if lora else path
-    for pattern, axes in RULES:
-        if re.search(pattern, kernel_path):
-            if not lora:
-                return axes
-            if lora.group(1) == "a":  # kernel.shape[:-1] + (rank,)
-                return axes[:-1] + (None,)
-            return (None, axes[-1])  # (rank, kernel.shape[-1])
-    return (None,) * ndim
+    kernel_path = path[: lora.start()] + "/kernel" if lora else path
+    axes = _rule(RULES, kernel_path)
+    if axes is None:
+        return replicated
+    if lora:
+        # A: kernel.shape[:-1] + (rank,); B: (rank, kernel.shape[-1])
+        return axes[:-1] + (None,) if lora.group(1) == "a" else (None, axes[-1])
+    if len(axes) != ndim:  # an int4 kernel of a 3-d projection, flattened and packed
+        return _rule(PACKED_RULES, path) or replicated
+    return axes
 
 
 def partition_spec(path: str, shape: tuple[int, ...], mesh: Mesh) -> PartitionSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
-from gemma_jax.config.job_config import MeshConfig
+from gemma_jax.config.job_config import MeshConfig, MethodConfig
 from gemma_jax.data import data_texts
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.loading import ModelLoadError, load_model
@@ -35,11 +35,28 @@ def load_run_model(run_dir: str, step: int | None = None) -> tuple[LoadedModel, 
             raise ModelLoadError(f"run {run_dir} has no checkpoint yet; wait for its first save or use the base model")
         if step not in checkpoints.all_steps():
             raise ModelLoadError(f"run {run_dir} has no checkpoint at step {step}; it has {checkpoints.all_steps()}")
-        trainable, _, frozen, _, _ = checkpoints.restore(step, setup.initial_state())
+        trainable, _, frozen, _, meta = checkpoints.restore(step, setup.initial_state())
     finally:
         checkpoints.close()
+    _check_method(meta, cfg.method, run_dir, step)
     setup.write_back(trainable)
     if frozen is not None:
         for variable, value in zip(setup.decoder.non_trainable_variables, frozen):
             variable.assign(value)
     return model, step
+
+
+def _check_method(meta: dict, method: MethodConfig, run_dir: str, step: int) -> None:
+    """The model was rebuilt from config.yaml (LoRA, or QLoRA's quantized base); the checkpoint must agree.
+
+    LoRA factors have the same shapes over a float and a quantized base, so a mismatch would load silently.
+    """
+    saved_kind = meta.get("method", method.kind)
+    saved_quantization = (meta.get("lora") or {}).get("quantization", method.base_quantization)
+    if (saved_kind, saved_quantization) != (method.kind, method.base_quantization):
+        saved = saved_kind + (f" ({saved_quantization} base)" if saved_quantization else "")
+        configured = method.kind + (f" ({method.base_quantization} base)" if method.base_quantization else "")
+        raise ModelLoadError(
+            f"run {run_dir}: checkpoint step {step} was trained with method {saved}, but its config.yaml now says "
+            f"{configured}; restore config.yaml's method section as it was when the run trained"
+        )

@@ -14,6 +14,7 @@ from jax.sharding import Mesh, NamedSharding
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.lora import apply_lora
+from gemma_jax.models.quantization import quantize_base
 from gemma_jax.parallel.distributed import local_rows
 from gemma_jax.parallel.mesh import batch_axis_size, make_mesh, replicated
 from gemma_jax.parallel.sharding_rules import variable_shardings
@@ -25,7 +26,7 @@ from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, batch_shardings, bu
 @dataclass
 class TrainState:
     trainable: list  # f32 master copies, sharded
-    frozen: list  # in the model's dtype, sharded
+    frozen: list  # in the model's dtype (QLoRA: int8/int4 kernels and their scales), sharded
     opt_state: optax.OptState
 
 
@@ -85,7 +86,9 @@ class TrainingSetup:
 
 def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devices=None) -> TrainingSetup:
     method = config.method
-    if method.kind == "lora":
+    if method.base_quantization is not None:  # QLoRA: int8/int4 frozen projections, f32 LoRA on top
+        quantize_base(model.backbone, method.base_quantization)
+    if method.kind in ("lora", "qlora"):
         apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets)
     decoder = PackedDecoder(model.backbone, remat=config.model.remat)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.model, devices=devices)

@@ -43,7 +43,9 @@ EVERYTHING_CHANGED = JobConfig(
         seed=7,
     ),
     model=ModelConfig(source="/models/gemma", dtype="bfloat16", remat=True),
-    method=MethodConfig(kind="full", lora_rank=16, lora_alpha=32.5, lora_targets=("key", "ffw_linear")),
+    method=MethodConfig(
+        kind="full", lora_rank=16, lora_alpha=32.5, lora_targets=("key", "ffw_linear"), quantization="int4"
+    ),
     optimizer=OptimizerConfig(
         name="sgd",
         learning_rate=1e-5,
