@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import keras
 import numpy as np
 
 # Dense bf16 peak TFLOP/s per chip (per device as JAX sees it).
@@ -35,9 +36,11 @@ PEAK_TFLOPS = {
 def decoder_matmul_params(decoder) -> int:
     """Weights that take part in per-token matmuls (the projections of every block)."""
     total = 0
-    for variable in decoder.backbone.weights:
-        if variable.path.endswith("/kernel") and "decoder_block" in variable.path:
-            total += int(np.prod(variable.shape))
+    for block in decoder.backbone.transformer_layers:
+        for layer in block._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.EinsumDense):
+                # A quantized kernel (int4 packs two values per byte) keeps its float shape here.
+                total += int(np.prod(getattr(layer, "original_kernel_shape", None) or layer._kernel.shape))
     return total
 
 

@@ -142,8 +142,11 @@ class Trainer:
             "method": cfg.method.kind,
             "best_eval_loss": self.best_eval_loss,
         }
-        if cfg.method.kind == "lora":
-            meta["lora"] = lora_metadata(cfg.method.lora_rank, cfg.method.lora_alpha, cfg.method.lora_targets)
+        method = cfg.method
+        if method.kind in ("lora", "qlora"):
+            meta["lora"] = lora_metadata(
+                method.lora_rank, method.lora_alpha, method.lora_targets, quantization=method.base_quantization
+            )
         return meta
 
     # -- the loop -----------------------------------------------------------------------------
