@@ -1,4 +1,5 @@
-"""Small GGUF files and a Gemma-style vocabulary for the GGUF importer tests."""
+"""Small GGUF files (from Keras backbones, or from transformers checkpoints the way llama.cpp converts
+them) and a Gemma-style vocabulary for the GGUF importer tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from gguf import GGMLQuantizationType, GGUFValueType, TokenType
 SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
 TURN_MARKERS = ["<start_of_turn>", "<end_of_turn>"]
 WORDS = ["hello", "world", "the", "user", "model", "cat", "sat"]
+Q8_0 = GGMLQuantizationType.Q8_0
 
 
 def gemma_like_vocab(size: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -105,10 +107,13 @@ def quantized(array: np.ndarray, qtype: GGMLQuantizationType) -> tuple[np.ndarra
     return gguf.quants.quantize(np.asarray(array, np.float32), qtype), qtype
 
 
-def gemma3_gguf_tensors(backbone, *, embedding_type=None) -> dict[str, tuple[np.ndarray, object]]:
-    """A Keras Gemma3Backbone's weights as llama.cpp names and stores them: HF (out, in)
-    layout, RMSNorm weights + 1. The inverse of the importer's mapping, written out
-    independently here."""
+def keras_gemma_gguf_tensors(
+    backbone, *, matrix_type=None, embedding_type=None
+) -> dict[str, tuple[np.ndarray, object]]:
+    """A Keras GemmaBackbone's or Gemma3Backbone's weights as llama.cpp names and stores them: HF
+    (out, in) layout, RMSNorm weights + 1; `matrix_type` quantizes the 2-D projections and
+    `embedding_type` (default `matrix_type`) the embedding, as llama.cpp's quantized outtypes do
+    (norms stay F32). The inverse of the importers' mapping, written out independently here."""
 
     def value(variable) -> np.ndarray:
         return np.asarray(variable.value, np.float32)
@@ -116,9 +121,13 @@ def gemma3_gguf_tensors(backbone, *, embedding_type=None) -> dict[str, tuple[np.
     def plain(array):
         return np.ascontiguousarray(array, np.float32), None
 
+    def matrix(array):
+        return quantized(array, matrix_type) if matrix_type else plain(array)
+
     def norm(variable):
         return plain(value(variable) + 1.0)
 
+    embedding_type = embedding_type or matrix_type
     embedding = value(backbone.get_layer("token_embedding").embeddings)
     tensors = {
         "token_embd.weight": quantized(embedding, embedding_type) if embedding_type else plain(embedding),
@@ -130,43 +139,129 @@ def gemma3_gguf_tensors(backbone, *, embedding_type=None) -> dict[str, tuple[np.
 
         def heads_in(variable):  # Keras (heads, hidden, head_dim) -> HF (heads * head_dim, hidden)
             kernel = value(variable)
-            return plain(kernel.transpose(0, 2, 1).reshape(-1, kernel.shape[1]))
+            return matrix(kernel.transpose(0, 2, 1).reshape(-1, kernel.shape[1]))
 
         out = value(att.output_dense.kernel)  # Keras (heads, head_dim, hidden) -> HF (hidden, heads * head_dim)
         tensors.update(
             {
                 f"blk.{i}.attn_norm.weight": norm(block.pre_attention_norm.scale),
-                f"blk.{i}.post_attention_norm.weight": norm(block.post_attention_norm.scale),
                 f"blk.{i}.ffn_norm.weight": norm(block.pre_ffw_norm.scale),
-                f"blk.{i}.post_ffw_norm.weight": norm(block.post_ffw_norm.scale),
                 f"blk.{i}.attn_q.weight": heads_in(att.query_dense.kernel),
                 f"blk.{i}.attn_k.weight": heads_in(att.key_dense.kernel),
                 f"blk.{i}.attn_v.weight": heads_in(att.value_dense.kernel),
-                f"blk.{i}.attn_output.weight": plain(out.transpose(2, 0, 1).reshape(out.shape[2], -1)),
-                f"blk.{i}.attn_q_norm.weight": norm(att.query_norm.scale),
-                f"blk.{i}.attn_k_norm.weight": norm(att.key_norm.scale),
-                f"blk.{i}.ffn_gate.weight": plain(value(block.gating_ffw.kernel).T),
-                f"blk.{i}.ffn_up.weight": plain(value(block.gating_ffw_2.kernel).T),
-                f"blk.{i}.ffn_down.weight": plain(value(block.ffw_linear.kernel).T),
+                f"blk.{i}.attn_output.weight": matrix(out.transpose(2, 0, 1).reshape(out.shape[2], -1)),
+                f"blk.{i}.ffn_gate.weight": matrix(value(block.gating_ffw.kernel).T),
+                f"blk.{i}.ffn_up.weight": matrix(value(block.gating_ffw_2.kernel).T),
+                f"blk.{i}.ffn_down.weight": matrix(value(block.ffw_linear.kernel).T),
             }
         )
+        if block.use_post_attention_norm:
+            tensors[f"blk.{i}.post_attention_norm.weight"] = norm(block.post_attention_norm.scale)
+        if block.use_post_ffw_norm:
+            tensors[f"blk.{i}.post_ffw_norm.weight"] = norm(block.post_ffw_norm.scale)
+        if getattr(att, "use_query_key_norm", False):
+            tensors[f"blk.{i}.attn_q_norm.weight"] = norm(att.query_norm.scale)
+            tensors[f"blk.{i}.attn_k_norm.weight"] = norm(att.key_norm.scale)
     return tensors
+
+
+def gemma3_gguf_tensors(backbone, *, embedding_type=None) -> dict[str, tuple[np.ndarray, object]]:
+    """A Keras Gemma3Backbone as llama.cpp stores it, matrices in F32 (see `keras_gemma_gguf_tensors`)."""
+    return keras_gemma_gguf_tensors(backbone, embedding_type=embedding_type)
+
+
+def _add_shape(writer: gguf.GGUFWriter, backbone, feed_forward_length: int) -> None:
+    """The keys llama.cpp writes for every Gemma generation, from a Keras backbone's shape."""
+    writer.add_context_length(1024)
+    writer.add_embedding_length(backbone.hidden_dim)
+    writer.add_block_count(backbone.num_layers)
+    writer.add_feed_forward_length(feed_forward_length)
+    writer.add_head_count(backbone.num_query_heads)
+    writer.add_head_count_kv(backbone.num_key_value_heads)
+    writer.add_key_length(backbone.head_dim)
+    writer.add_value_length(backbone.head_dim)
+    writer.add_layer_norm_rms_eps(backbone.layer_norm_epsilon)
 
 
 def gemma3_metadata(backbone, tokens, scores, types, *, sliding_window: int):
     def add(writer: gguf.GGUFWriter) -> None:
         writer.add_name("tiny gemma3")
-        writer.add_context_length(1024)
-        writer.add_embedding_length(backbone.hidden_dim)
-        writer.add_block_count(backbone.num_layers)
-        writer.add_feed_forward_length(backbone.intermediate_dim)
-        writer.add_head_count(backbone.num_query_heads)
-        writer.add_head_count_kv(backbone.num_key_value_heads)
-        writer.add_key_length(backbone.head_dim)
-        writer.add_value_length(backbone.head_dim)
-        writer.add_layer_norm_rms_eps(1e-6)
+        _add_shape(writer, backbone, backbone.intermediate_dim)
         writer.add_rope_freq_base(1_000_000.0)
         writer.add_sliding_window(sliding_window)
         add_vocab(writer, tokens, scores, types)
 
     return add
+
+
+def gemma_metadata(backbone, arch: str, tokens, scores, types):
+    """The metadata llama.cpp writes for a Gemma 1 ("gemma") or Gemma 2 ("gemma2") model with a
+    Keras GemmaBackbone's shape (HF's intermediate_size is half of Keras-Hub's intermediate_dim)."""
+
+    def add(writer: gguf.GGUFWriter) -> None:
+        writer.add_name(f"tiny {arch}")
+        _add_shape(writer, backbone, backbone.intermediate_dim // 2)
+        if arch == "gemma2":
+            writer.add_attn_logit_softcapping(backbone.attention_logit_soft_cap)
+            writer.add_final_logit_softcapping(backbone.final_logit_soft_cap)
+            writer.add_sliding_window(backbone.sliding_window_size)
+        add_vocab(writer, tokens, scores, types)
+
+    return add
+
+
+# convert_hf_to_gguf.py's GemmaModel.set_vocab marks these CodeGemma ids in every Gemma 1 file.
+CODEGEMMA_SPECIAL_IDS = {"prefix": 67, "middle": 68, "suffix": 69, "fsep": 70, "eot": 107}
+_LLAMA_CPP_ARCHES = {"gemma": gguf.MODEL_ARCH.GEMMA, "gemma2": gguf.MODEL_ARCH.GEMMA2}
+
+
+def llama_cpp_gguf_from_hf(hf_dir: Path, path: Path, vocab, *, matrix_type: GGMLQuantizationType | None = None) -> Path:
+    """The GGUF llama.cpp's convert_hf_to_gguf.py writes for a Gemma ("gemma") or Gemma 2 ("gemma2")
+    checkpoint saved by transformers, done here the way its GemmaModel/Gemma2Model do it:
+    set_gguf_parameters' keys from config.json, the SentencePiece vocabulary (with add_space_prefix
+    false), and modify_tensors: lm_head skipped, 1 added to every `*norm.weight`, names from gguf's
+    tensor map for the architecture (`map_tensor_name`). Everything F32 (outtype f32), or with
+    `matrix_type` the 2-D tensors quantized and the 1-D ones F32, as a quantized outtype does."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    with open(hf_dir / "config.json", encoding="utf-8") as file:
+        hparams = json.load(file)
+    arch = hparams["model_type"]
+    name_map = gguf.get_tensor_name_map(_LLAMA_CPP_ARCHES[arch], hparams["num_hidden_layers"])
+    tensors = {}
+    for name, data in load_file(str(hf_dir / "model.safetensors")).items():
+        if name == "lm_head.weight":
+            continue
+        data = np.asarray(data, np.float32)
+        if name.endswith("norm.weight"):
+            data = data + 1
+        new_name = name_map.get_name(name, try_suffixes=(".weight", ".bias"))
+        if new_name is None:
+            raise ValueError(f"llama.cpp has no name for tensor {name!r}")
+        tensors[new_name] = quantized(data, matrix_type) if matrix_type and data.ndim == 2 else (data, None)
+    tokens, scores, types = vocab
+
+    def metadata(writer: gguf.GGUFWriter) -> None:
+        writer.add_context_length(hparams["max_position_embeddings"])
+        writer.add_embedding_length(hparams["hidden_size"])
+        writer.add_block_count(hparams["num_hidden_layers"])
+        writer.add_feed_forward_length(hparams["intermediate_size"])
+        writer.add_head_count(hparams["num_attention_heads"])
+        writer.add_head_count_kv(hparams.get("num_key_value_heads", hparams["num_attention_heads"]))
+        writer.add_layer_norm_rms_eps(hparams["rms_norm_eps"])
+        writer.add_key_length(hparams["head_dim"])
+        writer.add_value_length(hparams["head_dim"])
+        file_type = gguf.LlamaFileType.MOSTLY_Q8_0 if matrix_type == Q8_0 else gguf.LlamaFileType.ALL_F32
+        writer.add_file_type(file_type)
+        if arch == "gemma2":
+            writer.add_attn_logit_softcapping(hparams["attn_logit_softcapping"])
+            writer.add_final_logit_softcapping(hparams["final_logit_softcapping"])
+            writer.add_sliding_window(hparams["sliding_window"])
+        add_vocab(writer, tokens, scores, types)
+        if arch == "gemma":
+            for kind, token_id in CODEGEMMA_SPECIAL_IDS.items():
+                writer.add_uint32(f"tokenizer.ggml.{kind}_token_id", token_id)
+
+    return write_gguf(path, tensors, arch=arch, metadata=metadata)
