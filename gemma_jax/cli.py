@@ -1,4 +1,4 @@
-"""The `gemma-jax` command line: train, resume, generate, list and control runs."""
+"""The `gemma-jax` command line: train, resume, generate, list models and runs, control runs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import sys
 
 import gemma_jax  # noqa: F401  (selects the JAX backend for Keras)
 from gemma_jax.config import ConfigError, JobConfig, apply_overrides, load_config, save_config
+from gemma_jax.models.registry import EMBEDDED_MODEL
 
-DEFAULT_MODEL = "tiny:gemma3"
+DEFAULT_MODEL = EMBEDDED_MODEL  # the pretrained Gemma 3 270M that ships with gemma-jax
 
 
 def _train(args) -> int:
@@ -23,6 +24,8 @@ def _train(args) -> int:
     else:
         cfg = load_config(args.config) if args.config else JobConfig()
         cfg = apply_overrides(cfg, args.set or [])
+        if not args.skip_memory_check:
+            _check_memory(cfg)
         store = RunStore.create(cfg, run_id=args.run_id)
         print(f"run directory: {store.path}", file=sys.stderr)
     state = train_run(str(store.path), progress=not args.no_progress)
@@ -36,6 +39,15 @@ def _train(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _check_memory(cfg: JobConfig) -> None:
+    """Refuse a job whose estimated peak memory exceeds what this machine has free (before any loading)."""
+    from gemma_jax.config import check
+    from gemma_jax.models.memory_check import available_memory
+
+    available, platform, devices = available_memory()
+    check(cfg, device_count=devices, available_memory=available, memory_platform=platform)
 
 
 def _generate(args) -> int:
@@ -53,13 +65,30 @@ def _generate(args) -> int:
         model = load_model(source, vocab_texts=texts)
     prompt = args.prompt if args.raw else prompt_text(args.prompt)
     generator = Generator(model, max_length=len(model.tokenizer.encode(prompt)) + args.max_new_tokens + 1)
-    text = generator.generate(
+    generation = generator.generate_ids(
         [prompt], args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, seed=args.seed
     )[0]
-    if args.json:
-        print(json.dumps({"text": text, "token_ids": model.tokenizer.encode(text)}))
+    if args.json:  # the ids the model produced (stop token excluded), not a re-encoding of the text
+        print(json.dumps({"text": generation.text, "token_ids": generation.token_ids}))
     else:
-        print(text)
+        print(generation.text)
+    return 0
+
+
+def _models(args) -> int:
+    from gemma_jax.models.models_table import format_models_table, models_rows
+
+    rows = models_rows(
+        batch_size=args.batch_size,
+        sequence_length=args.sequence_length,
+        dtype=args.dtype,
+        lora_rank=args.lora_rank,
+        quantization=args.quantization,
+    )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_models_table(rows, args.batch_size, args.sequence_length, args.dtype, args.quantization))
     return 0
 
 
@@ -87,6 +116,16 @@ def _init_config(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gemma-jax", description="Fine-tune Gemma models with JAX.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -97,11 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run")
     train.add_argument("--run-id", help="name of the new run directory")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--skip-memory-check", action="store_true", help="start even if the memory estimate exceeds free memory"
+    )
     train.set_defaults(handler=_train)
 
     generate = commands.add_parser("generate", help="sample from a base model or a run's fine-tuned model")
     generate.add_argument(
-        "model", nargs="?", help=f"RUN_DIR, Keras preset dir or tiny:<arch> (default {DEFAULT_MODEL})"
+        "model",
+        nargs="?",
+        help=f"a model source (see `gemma-jax models`), a RUN_DIR or tiny:<arch> (default {DEFAULT_MODEL}, built in)",
     )
     generate.add_argument("--prompt", required=True)
     generate.add_argument("--max-new-tokens", type=int, default=64)
@@ -112,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--raw", action="store_true", help="no chat template: the prompt as-is after <bos>")
     generate.add_argument("--json", action="store_true", help="print one JSON object with text and token_ids")
     generate.set_defaults(handler=_generate)
+
+    models = commands.add_parser("models", help="list the Gemma variants with sizes and memory estimates")
+    models.add_argument("--batch-size", type=_positive_int, default=8, help="rows per step (default 8)")
+    models.add_argument("--sequence-length", type=_positive_int, default=256, help="tokens per row (default 256)")
+    models.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16", help="weight/compute dtype")
+    models.add_argument("--lora-rank", type=_positive_int, default=8, help="LoRA rank (query and value)")
+    models.add_argument("--quantization", choices=["int8", "int4"], default="int4", help="QLoRA base (default int4)")
+    models.add_argument("--json", action="store_true", help="print the list as JSON (sizes in bytes)")
+    models.set_defaults(handler=_models)
 
     runs = commands.add_parser("runs", help="list runs and their state")
     runs.add_argument("--runs-dir", default="runs")

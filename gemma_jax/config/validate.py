@@ -13,6 +13,7 @@ from gemma_jax.config.convert import field_types, type_problems
 from gemma_jax.config.errors import ConfigError, did_you_mean
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.config.mesh import batch_split_problems, mesh_shape_problems
+from gemma_jax.models.memory_check import memory_problems
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.format": ("auto", "jsonl", "csv"),
@@ -209,11 +210,16 @@ def validate(
     device_count: int | None = None,
     model_context_length: int | None = None,
     model_num_layers: int | None = None,
+    available_memory: int | None = None,
+    memory_platform: str = "cpu",
 ) -> list[str]:
     """Every problem with `cfg` as a message naming the field and the fix; [] means ready to run.
 
     device_count and model_context_length add the checks that need the hardware or the
     model. model_num_layers is accepted for rules on per-layer settings; no field uses it yet.
+    available_memory (bytes; per device on "gpu"/"tpu" memory_platform, the host's on "cpu")
+    adds the check that the job's estimated peak fits, for models whose shape is known
+    before loading (registry names, tiny:/random:, local preset directories).
     """
     if not isinstance(cfg, JobConfig):
         raise TypeError(f"validate() needs a JobConfig, got {type(cfg).__name__}")
@@ -231,6 +237,10 @@ def validate(
     for rules in (_names, _data, _model_and_method, _optimizer, _schedule_and_train, _checkpoint_and_eval):
         rules(checker)
     _with_hardware(checker, device_count, model_context_length)
+    if available_memory is not None and not checker.problems:  # estimates need well-formed values
+        checker.problems.extend(
+            memory_problems(cfg, available_memory, platform=memory_platform, devices=device_count or 1)
+        )
     return checker.problems
 
 

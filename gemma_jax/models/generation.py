@@ -1,41 +1,56 @@
-"""Text generation with a loaded Gemma through Keras-Hub's CausalLM."""
+"""Text generation with a loaded Gemma: a pure-JAX decoder with a KV cache.
+
+The backbone's weights are re-laid out for decoding (see decoding/weights.py)
+and rebuilt only when training has changed them; prompts are prefilled in one
+pass and continued token by token inside one compiled loop (decoding/). The
+result matches Keras-Hub's `CausalLM.generate` with float32 weights; int8 or
+bfloat16 weights trade a little drift for speed.
+"""
 
 from __future__ import annotations
 
-import keras_hub
+import secrets
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gemma_jax.models.decoding.generate_loop import generate_tokens
+from gemma_jax.models.decoding.matrix import WEIGHT_DTYPES
+from gemma_jax.models.decoding.result import Generation
+from gemma_jax.models.decoding.weights import DecoderWeights
 from gemma_jax.models.loaded_model import LoadedModel
 
+PROMPT_BUCKET = 16  # prompt blocks are left-padded to a multiple of this, to reuse compilations
+NEW_TOKEN_BUCKET = 32  # room for new tokens is allocated in multiples of this
 
-def _causal_lm(model: LoadedModel, sequence_length: int):
-    if model.family == "gemma3":
-        tokenizer = keras_hub.models.Gemma3Tokenizer(proto=model.tokenizer.proto, has_vision_tokens=False)
-        preprocessor = keras_hub.models.Gemma3CausalLMPreprocessor(tokenizer, sequence_length=sequence_length)
-        return keras_hub.models.Gemma3CausalLM(backbone=model.backbone, preprocessor=preprocessor)
-    tokenizer = keras_hub.models.GemmaTokenizer(proto=model.tokenizer.proto)
-    preprocessor = keras_hub.models.GemmaCausalLMPreprocessor(tokenizer, sequence_length=sequence_length)
-    return keras_hub.models.GemmaCausalLM(backbone=model.backbone, preprocessor=preprocessor)
+
+def default_weight_dtype() -> str:
+    """int8 on CPU (decoding reads every weight once per token: fewer bytes win), bfloat16 elsewhere."""
+    return "int8" if jax.default_backend() == "cpu" else "bfloat16"
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 class Generator:
     """Continue prompts with a model whose weights may change between calls."""
 
-    def __init__(self, model: LoadedModel, max_length: int = 256):
+    def __init__(self, model: LoadedModel, max_length: int = 256, weights: str = "auto"):
+        if weights != "auto" and weights not in WEIGHT_DTYPES:
+            raise ValueError(f"unknown weights {weights!r}; use auto or one of {', '.join(WEIGHT_DTYPES)}")
+        if max_length < 2:
+            raise ValueError(f"max_length must be at least 2 (the prompt's <bos> and one new token), got {max_length}")
         self.model = model
         self.max_length = max_length
-        self.causal_lm = _causal_lm(model, max_length)
-        self._sampler = None
-
-    def _compile(self, temperature: float, top_k: int, seed: int | None):
-        key = (temperature, top_k, seed)
-        if key == self._sampler:
-            return
-        if temperature <= 0:
-            sampler = keras_hub.samplers.GreedySampler()
-        else:
-            sampler = keras_hub.samplers.TopKSampler(k=top_k, temperature=temperature, seed=seed)
-        self.causal_lm.compile(sampler=sampler)
-        self._sampler = key
+        self.weight_dtype = default_weight_dtype() if weights == "auto" else weights
+        self.weights = DecoderWeights(model.backbone, self.weight_dtype)
+        tokenizer = model.tokenizer
+        stops = [tokenizer.eos_id]
+        if tokenizer.id_to_piece(tokenizer.end_of_turn_id) == "<end_of_turn>":
+            stops.append(tokenizer.end_of_turn_id)
+        self.stop_ids = tuple(stops)
 
     def generate(
         self,
@@ -46,14 +61,68 @@ class Generator:
         seed: int | None = None,
     ) -> list[str]:
         """Continuations of `prompts` (already formatted: chat template or raw text)."""
-        self._compile(temperature, top_k, seed)
+        return [g.text for g in self.generate_ids(prompts, max_new_tokens, temperature, top_k, seed)]
+
+    def generate_ids(
+        self,
+        prompts: list[str],
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        top_k: int = 50,
+        seed: int | None = None,
+    ) -> list[Generation]:
+        """Token ids and text of each prompt's continuation, up to its first stop token.
+
+        Each prompt gets at most `max_new_tokens` new tokens, and at most
+        `max_length` tokens including its <bos> and prompt. temperature 0 is greedy.
+        """
+        if isinstance(prompts, str) or not prompts:
+            raise ValueError("prompts must be a non-empty list of strings")
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be 0 or more, got {max_new_tokens}")
+        if temperature > 0 and top_k < 1:
+            raise ValueError(f"top_k must be at least 1 when sampling, got {top_k}")
         tokenizer = self.model.tokenizer
-        lengths = [len(tokenizer.encode(p)) + 1 for p in prompts]  # + <bos>
-        max_length = min(self.max_length, max(lengths) + max_new_tokens)
-        outputs = self.causal_lm.generate(list(prompts), max_length=max_length)
-        outputs = [outputs] if isinstance(outputs, str) else list(outputs)
-        continuations = []
-        for prompt, output in zip(prompts, outputs):
-            text = output.removeprefix(prompt)
-            continuations.append(text.split("<end_of_turn>")[0].strip())
-        return continuations
+        encoded = [[tokenizer.bos_id, *tokenizer.encode(prompt)] for prompt in prompts]
+        new_tokens = min(max_new_tokens, self.max_length - max(len(ids) for ids in encoded))
+        if new_tokens <= 0:
+            return [Generation([], "", False) for _ in prompts]
+        ids = self.generate_token_ids(encoded, new_tokens, temperature, top_k, seed)
+        results = []
+        for row in ids:
+            stop = next((i for i, token in enumerate(row) if token in self.stop_ids), None)
+            kept = row if stop is None else row[:stop]
+            results.append(Generation(kept, tokenizer.decode(kept).strip(), stop is not None))
+        return results
+
+    def generate_token_ids(
+        self,
+        prompt_ids: list[list[int]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_k: int = 50,
+        seed: int | None = None,
+        stop_ids: tuple[int, ...] | None = None,
+    ) -> list[list[int]]:
+        """New token ids per prompt (stop token included), from token ids that already start with <bos>."""
+        slots = _round_up(max(len(ids) for ids in prompt_ids), PROMPT_BUCKET)
+        block = np.full((len(prompt_ids), slots), self.model.tokenizer.pad_id, np.int32)
+        starts = np.array([slots - len(ids) for ids in prompt_ids], np.int32)
+        for row, ids in enumerate(prompt_ids):
+            block[row, starts[row] :] = ids
+        stops = self.stop_ids if stop_ids is None else stop_ids
+        key = jax.random.key(secrets.randbits(31) if seed is None else seed)
+        tokens, count = generate_tokens(
+            self.weights.current(),
+            block,
+            starts,
+            max_new_tokens,
+            jnp.asarray(stops or (-2,), jnp.int32),
+            jnp.float32(max(temperature, 1e-6)),
+            key,
+            config=self.weights.config,
+            capacity=_round_up(max_new_tokens, NEW_TOKEN_BUCKET),
+            top_k=None if temperature <= 0 else int(top_k),
+        )
+        tokens = np.asarray(tokens)[:, : int(count)]
+        return [[int(t) for t in row if t >= 0] for row in tokens]

@@ -4,7 +4,7 @@ Sources understood here (`describe_source` names the kind):
 - ``gemma3_270m`` (embedded): the real pretrained Gemma 3 270M shipped on PyPI
   as a GGUF, imported once into a cached Keras preset. (Keras-Hub's preset of
   the same name is ``kaggle://keras/gemma3/keras/gemma3_270m/3``.)
-- a Gemma 3 ``.gguf`` file (gguf): converted once, cached by its sha256.
+- a Gemma, Gemma 2 or Gemma 3 ``.gguf`` file (gguf): converted once, cached by its sha256.
 - a local Keras preset directory (preset-dir): what ``save_to_preset`` writes.
 - a local Hugging Face checkpoint directory (hf-dir): config.json with
   model_type gemma, gemma2, gemma3_text or gemma3, safetensors weights,
@@ -101,8 +101,8 @@ def _unknown_source(source: str) -> ModelLoadError:
     if os.sep in source or source.startswith(("~", ".")):
         return ModelLoadError(f"model directory '{source}' does not exist")
     return ModelLoadError(
-        f"cannot load model '{source}': give {EMBEDDED_MODEL} (the built-in pretrained Gemma 3 270M), a Gemma 3 "
-        ".gguf file, a local Keras preset or Hugging Face checkpoint directory, a Keras-Hub Gemma preset name "
+        f"cannot load model '{source}': give {EMBEDDED_MODEL} (the built-in pretrained Gemma 3 270M), a Gemma "
+        "(1, 2 or 3) .gguf file, a local Keras preset or Hugging Face checkpoint directory, a Keras-Hub Gemma preset name "
         "(e.g. gemma3_instruct_1b), kaggle://owner/model/keras/variant[/version], hf://org/model, "
         f"gs://bucket/path, or tiny:<arch> / random:<arch> (arch one of {', '.join(sorted(ARCHITECTURES))})"
     )

@@ -120,10 +120,19 @@ def summarize_run(path: Path) -> tuple[RunSummary, float]:
         state, error = "failed", dead
     last, best = _losses(store.metrics_path)
     summary = RunSummary(
-        run_id=path.name, path=path, state=state, step=_int(status.get("step")),
-        total_steps=_int(status.get("total_steps")), model_source=source, method_kind=kind,
-        last_loss=last, best_eval_loss=best, started=_text(status.get("started")),
-        updated=_text(status.get("updated")), pid=_int(status.get("pid")), error=error,
+        run_id=path.name,
+        path=path,
+        state=state,
+        step=_int(status.get("step")),
+        total_steps=_int(status.get("total_steps")),
+        model_source=source,
+        method_kind=kind,
+        last_loss=last,
+        best_eval_loss=best,
+        started=_text(status.get("started")),
+        updated=_text(status.get("updated")),
+        pid=_int(status.get("pid")),
+        error=error,
     )
     return summary, _sort_time(path, status)
 
@@ -178,9 +187,19 @@ def format_runs_table(runs: list[RunSummary], note_width: int = 60) -> str:
         note = run.error or ""
         if len(note) > note_width:
             note = note[: note_width - 1] + "…"
-        rows.append((run.run_id, run.state, _cell_step(run), run.model_source or "-", run.method_kind or "-",
-                     _cell_loss(run.last_loss), _cell_loss(run.best_eval_loss), _cell_time(run.started), note))
+        rows.append(
+            (
+                run.run_id,
+                run.state,
+                _cell_step(run),
+                run.model_source or "-",
+                run.method_kind or "-",
+                _cell_loss(run.last_loss),
+                _cell_loss(run.best_eval_loss),
+                _cell_time(run.started),
+                note,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join(lines)

@@ -51,8 +51,10 @@ def _safe_name(name: str) -> str:
 
 def _check_run_id(run_id: str) -> None:
     if not run_id or run_id.startswith(".") or any(ch in run_id for ch in "/\\") or run_id != run_id.strip():
-        raise ValueError(f"run_id {run_id!r} must be a plain folder name (no '/', '\\', leading '.' "
-                         f"or surrounding spaces); e.g. {_safe_name(run_id)!r}")
+        raise ValueError(
+            f"run_id {run_id!r} must be a plain folder name (no '/', '\\', leading '.' "
+            f"or surrounding spaces); e.g. {_safe_name(run_id)!r}"
+        )
 
 
 class RunStore:
@@ -94,8 +96,10 @@ class RunStore:
                     raise
                 return cls(final)
             if run_id:
-                raise FileExistsError(f"run directory {root / base} already exists; choose another "
-                                      "run_id, or leave it out to get a new one")
+                raise FileExistsError(
+                    f"run directory {root / base} already exists; choose another "
+                    "run_id, or leave it out to get a new one"
+                )
             raise FileExistsError(f"could not find a free run directory name for {base!r} in {root}")
         finally:
             if tmp.exists():
@@ -109,10 +113,19 @@ class RunStore:
         for name in ("events", "checkpoints", "eval", "export"):
             (path / name).mkdir()
         stamp = now_iso()
-        atomic_write_json(path / "status.json", {
-            "state": "queued", "pid": None, "step": 0, "total_steps": None,
-            "started": None, "updated": stamp, "error": None, "created": stamp,
-        })
+        atomic_write_json(
+            path / "status.json",
+            {
+                "state": "queued",
+                "pid": None,
+                "step": 0,
+                "total_steps": None,
+                "started": None,
+                "updated": stamp,
+                "error": None,
+                "created": stamp,
+            },
+        )
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RunStore:

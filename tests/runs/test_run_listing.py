@@ -13,8 +13,7 @@ from gemma_jax.runs import RunStore, format_runs_table, list_runs
 
 
 def _make(runs_dir, run_id, created, **status):
-    cfg = JobConfig(runs_dir=str(runs_dir), model=ModelConfig(source="tiny:gemma2"),
-                    method=MethodConfig(kind="full"))
+    cfg = JobConfig(runs_dir=str(runs_dir), model=ModelConfig(source="tiny:gemma2"), method=MethodConfig(kind="full"))
     store = RunStore.create(cfg, run_id=run_id)
     store.update_status(created=created, **status)
     return store
@@ -92,8 +91,14 @@ def test_live_process_reused_pid_and_other_host(tmp_path):
     me = os.getpid()
     _make(tmp_path, "alive", "2024-01-01T00:00:00+00:00", state="paused", pid=me)
     _make(tmp_path, "reused", "2024-01-02T00:00:00+00:00", state="running", pid=me, pid_started=1000.0)
-    _make(tmp_path, "remote", "2024-01-03T00:00:00+00:00", state="running", pid=_dead_pid(),
-          host=socket.gethostname() + "-other")
+    _make(
+        tmp_path,
+        "remote",
+        "2024-01-03T00:00:00+00:00",
+        state="running",
+        pid=_dead_pid(),
+        host=socket.gethostname() + "-other",
+    )
     _make(tmp_path, "finished", "2024-01-04T00:00:00+00:00", state="completed", pid=_dead_pid())
     runs = {r.run_id: (r.state, r.error) for r in list_runs(tmp_path)}
     assert runs["alive"] == ("paused", None)

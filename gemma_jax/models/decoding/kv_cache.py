@@ -1,0 +1,48 @@
+"""Keys and values of every decoder block, one slot per token position of the batch.
+
+Rows of a batch are left-padded so that all of them write the same slot at each
+step; `starts[b]` is the first real slot of row b and position = slot - start.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gemma_jax.models.decoding.config import DecoderConfig
+
+
+class KVCache(NamedTuple):
+    keys: tuple[jax.Array, ...]  # per layer [batch, slots, kv_heads, head_dim]
+    values: tuple[jax.Array, ...]
+
+    @classmethod
+    def zeros(cls, config: DecoderConfig, batch: int, slots: int, dtype=jnp.float32) -> KVCache:
+        shape = (batch, slots, config.num_key_value_heads, config.head_dim)
+        return cls(*(tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers)) for _ in range(2)))
+
+    @property
+    def slots(self) -> int:
+        return self.keys[0].shape[1]
+
+    def write(self, layer: int, slot: jax.Array, keys: jax.Array, values: jax.Array) -> KVCache:
+        """Store [batch, tokens, kv_heads, head_dim] keys/values at slots slot..slot+tokens-1."""
+        start = (0, slot, 0, 0)
+        new_keys = jax.lax.dynamic_update_slice(self.keys[layer], keys.astype(self.keys[layer].dtype), start)
+        new_values = jax.lax.dynamic_update_slice(self.values[layer], values.astype(self.values[layer].dtype), start)
+        return KVCache(
+            self.keys[:layer] + (new_keys,) + self.keys[layer + 1 :],
+            self.values[:layer] + (new_values,) + self.values[layer + 1 :],
+        )
+
+
+def attention_mask(query_slots: jax.Array, starts: jax.Array, slots: int, window: int | None) -> jax.Array:
+    """[batch, queries, slots] bool: a query sees real, earlier-or-same slots within the sliding window."""
+    key_slots = jnp.arange(slots)[None, None, :]
+    queries = query_slots[None, :, None]
+    mask = (key_slots >= starts[:, None, None]) & (key_slots <= queries)
+    if window is not None:
+        mask &= queries - key_slots < window
+    return mask
