@@ -58,7 +58,7 @@ def memory_problems(cfg, available: int, *, platform: str = "cpu", devices: int 
         return []
     where = "per device" if platform != "cpu" else "of memory"
     fixes = []
-    for label, changes in _alternatives(cfg, platform):
+    for label, changes in _alternatives(cfg):
         other = estimate_for_config(cfg, platform=platform, devices=devices, **changes)
         if other is not None and other.total <= available:
             fixes.append(f"{label} (~{other.total / GB:.1f} GB)")
@@ -73,13 +73,13 @@ def memory_problems(cfg, available: int, *, platform: str = "cpu", devices: int 
     return [message]
 
 
-def _alternatives(cfg, platform: str) -> list[tuple[str, dict]]:
+def _alternatives(cfg) -> list[tuple[str, dict]]:
     """Changes that lower the peak, most specific first, then all of them together."""
     options = []
     batch, accumulate = cfg.train.batch_size, cfg.train.grad_accum_steps
     if batch // accumulate > 1:  # same effective batch, one row per microbatch
         options.append((f"train.grad_accum_steps={batch} (same batch, one row at a time)", {"rows": 1}))
-    if not cfg.model.remat and platform != "cpu":  # XLA:CPU undoes remat (memory_estimate.py)
+    if not cfg.model.remat:
         options.append(("model.remat=true", {"remat": True}))
     if cfg.method.kind == "full":
         options.append(("method.kind=lora", {"method": "lora"}))

@@ -16,8 +16,8 @@ packed_decoder.py, chunked_loss.py) actually keeps alive at its peak:
   [loss tokens, 8192] vocabulary chunk; [batch, seq, vocab] logits never exist).
   The counts per block come from XLA's buffer assignment of this step on CPU
   (tests/models/test_memory_estimate.py compares them with compiled steps);
-  with remat a block keeps only its input and one block is recomputed at a time
-  (on accelerators: XLA:CPU undoes jax.checkpoint, so on CPU remat changes nothing);
+  with remat (train/tied_remat.py) a block keeps only its input and one block is
+  recomputed at a time;
 - runtime: on CPU, the resident memory of a process that has imported JAX,
   Keras and Keras-Hub (TensorFlow) and compiled the step, measured on a CPU host.
 
@@ -44,7 +44,8 @@ OPTIMIZER_MOMENTS = {"adamw": 2, "lion": 1, "sgd": 1, "adafactor": 0}
 CPU_RUNTIME_BYTES = 0.87 * GB
 CPU_COMPILE_BYTES = 0.35 * GB
 GRADIENT_COPIES = 2  # the step's f32 accumulator and one microbatch's gradients
-CPU_RELAYOUT_COPIES = 2.0  # XLA:CPU's copies of each attention kernel kept for the backward pass
+CPU_RELAYOUT_COPIES = 2.0
+REMAT_LIVE_BLOCK = 0.6  # of one block's saved tensors, what is live at once while it is recomputed  # XLA:CPU's copies of each attention kernel kept for the backward pass
 
 
 class _BlockTensors(NamedTuple):
@@ -173,10 +174,8 @@ def activation_bytes(
         + saved.key_value * shape.num_key_value_heads * shape.head_dim
     )
     one_block = tokens * per_token * size + saved.scores * batch_size * shape.num_query_heads * sequence_length**2 * 4
-    # XLA:CPU drops the optimization barriers of jax.checkpoint and merges the recomputation back
-    # into the forward pass (measured: same temp bytes, same dot count), so remat saves nothing there.
-    if remat and platform != "cpu":  # every block keeps its input; one block is recomputed at a time
-        blocks = shape.num_layers * tokens * shape.hidden_dim * size + one_block
+    if remat:  # every block keeps its input (and XLA a second copy); one block is recomputed at a time
+        blocks = shape.num_layers * 2 * tokens * shape.hidden_dim * size + REMAT_LIVE_BLOCK * one_block
     else:
         blocks = shape.num_layers * one_block
     capacity = loss_tokens if loss_tokens is not None else 64 * -(-tokens // 64)

@@ -10,12 +10,12 @@ loss's job, so the full [batch, seq, vocab] logits never exist.
 
 from __future__ import annotations
 
-import jax
 import keras
 from keras import ops
 
 from gemma_jax.train.chunked_loss import gather_loss_positions
 from gemma_jax.train.lora_projection import project
+from gemma_jax.train.tied_remat import rematerialized
 
 
 def segment_causal_mask(segment_ids):
@@ -92,7 +92,9 @@ class PackedDecoder(keras.layers.Layer):
         mask = segment_causal_mask(segment_ids)
         for block in backbone.transformer_layers:
             if self.remat:
-                x = jax.checkpoint(lambda h, b=block: _decoder_block(b, h, mask, positions))(x)
+                variables = block.variables
+                rematted = rematerialized(variables, lambda h, aux, b=block: _decoder_block(b, h, *aux))
+                x = rematted([v.value for v in variables], x, (mask, positions))
             else:
                 x = _decoder_block(block, x, mask, positions)
         return x
