@@ -116,6 +116,58 @@ def _init_config(args) -> int:
     return 0
 
 
+_DATA_FLAGS = (
+    "format",
+    "prompt_column",
+    "response_column",
+    "system_column",
+    "messages_column",
+    "text_column",
+    "label_column",
+    "chosen_column",
+    "rejected_column",
+    "shape",
+    "source",
+    "split",
+    "subset",
+    "data_dir",
+    "delimiter",
+    "quote_char",
+    "encoding",
+    "sheet",
+    "text_mode",
+    "text_regex",
+)
+
+
+def _data_check(args) -> int:
+    """Print the validation report of one data source; exit 1 when it has errors."""
+    import dataclasses
+    from pathlib import Path
+
+    from gemma_jax.data.checks import build_report
+
+    cfg = load_config(args.config).data if args.config else JobConfig().data
+    changes = {name: getattr(args, name) for name in _DATA_FLAGS if getattr(args, name) is not None}
+    if changes.get("delimiter") in ("\\t", "tab"):
+        changes["delimiter"] = "\t"
+    if args.no_header:
+        changes["header"] = False
+    if args.infer_columns:
+        changes["infer_columns"] = True
+    if args.sequence_length is not None:
+        changes["sequence_length"] = args.sequence_length
+    cfg = dataclasses.replace(cfg, **changes)
+    tokenizer = None
+    if args.tokenizer:
+        from gemma_jax.models.tokenizer import GemmaTextTokenizer
+
+        tokenizer = GemmaTextTokenizer(Path(args.tokenizer).read_bytes())
+    report = build_report(args.file, cfg, tokenizer=tokenizer)
+    print(report.to_json() if args.json else report.to_text(max_problems=args.max_problems))
+    return 0 if report.ok else 1
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -174,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_argument("run_dir")
     control.add_argument("action", choices=["pause", "resume", "save", "abort"])
     control.set_defaults(handler=_control)
+
+    data = commands.add_parser("data", help="check a data file before training")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    check = data_commands.add_parser("check", help="print the validation report of a data file or dataset")
+    check.add_argument("file", help="a data file, a save_to_disk folder, hf:NAME or tfds:NAME")
+    check.add_argument("--config", help="take the data settings from this job config (flags override them)")
+    for name in _DATA_FLAGS:
+        check.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=f"data.{name}")
+    check.add_argument("--no-header", action="store_true", help="CSV/Excel: the first row is data, not names")
+    check.add_argument("--infer-columns", action="store_true", help="map look-alike columns (question -> prompt)")
+    check.add_argument("--sequence-length", type=_positive_int, default=None, help="tokens per training row")
+    check.add_argument("--tokenizer", help="a SentencePiece .model file for exact token counts (default: estimate)")
+    check.add_argument("--max-problems", type=_positive_int, default=50, help="problems listed (default 50)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(handler=_data_check)
 
     init = commands.add_parser("init-config", help="write a config file with every default")
     init.add_argument("path")

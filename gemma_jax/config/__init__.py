@@ -10,6 +10,7 @@ from gemma_jax.config.io import (
     save_config,
 )
 from gemma_jax.config.job_config import (
+    AugmentConfig,
     CheckpointConfig,
     DataConfig,
     EvalConfig,
@@ -27,6 +28,7 @@ from gemma_jax.config.validate import CHOICES, LORA_TARGETS, check, validate
 __all__ = [
     "CHOICES",
     "LORA_TARGETS",
+    "AugmentConfig",
     "CheckpointConfig",
     "ConfigError",
     "DataConfig",

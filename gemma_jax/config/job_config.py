@@ -11,42 +11,88 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Extra copies of train examples (never validation or test); each is marked `augmentation`."""
+
+    methods: tuple[str, ...] = ()  # synonym | insert | delete | swap | back_translation | paraphrase
+    copies: int = 1  # new examples per original example and method
+    synonym_rate: float = 0.1  # share of words replaced by a synonym
+    insert_rate: float = 0.1  # synonyms inserted at random places, as a share of the words
+    delete_rate: float = 0.1  # chance that each word is deleted
+    swap_rate: float = 0.1  # swaps of two random words, as a share of the words
+    turns: str = "user"  # which turns change: user | model | all
+    pivot_language: str = "French"  # back_translation: there and back with the loaded model
+    source_language: str = "English"  # back_translation: the language of the data
+    max_new_tokens: int = 128  # back_translation / paraphrase: longest generated text
+    temperature: float = 0.7  # back_translation / paraphrase sampling (0: greedy)
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the examples come from and how they become token rows."""
 
     train_path: str = "example"  # "example" = the dataset packaged with gemma_jax
     validation_path: str | None = None
     validation_fraction: float = 0.1  # held out of train_path when no validation_path
-    format: str = "auto"  # auto | jsonl | csv
+    format: str = "auto"  # auto | jsonl | json | csv | tsv | text | xlsx | xls | parquet
     prompt_column: str = "prompt"
     response_column: str = "response"
     system_column: str | None = None
     messages_column: str = "messages"
+    text_column: str = "text"  # raw text (continued pretraining) and the classification input
+    label_column: str = "label"  # classification
+    chosen_column: str = "chosen"  # preference pairs (DPO)
+    rejected_column: str = "rejected"
+    shape: str = "auto"  # auto | prompt_response | chat | text | classification | preference
+    infer_columns: bool = False  # map look-alike column names (question -> prompt) when unambiguous
+    source: str = "auto"  # auto | file | hf | tfds (auto: "hf:NAME", "tfds:NAME", save_to_disk folders)
+    split: str = "train"  # the split of a Hugging Face or TFDS dataset
+    subset: str | None = None  # a Hugging Face dataset's configuration name
+    data_dir: str | None = None  # TFDS data_dir / Hugging Face cache folder
+    delimiter: str | None = None  # csv: null = "," (tab for .tsv)
+    quote_char: str = '"'
+    encoding: str = "utf-8"  # text files; a byte-order mark is skipped
+    header: bool = True  # csv/excel: the first row names the columns (else column1, column2, ...)
+    sheet: str | None = None  # excel: the sheet's name (null: the first sheet)
+    text_mode: str = "lines"  # plain text: lines | blocks (blank-line separated) | regex
+    text_regex: str | None = None  # text_mode regex: named groups become columns, e.g. (?P<prompt>...)
     loss_on: str = "response"  # response | all
     sequence_length: int = 256
     packing: bool = True
     shuffle: bool = True
     seed: int = 0
+    test_path: str | None = None
+    test_fraction: float = 0.0  # held out of train_path when no test_path
+    split_by: str | None = None  # stratify validation/test by this label or column (null: random)
+    clean_html: bool = False  # keep only the visible text of HTML
+    unicode_form: str | None = "NFC"  # NFC | NFKC | null (off)
+    drop_control_chars: bool = True
+    normalize_whitespace: bool = False  # odd spaces, runs of spaces and blank lines, CRLF
+    allow_special_tokens: bool = False  # user text may produce <start_of_turn> and other control tokens
+    truncation: str = "right"  # right | left | keep_response (cut the prompt's start, keep the response)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which Gemma to start from and how to run it."""
 
-    source: str = "tiny:gemma3"  # tiny:<arch> | local Keras preset directory
+    source: str = "tiny:gemma3"  # gemma3_270m, a preset name, kaggle:// hf:// gs://, a path, tiny:<arch>
     dtype: str = "auto"  # weights and compute: auto | float32 | bfloat16
     remat: bool = False  # recompute activations in the backward pass
 
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """Full fine-tuning, LoRA or QLoRA (LoRA on a quantized frozen base), and LoRA's settings."""
+    """Full fine-tuning, LoRA, QLoRA (LoRA on a quantized frozen base) or DPO (LoRA trained on
+    preference pairs, the base with LoRA off as reference), and LoRA's settings."""
 
-    kind: str = "lora"  # lora | qlora | full
+    kind: str = "lora"  # lora | qlora | full | dpo
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] = ("query", "value")
     quantization: str | None = None  # qlora only: int8 | int4 (null: int8)
+    dpo_beta: float = 0.1  # dpo only: strength of the pull towards the reference (higher: stay closer)
 
     @property
     def base_quantization(self) -> str | None:

@@ -16,10 +16,16 @@ from gemma_jax.config.mesh import batch_split_problems, mesh_shape_problems
 from gemma_jax.models.memory_check import memory_problems
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.format": ("auto", "jsonl", "csv"),
+    "data.format": ("auto", "jsonl", "csv", "tsv", "json", "text", "xlsx", "xls", "parquet"),
+    "data.shape": ("auto", "prompt_response", "chat", "text", "classification", "preference"),
+    "data.source": ("auto", "file", "hf", "tfds"),
+    "data.text_mode": ("lines", "blocks", "regex"),
     "data.loss_on": ("response", "all"),
+    "data.unicode_form": ("NFC", "NFKC"),
+    "data.truncation": ("right", "left", "keep_response"),
+    "data.augment.turns": ("user", "model", "all"),
     "model.dtype": ("auto", "float32", "bfloat16"),
-    "method.kind": ("lora", "qlora", "full"),
+    "method.kind": ("lora", "qlora", "full", "dpo"),
     "method.quantization": ("int8", "int4"),
     "optimizer.name": ("adamw", "adafactor", "lion", "sgd"),
     "schedule.name": ("constant", "linear", "cosine"),
@@ -97,6 +103,78 @@ def _data(c: _Checker) -> None:
     c.choice("data.loss_on")
     c.at_least("data.sequence_length", 8, "typical values are 256 to 2048 tokens")
     c.fraction("data.validation_fraction", 0.9, "use 0 to hold nothing out, or e.g. 0.1 for 10%")
+    for key in ("data.shape", "data.source", "data.text_mode"):
+        c.choice(key)
+    _data_parsing(c)
+    _data_prep(c)
+
+
+AUGMENT_METHODS = ("synonym", "insert", "delete", "swap", "back_translation", "paraphrase")
+
+
+def _data_prep(c: _Checker) -> None:
+    """Cleaning, splitting, truncation and augmentation settings (gemma_jax/data/{cleaning,splitting,augment}.py)."""
+    data = c.cfg.data
+    for key in ("data.unicode_form", "data.truncation", "data.augment.turns"):
+        c.choice(key)
+    c.fraction("data.test_fraction", 0.9, "use 0 for no test split, or e.g. 0.1 for 10%")
+    val, test = data.validation_fraction, data.test_fraction
+    if _is_number(val) and _is_number(test) and 0 <= val and 0 <= test and val + test >= 1:
+        c.add(
+            f"data.validation_fraction ({val}) + data.test_fraction ({test}) leave nothing to train on; "
+            "make their sum less than 1, e.g. 0.1 and 0.1"
+        )
+    for key in ("split_by", "test_path"):
+        value = getattr(data, key)
+        if isinstance(value, str) and not value.strip():
+            c.add(f"data.{key} is empty; use null, or give a value")
+    augment = data.augment
+    for rate in ("synonym_rate", "insert_rate", "delete_rate", "swap_rate"):
+        c.fraction(f"data.augment.{rate}", 1, "it is a share of the words, e.g. 0.1")
+    c.at_least("data.augment.copies", 1, "it is how many copies each method makes of each example, e.g. 1")
+    c.at_least("data.augment.max_new_tokens", 1, "e.g. 128")
+    c.at_least("data.augment.temperature", 0, "use 0 for greedy decoding, or e.g. 0.7")
+    methods = getattr(augment, "methods", ())
+    if isinstance(methods, tuple) and all(isinstance(m, str) for m in methods):
+        for method in methods:
+            if method not in AUGMENT_METHODS:
+                hint = did_you_mean(method, AUGMENT_METHODS) or f"; known methods are {', '.join(AUGMENT_METHODS)}"
+                c.add(f"data.augment.methods: unknown method {method!r}{hint}")
+        for method in sorted({m for m in methods if methods.count(m) > 1}):
+            c.add(f"data.augment.methods lists {method!r} more than once; use data.augment.copies for more copies")
+    language = getattr(augment, "pivot_language", None)
+    if "back_translation" in (methods or ()) and isinstance(language, str) and not language.strip():
+        c.add("data.augment.pivot_language is empty; name the language to translate through, e.g. French")
+
+
+def _data_parsing(c: _Checker) -> None:
+    """CSV characters, the text encoding and the text regex must be usable before any file is opened."""
+    data = c.cfg.data
+    for key, value in (("delimiter", data.delimiter), ("quote_char", data.quote_char)):
+        if isinstance(value, str) and len(value) != 1:
+            c.add(f"data.{key} must be a single character, got {value!r}; e.g. ',' or ';' or '\\t' for a tab")
+    if isinstance(data.delimiter, str) and data.delimiter == data.quote_char:
+        c.add(f"data.delimiter and data.quote_char are both {data.delimiter!r}; they must differ")
+    if isinstance(data.encoding, str):
+        import codecs
+
+        try:
+            codecs.lookup(data.encoding)
+        except LookupError:
+            c.add(f"data.encoding {data.encoding!r} is not a known text encoding; e.g. utf-8, latin-1, cp1252")
+    regex = data.text_regex
+    if data.text_mode == "regex" and not (isinstance(regex, str) and regex.strip()):
+        c.add("data.text_mode is regex but data.text_regex is empty; give a pattern with named groups")
+    if isinstance(regex, str) and regex.strip():
+        import re
+
+        try:
+            pattern = re.compile(regex)
+        except re.error as err:
+            c.add(f"data.text_regex is not a valid regular expression ({err}); fix the pattern")
+        else:
+            if not pattern.groupindex:
+                c.add("data.text_regex has no named groups; name them after columns, e.g. (?P<prompt>.*)")
 
 
 def _model_and_method(c: _Checker) -> None:
@@ -104,6 +182,8 @@ def _model_and_method(c: _Checker) -> None:
     c.choice("model.dtype")
     c.choice("method.kind")
     _quantization(c)
+    if c.cfg.method.kind == "dpo":
+        c.positive("method.dpo_beta", "a common choice is 0.1 (higher keeps the model closer to the base)")
     if c.cfg.method.kind == "full":
         return  # LoRA settings are unused by full fine-tuning
     c.at_least("method.lora_rank", 1, "typical values are 4 to 64")

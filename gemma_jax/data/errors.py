@@ -36,5 +36,5 @@ def raise_problems(path: str, problems: list[str]) -> None:
 
 def _line_of(problem: str) -> int:
     """Sort key: the line a problem starts with ("line 12, ..."), so the list reads top to bottom."""
-    match = re.match(r"lines? (\d+)", problem)
+    match = re.match(r"(?:lines?|rows?) (\d+)", problem)
     return int(match.group(1)) if match else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROLES = ("system", "user", "model")
+KINDS = ("chat", "text", "classification", "preference")
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,23 @@ class Turn:
 
 @dataclass(frozen=True)
 class Example:
-    """A conversation to learn from; `source` ("file.jsonl:12") lets messages point at the row."""
+    """A conversation to learn from; `source` ("file.jsonl:12") lets messages point at the row.
+
+    `kind` says what the row was: chat (prompt/response or messages), text (raw text
+    for continued pretraining: one model turn, so every text token carries loss),
+    classification (the text as user turn, `label` as the model's answer) or
+    preference (the prompt with the chosen reply, for SFT on preference data).
+    """
 
     turns: tuple[Turn, ...]
     source: str = ""
+    kind: str = "chat"
+    label: str | None = None
+    augmentation: str = ""  # how augment.py made this copy of the example at `source`; "" for real data
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Example kind must be one of {', '.join(KINDS)}; got {self.kind!r}.")
 
     @property
     def response(self) -> str:

@@ -1,8 +1,14 @@
-"""Read a user's data file (or the packaged example) into Examples, and split off validation."""
+"""Read a user's data (any supported file or dataset, or the packaged example) into Examples.
+
+`stream_items` is the streaming core (bounded memory); `read_examples` and
+`read_preference_pairs` collect it and raise one DataError listing what to fix.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -10,18 +16,29 @@ import numpy as np
 
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data.errors import DataError, raise_problems
-from gemma_jax.data.example import Example
-from gemma_jax.data.formats import parse_csv, parse_jsonl, read_text
-from gemma_jax.data.records import records_to_examples
+from gemma_jax.data.example import Example, Turn
+from gemma_jax.data.formats import RecordSource, open_records, resolve_format
+from gemma_jax.data.records import Item, RecordConverter
+from gemma_jax.data.report import Location, Problem
+from gemma_jax.data.shapes import Mapping, detect_shape
 
 EXAMPLE_DATASET = "example"
 EXAMPLE_DATA_DIR = Path(__file__).resolve().parent / "example_data"
 EXAMPLE_TRAIN_FILE = EXAMPLE_DATA_DIR / "pirate_qa.jsonl"
 EXAMPLE_HELDOUT_FILE = EXAMPLE_DATA_DIR / "pirate_qa_heldout.jsonl"
-FORMATS = ("auto", "jsonl", "csv", "tsv")
-_BY_EXTENSION = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+FORMATS = ("auto", "jsonl", "csv", "tsv")  # the line formats detect_format() answers for
+PEEK_RECORDS = 200  # records read ahead to learn the columns of header-less formats (JSONL)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Converted:
+    """One record as read and what it became (None when it has errors)."""
+
+    location: Location
+    record: dict
+    item: Item | None
 
 
 def resolve_path(path: str) -> Path:
@@ -30,38 +47,71 @@ def resolve_path(path: str) -> Path:
 
 
 def detect_format(path: str, fmt: str = "auto") -> tuple[str, str]:
-    """Return (parser, CSV delimiter): "jsonl" or "csv"; .tsv files use a tab delimiter."""
-    fmt = (fmt or "auto").lower()
-    if fmt not in FORMATS:
-        raise DataError(f"Unknown data.format {fmt!r} for {path}. Use one of: {', '.join(FORMATS)}.")
-    suffix = Path(path).suffix.lower()
-    if fmt == "auto":
-        if suffix not in _BY_EXTENSION:
-            raise DataError(
-                f"Cannot tell the format of {path} from its extension {suffix or '(none)'!r}. "
-                "Name it .jsonl or .csv (or .tsv), or set data.format to jsonl or csv."
-            )
-        fmt = _BY_EXTENSION[suffix]
-    if fmt == "tsv" or (fmt == "csv" and suffix == ".tsv"):
+    """(parser, CSV delimiter) for the line formats: "jsonl" (also .json) or "csv"; .tsv uses a tab.
+
+    Other formats (text, xlsx, xls, parquet) are resolved by formats.resolve_format.
+    """
+    resolved = resolve_format(path, fmt)
+    if resolved in ("jsonl", "json"):
+        return "jsonl", ","
+    if resolved == "tsv" or (resolved == "csv" and Path(path).suffix.lower() == ".tsv"):
         return "csv", "\t"
-    return fmt, ","
+    if resolved == "csv":
+        return "csv", ","
+    raise DataError(f"{path} is a {resolved} file, not JSONL or CSV; read it with read_examples().", path=path)
+
+
+def open_source(path: str, cfg: DataConfig) -> tuple[RecordSource, Mapping | None]:
+    """Open the source and decide its shape (raises DataError when it cannot be opened at all)."""
+    real = resolve_path(path)
+    display = str(real) if path == EXAMPLE_DATASET else path
+    if path == EXAMPLE_DATASET:
+        cfg = _example_cfg(cfg)
+    src = open_records(real, display, cfg)
+    columns = src.columns
+    if columns is None:  # learn the keys from the first records, then put them back
+        ahead = list(itertools.islice(src.records, PEEK_RECORDS))
+        columns = list(dict.fromkeys(k for _, r in ahead for k in r))
+        src.records = itertools.chain(ahead, src.records)
+    return src, detect_shape(columns, cfg, display)
+
+
+def stream_items(path: str, cfg: DataConfig) -> tuple[RecordSource, Mapping | None, Iterator[Converted]]:
+    """Every record with its conversion, lazily; problems collect in the returned source."""
+    src, mapping = open_source(path, cfg)
+    converter = RecordConverter(src, mapping, _example_cfg(cfg) if path == EXAMPLE_DATASET else cfg)
+
+    def items() -> Iterator[Converted]:
+        for number, record in src.records:
+            yield Converted(src.at(number), record, converter.convert(number, record))
+        converter.finish()
+
+    return src, mapping, items()
+
+
+def iter_examples(path: str, cfg: DataConfig, problems: list[Problem]) -> Iterator[Example]:
+    """Examples one by one (bounded memory); problems are appended to `problems` as found."""
+    src, _, items = stream_items(path, cfg)
+    try:
+        for item in items:
+            if isinstance(item.item, Example):
+                yield item.item
+            elif item.item is not None:  # a preference pair: SFT on the chosen reply
+                pair = item.item
+                turns = (*pair.prompt, Turn("model", pair.chosen))
+                yield Example(turns, pair.source, kind="preference")
+    finally:
+        problems.extend(src.problems)
 
 
 def read_examples(path: str, cfg: DataConfig) -> list[Example]:
     """Read every example in `path`, or raise one DataError listing what to fix (up to 20 problems)."""
-    real = resolve_path(path)
-    display = str(real) if path == EXAMPLE_DATASET else path
-    parser, delimiter = ("jsonl", ",") if path == EXAMPLE_DATASET else detect_format(display, cfg.format)
-    text = read_text(real, display)
-    header = None
-    if parser == "jsonl":
-        records, problems = parse_jsonl(text, display)
-    else:
-        records, problems, header = parse_csv(text, display, delimiter)
-    examples = records_to_examples(records, cfg, real.name, header, problems)
-    raise_problems(display, problems)
+    problems: list[Problem] = []
+    examples = list(iter_examples(path, cfg, problems))
+    display = str(resolve_path(path)) if path == EXAMPLE_DATASET else path
+    raise_problems(display, [p.text() for p in problems if p.severity == "error"])
     if not examples:
-        raise DataError(f"{display} has no examples: it holds a header or blank lines only. Add rows.")
+        raise DataError(f"{display} has no examples: it holds a header or blank lines only. Add rows.", path=display)
     return examples
 
 
@@ -69,6 +119,11 @@ def example_prompts(count: int | None = None) -> list[str]:
     """Held-out questions of the packaged dataset (never in its training file): good sample prompts."""
     examples = read_examples(str(EXAMPLE_HELDOUT_FILE), DataConfig())
     return [ex.prompt for ex in examples[:count]]
+
+
+def _example_cfg(cfg: DataConfig) -> DataConfig:
+    """The packaged dataset is JSONL with prompt/response columns, whatever the user's column settings."""
+    return DataConfig(seed=cfg.seed, sequence_length=cfg.sequence_length, loss_on=cfg.loss_on)
 
 
 def split_examples(examples: Sequence[T], validation_fraction: float, seed: int) -> tuple[list[T], list[T]]:

@@ -25,6 +25,8 @@ def estimate_for_config(cfg, *, platform: str = "cpu", devices: int = 1, **chang
     cannot be known before loading it. `changes` override method, remat or rows (per microbatch)."""
     shape = shape_for_source(cfg.model.source) if isinstance(cfg.model.source, str) else None
     method = changes.get("method", cfg.method.kind)
+    # DPO trains LoRA; its reference pass is forward-only and keeps nothing for the backward pass.
+    method = "lora" if method == "dpo" else method
     if shape is None or method not in METHODS:
         return None
     rows = changes.get("rows", cfg.train.batch_size // max(1, cfg.train.grad_accum_steps))

@@ -123,6 +123,33 @@ def _loss_sum_bwd(soft_cap, chunk_size, residuals, cotangent):
 _loss_sum.defvjp(_loss_sum_fwd, _loss_sum_bwd)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _token_losses(hidden, embedding, targets, valid, soft_cap, chunk_size):
+    _, (log_normalizer, _, target_logits) = _forward(
+        hidden, embedding, targets, valid, soft_cap, chunk_size, with_grad=False
+    )
+    return jnp.where(valid, log_normalizer - target_logits, 0.0)
+
+
+def _token_losses_fwd(hidden, embedding, targets, valid, soft_cap, chunk_size):
+    _, (log_normalizer, softmax_grad, target_logits) = _forward(
+        hidden, embedding, targets, valid, soft_cap, chunk_size, with_grad=True
+    )
+    losses = jnp.where(valid, log_normalizer - target_logits, 0.0)
+    return losses, (hidden, embedding, targets, valid, log_normalizer, softmax_grad, target_logits)
+
+
+# The summed loss's backward already weights each token by its cotangent (a scalar broadcast
+# there); with one cotangent per token it is exactly the per-token losses' backward.
+_token_losses.defvjp(_token_losses_fwd, _loss_sum_bwd)
+
+
+def chunked_token_log_probs(hidden, embedding, targets, valid, *, soft_cap=None, chunk_size=8192):
+    """log p(target) per position, 0 where not valid: [N] f32, same chunked pass and fused gradient
+    as `chunked_cross_entropy` (DPO needs per-sequence sums, not one batch total)."""
+    return -_token_losses(hidden, embedding, targets, valid, soft_cap, chunk_size)
+
+
 def chunked_cross_entropy(hidden, embedding, targets, valid, *, soft_cap=None, chunk_size=8192):
     """Sum of token cross-entropies and the number of tokens counted.
 

@@ -18,9 +18,12 @@ from gemma_jax.models.quantization import quantize_base
 from gemma_jax.parallel.distributed import local_rows
 from gemma_jax.parallel.mesh import batch_axis_size, make_mesh, replicated
 from gemma_jax.parallel.sharding_rules import variable_shardings
+from gemma_jax.train.dpo_step import build_dpo_step_functions
 from gemma_jax.train.optimizer import make_optimizer, make_schedule
 from gemma_jax.train.packed_decoder import PackedDecoder
-from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, batch_shardings, build_step_functions
+from gemma_jax.train.step import StepFunctions, batch_shardings, build_step_functions
+
+LORA_KINDS = ("lora", "qlora", "dpo")  # methods that train LoRA adapters on a frozen base
 
 
 @dataclass
@@ -67,9 +70,9 @@ class TrainingSetup:
         Every process builds the same global batch (the iterator is deterministic) and
         hands JAX only the rows its own devices hold.
         """
-        shardings = batch_shardings(self.mesh)
+        shardings = batch_shardings(self.mesh, self.steps.keys)
         out = {}
-        for key in DEVICE_KEYS:
+        for key in self.steps.keys:
             array = np.asarray(host_batch[key])
             array = array.reshape(self.microbatches, array.shape[0] // self.microbatches, *array.shape[1:])
             rows = local_rows(shardings[key], array.shape)
@@ -88,7 +91,7 @@ def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devi
     method = config.method
     if method.base_quantization is not None:  # QLoRA: int8/int4 frozen projections, f32 LoRA on top
         quantize_base(model.backbone, method.base_quantization)
-    if method.kind in ("lora", "qlora"):
+    if method.kind in LORA_KINDS:
         apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets)
     decoder = PackedDecoder(model.backbone, remat=config.model.remat)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.model, devices=devices)
@@ -98,7 +101,9 @@ def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devi
     frozen_shardings = variable_shardings(decoder.non_trainable_variables, mesh)
     abstract = [jax.ShapeDtypeStruct(tuple(v.shape), jnp.float32) for v in decoder.trainable_variables]
     opt_state_shardings = _opt_state_shardings(optimizer, abstract, trainable_shardings, mesh)
-    steps = build_step_functions(
+    build_steps = build_dpo_step_functions if method.kind == "dpo" else build_step_functions
+    extra = {"beta": method.dpo_beta} if method.kind == "dpo" else {}
+    steps = build_steps(
         decoder,
         optimizer,
         mesh=mesh,
@@ -106,6 +111,7 @@ def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devi
         frozen_shardings=frozen_shardings,
         opt_state_shardings=opt_state_shardings,
         soft_cap=model.final_logit_soft_cap,
+        **extra,
     )
     return TrainingSetup(
         config,

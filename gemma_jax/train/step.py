@@ -22,16 +22,17 @@ from gemma_jax.train.packed_decoder import PackedDecoder
 DEVICE_KEYS = ("token_ids", "segment_ids", "positions", "targets", "loss_index", "loss_valid")
 
 
-def batch_shardings(mesh: Mesh) -> dict[str, NamedSharding]:
+def batch_shardings(mesh: Mesh, keys: tuple[str, ...] = DEVICE_KEYS) -> dict[str, NamedSharding]:
     """Every device array is [microbatches, rows or row groups, ...]: split dimension 1."""
     spec = NamedSharding(mesh, PartitionSpec(None, BATCH_AXES))
-    return {key: spec for key in DEVICE_KEYS}
+    return {key: spec for key in keys}
 
 
 @dataclass
 class StepFunctions:
     train: callable
     evaluate: callable
+    keys: tuple[str, ...] = DEVICE_KEYS  # the host batch entries the steps take (DPO adds its pair arrays)
 
 
 def make_loss_fn(decoder: PackedDecoder, soft_cap, chunk_size: int):
@@ -55,6 +56,22 @@ def make_loss_fn(decoder: PackedDecoder, soft_cap, chunk_size: int):
         )
 
     return loss_fn
+
+
+def apply_gradients(optimizer: optax.GradientTransformation, trainable, opt_state, grads, loss):
+    """One optimizer update; returns (trainable, opt_state, grad_norm).
+
+    A non-finite loss or gradient leaves weights and optimizer state untouched: the
+    run stops on it, and what it keeps is the last good state.
+    """
+    grad_norm = optax.tree.norm(grads)
+    updates, new_opt_state = optimizer.update(grads, opt_state, trainable)
+    new_trainable = optax.apply_updates(trainable, updates)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    keep = lambda new, old: jnp.where(finite, new, old)
+    new_trainable = jax.tree_util.tree_map(keep, new_trainable, trainable)
+    new_opt_state = jax.tree_util.tree_map(keep, new_opt_state, opt_state)
+    return new_trainable, new_opt_state, grad_norm
 
 
 def build_step_functions(
@@ -84,15 +101,7 @@ def build_step_functions(
         denominator = jnp.maximum(count, 1.0)
         grads = jax.tree_util.tree_map(lambda g: g / denominator, grads)
         loss = loss_sum / denominator
-        grad_norm = optax.tree.norm(grads)
-        updates, new_opt_state = optimizer.update(grads, opt_state, trainable)
-        new_trainable = optax.apply_updates(trainable, updates)
-        # A non-finite loss leaves weights and optimizer state untouched: the run
-        # stops on it, and what it keeps is the last good state.
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        keep = lambda new, old: jnp.where(finite, new, old)
-        new_trainable = jax.tree_util.tree_map(keep, new_trainable, trainable)
-        new_opt_state = jax.tree_util.tree_map(keep, new_opt_state, opt_state)
+        new_trainable, new_opt_state, grad_norm = apply_gradients(optimizer, trainable, opt_state, grads, loss)
         metrics = {"loss": loss, "grad_norm": grad_norm, "loss_tokens": count}
         return new_trainable, new_opt_state, metrics
 

@@ -8,6 +8,7 @@ process, and a resumed run continues exactly where the last checkpoint was.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import socket
@@ -21,8 +22,9 @@ from tqdm import tqdm
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
 from gemma_jax.config import ConfigError, validate
-from gemma_jax.data import build_datasets, data_texts, prompt_text
+from gemma_jax.data import build_datasets, data_texts, prepare_data, prompt_text
 from gemma_jax.data.errors import DataError
+from gemma_jax.data.preference_batches import build_preference_datasets, preference_texts
 from gemma_jax.models.generation import Generator
 from gemma_jax.models.loading import ModelLoadError, load_model
 from gemma_jax.models.lora import lora_metadata
@@ -30,7 +32,8 @@ from gemma_jax.parallel.distributed import initialize_if_multihost
 from gemma_jax.parallel.mesh import resolve_shape
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.control import ControlChannel
-from gemma_jax.train.setup import build_training
+from gemma_jax.train.dpo_step import evaluate_pairs
+from gemma_jax.train.setup import LORA_KINDS, build_training
 from gemma_jax.train.step_metrics import StepMeter, is_finite
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError)
@@ -71,7 +74,8 @@ class Trainer:
         data_shards = int(np.prod(resolve_shape(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.model, devices)[:2]))
         tokenizer_file = self.store.path / "tokenizer.model"
         proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
-        texts = data_texts(cfg.data) if proto is None else None
+        dpo = cfg.method.kind == "dpo"  # preference pairs instead of examples; its own step and eval
+        texts = (preference_texts if dpo else data_texts)(cfg.data) if proto is None else None
         self.store.log(f"loading model {cfg.model.source}")
         self.model = load_model(
             cfg.model.source,
@@ -88,13 +92,17 @@ class Trainer:
 
         loss_groups = cfg.train.grad_accum_steps * data_shards
         epochs = max(1, math.ceil(cfg.train.epochs))
-        self.data = build_datasets(
+        if dpo:
+            build_data = build_preference_datasets
+        else:  # read, clean, split and augment once (augmentation may generate with the model)
+            build_data = functools.partial(build_datasets, prepared=prepare_data(cfg.data, self.model))
+        self.data = build_data(
             cfg.data, self.model.tokenizer, batch_size=cfg.train.batch_size, loss_groups=loss_groups, num_epochs=epochs
         )
         if cfg.train.max_steps:
             needed = math.ceil(cfg.train.max_steps / self.data.train.steps_per_epoch) + 1
             if needed > epochs:
-                self.data = build_datasets(
+                self.data = build_data(
                     cfg.data,
                     self.model.tokenizer,
                     batch_size=cfg.train.batch_size,
@@ -143,7 +151,7 @@ class Trainer:
             "best_eval_loss": self.best_eval_loss,
         }
         method = cfg.method
-        if method.kind in ("lora", "qlora"):
+        if method.kind in LORA_KINDS:
             meta["lora"] = lora_metadata(
                 method.lora_rank, method.lora_alpha, method.lora_targets, quantization=method.base_quantization
             )
@@ -217,6 +225,8 @@ class Trainer:
                     "batch_crc": batch_fingerprint(step_batch),
                     **self.meter.measure(step_batch, step_time),
                 }
+                # Whatever else the step reports (DPO: rewards, margin, accuracy, pairs).
+                record.update({k: float(v) for k, v in metrics.items() if k not in record})
                 if self.step == 1:
                     record["includes_compile"] = True
                 self._periodic(record)
@@ -244,9 +254,13 @@ class Trainer:
         cfg = self.config.eval
         last = self.step == self.total_steps
         if self.data.validation is not None and cfg.every_steps and (self.step % cfg.every_steps == 0 or last):
-            eval_loss = self.evaluate()
-            record["eval_loss"] = eval_loss
-            record["eval_perplexity"] = math.exp(min(eval_loss, 50.0))
+            if self.config.method.kind == "dpo":  # eval_loss is the mean DPO loss per held-out pair
+                record.update(self.evaluate_preferences())
+                eval_loss = record["eval_loss"]
+            else:
+                eval_loss = self.evaluate()
+                record["eval_loss"] = eval_loss
+                record["eval_perplexity"] = math.exp(min(eval_loss, 50.0))
             self.last_eval = (self.step, eval_loss)
             if self.best_eval_loss is None or eval_loss < self.best_eval_loss:
                 self.best_eval_loss = eval_loss
@@ -267,6 +281,17 @@ class Trainer:
             )
             total, count = total + float(loss_sum), count + float(tokens)
         return total / max(count, 1.0)
+
+    def evaluate_preferences(self) -> dict:
+        """DPO on held-out pairs: eval_loss, eval_reward_margin, eval_reward_accuracy, ... (per-pair means)."""
+        return evaluate_pairs(
+            self.setup.steps,
+            self.state.trainable,
+            self.state.frozen,
+            self.data.make_eval_iterator(),
+            self.setup.device_batch,
+            self.config.eval.max_batches,
+        )
 
     def sample_prompts(self) -> list[str]:
         prompts = list(self.config.eval.sample_prompts)

@@ -108,12 +108,17 @@ def test_config_errors_come_back_as_messages(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "did you mean 'learning_rate'" in err and "Traceback" not in err
 
+    # Checked (with the memory estimate) before a run directory exists: nothing to clean up.
     config.write_text(f"runs_dir: {tmp_path / 'runs'}\nmethod:\n  lora_rank: 0\ntrain:\n  batch_size: 6\n")
-    assert cli_main(["train", str(config)]) == 1
+    assert cli_main(["train", str(config)]) == 2
     err = capsys.readouterr().err
     assert "lora_rank" in err and "batch_size" in err and "Traceback" not in err
-    run = next((tmp_path / "runs").iterdir())
-    status = json.loads((run / "status.json").read_text())
+    assert not (tmp_path / "runs").exists()
+
+    # A run that reaches the engine with a bad config fails with the message in status.json.
+    store = RunStore.create(fast_config(tmp_path, "method.lora_rank=0"))
+    assert train_run(str(store.path), progress=False) == "failed"
+    status = json.loads((store.path / "status.json").read_text())
     assert status["state"] == "failed" and "lora_rank" in status["error"]
 
 

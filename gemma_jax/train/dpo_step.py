@@ -1,0 +1,117 @@
+"""The jitted DPO train and eval steps: same shape, shardings and donation as the SFT step.
+
+`train_step(trainable, frozen, opt_state, batch) -> (trainable, opt_state, metrics)`
+scans over microbatches; for each it runs the reference (LoRA off, no gradient)
+and then the policy under `value_and_grad`, sums the per-pair losses and metric
+sums, and divides by the number of pairs in the global batch, so the loss is the
+mean DPO loss per pair. Metrics: loss, grad_norm, loss_tokens, pairs, and per-pair
+means of chosen/rejected reward, reward margin, reward accuracy and the policy's
+chosen/rejected log-probs.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from gemma_jax.train.dpo_loss import SUM_KEYS, dpo_sums, lora_b_mask, lora_off, make_sequence_log_probs, pair_means
+from gemma_jax.train.packed_decoder import PackedDecoder
+from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, apply_gradients, batch_shardings
+
+DPO_KEYS = (*DEVICE_KEYS, "loss_pair", "pair_valid")
+
+
+def _zero_totals() -> dict:
+    return {key: jnp.zeros((), jnp.float32) for key in SUM_KEYS}
+
+
+def build_dpo_step_functions(
+    decoder: PackedDecoder,
+    optimizer: optax.GradientTransformation,
+    *,
+    mesh: Mesh,
+    trainable_shardings,
+    frozen_shardings,
+    opt_state_shardings,
+    soft_cap=None,
+    beta: float = 0.1,
+    chunk_size: int = 8192,
+) -> StepFunctions:
+    is_lora_b = lora_b_mask(decoder)
+    if not any(is_lora_b):
+        raise ValueError("DPO uses the base with LoRA off as its reference, so the model needs LoRA adapters.")
+    log_probs = make_sequence_log_probs(decoder, soft_cap, chunk_size)
+
+    def reference_log_probs(trainable, frozen, micro):
+        return jax.lax.stop_gradient(log_probs(lora_off(trainable, is_lora_b), frozen, micro))
+
+    def policy_loss(trainable, frozen, micro, reference):
+        sums = dpo_sums(log_probs(trainable, frozen, micro), reference, micro["pair_valid"], beta)
+        sums["tokens"] = micro["loss_valid"].sum().astype(jnp.float32)
+        return sums["loss"], sums
+
+    grad_fn = jax.value_and_grad(policy_loss, has_aux=True)
+
+    def add(totals, sums):
+        return {key: totals[key] + sums[key] for key in SUM_KEYS}
+
+    def train_step(trainable, frozen, opt_state, batch):
+        def accumulate(carry, micro):
+            grads, totals = carry
+            reference = reference_log_probs(trainable, frozen, micro)
+            (_, sums), micro_grads = grad_fn(trainable, frozen, micro, reference)
+            grads = jax.tree_util.tree_map(lambda a, g: a + g.astype(jnp.float32), grads, micro_grads)
+            return (grads, add(totals, sums)), None
+
+        zeros = jax.tree_util.tree_map(lambda w: jnp.zeros(w.shape, jnp.float32), trainable)
+        zeros = jax.lax.with_sharding_constraint(zeros, trainable_shardings)
+        (grads, totals), _ = jax.lax.scan(accumulate, (zeros, _zero_totals()), batch)
+        pairs = jnp.maximum(totals["pairs"], 1.0)
+        grads = jax.tree_util.tree_map(lambda g: g / pairs, grads)
+        metrics = pair_means(totals)
+        new_trainable, new_opt_state, grad_norm = apply_gradients(
+            optimizer, trainable, opt_state, grads, metrics["loss"]
+        )
+        return new_trainable, new_opt_state, {**metrics, "grad_norm": grad_norm}
+
+    def eval_step(trainable, frozen, batch):
+        """Sums (not means) over the batch, so an evaluation can add batches up: see `pair_means`."""
+
+        def accumulate(totals, micro):
+            reference = reference_log_probs(trainable, frozen, micro)
+            _, sums = policy_loss(trainable, frozen, micro, reference)
+            return add(totals, sums), None
+
+        totals, _ = jax.lax.scan(accumulate, _zero_totals(), batch)
+        return totals
+
+    replicated = NamedSharding(mesh, PartitionSpec())
+    batch_spec = batch_shardings(mesh, DPO_KEYS)
+    train = jax.jit(
+        train_step,
+        in_shardings=(trainable_shardings, frozen_shardings, opt_state_shardings, batch_spec),
+        out_shardings=(trainable_shardings, opt_state_shardings, replicated),
+        donate_argnums=(0, 2),
+    )
+    evaluate = jax.jit(
+        eval_step,
+        in_shardings=(trainable_shardings, frozen_shardings, batch_spec),
+        out_shardings=replicated,
+    )
+    return StepFunctions(train=train, evaluate=evaluate, keys=DPO_KEYS)
+
+
+def evaluate_pairs(steps: StepFunctions, trainable, frozen, batches, device_batch, max_batches: int) -> dict:
+    """Per-pair means over (up to max_batches of) held-out batches, as `eval_*` metrics."""
+    totals = {key: 0.0 for key in SUM_KEYS}
+    for index, host_batch in enumerate(batches):
+        if index >= max_batches:
+            break
+        sums = steps.evaluate(trainable, frozen, device_batch(host_batch))
+        totals = {key: totals[key] + float(sums[key]) for key in SUM_KEYS}
+    pairs = max(totals["pairs"], 1.0)
+    out = {f"eval_{key}": totals[key] / pairs for key in SUM_KEYS if key not in ("pairs", "tokens")}
+    out["eval_pairs"] = int(totals["pairs"])
+    return out
