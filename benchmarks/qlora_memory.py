@@ -32,40 +32,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from typing import Self
+
+from peak_rss import GB, RssSampler
 
 METHODS = {"lora": None, "qlora_int8": "int8", "qlora_int4": "int4"}
-GB = 1e9
-
-
-class PeakRss:
-    """Highest resident memory of this process while the `with` block runs (polled in a thread)."""
-
-    def __init__(self, interval_s: float = 0.02):
-        import psutil
-
-        self.process = psutil.Process()
-        self.interval_s = interval_s
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 def _release_freed_heap() -> None:
@@ -124,13 +96,13 @@ def measure(method: str, args: argparse.Namespace) -> dict:
 
     device_batches = [setup.device_batch(b) for b in batches]
     started = time.perf_counter()
-    with PeakRss() as compile_peak:  # ahead-of-time, so XLA's own figures come with the executable
+    with RssSampler() as compile_peak:  # ahead-of-time, so XLA's own figures come with the executable
         compiled = setup.steps.train.lower(state.trainable, state.frozen, state.opt_state, device_batches[0]).compile()
     compile_s = time.perf_counter() - started
     stats = compiled.memory_analysis()
     _release_freed_heap()
     losses, steps_started = [], time.perf_counter()
-    with PeakRss() as step_peak:
+    with RssSampler() as step_peak:
         for batch in device_batches:
             state.trainable, state.opt_state, metrics = compiled(state.trainable, state.frozen, state.opt_state, batch)
             losses.append(float(metrics["loss"]))
@@ -142,8 +114,8 @@ def measure(method: str, args: argparse.Namespace) -> dict:
         "xla_argument_bytes": int(stats.argument_size_in_bytes) if stats else None,
         "xla_temp_bytes": int(stats.temp_size_in_bytes) if stats else None,
         "rss_setup_gb": round(rss_setup / GB, 3),
-        "rss_compile_peak_gb": round(compile_peak.peak / GB, 3),
-        "rss_step_peak_gb": round(step_peak.peak / GB, 3),
+        "rss_compile_peak_gb": round(compile_peak.peak_bytes / GB, 3),
+        "rss_step_peak_gb": round(step_peak.peak_bytes / GB, 3),
         "compile_seconds": round(compile_s, 1),
         "step_seconds": round((time.perf_counter() - steps_started) / len(batches), 2),
         "losses": [round(x, 4) for x in losses],

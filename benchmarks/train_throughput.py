@@ -34,12 +34,10 @@ import math
 import os
 import resource
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Self
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is first imported
 
@@ -47,7 +45,7 @@ import jax
 import keras
 import keras_hub
 import numpy as np
-import psutil
+from peak_rss import GB, RssSampler
 
 from gemma_jax.config import JobConfig, apply_overrides
 from gemma_jax.data import build_datasets, data_texts
@@ -62,35 +60,9 @@ from gemma_jax.train.setup import build_training
 from gemma_jax.train.step_metrics import StepMeter
 
 TARGETS = {"ratio_vs_keras_fit": 1.3, "mfu": 0.7, "useful_ratio_vs_guide": 3.0}
-GB = 1e9
 
 
 # ----- measurement helpers ---------------------------------------------------------------------
-class RssSampler:
-    """Peak resident memory of this process while the `with` block runs (polled in a thread)."""
-
-    def __init__(self, interval_s: float = 0.05):
-        self.interval_s = interval_s
-        self.peak_bytes = 0
-        self._process = psutil.Process()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
-
-
 def max_rss_gb() -> float:
     """Peak RSS of the whole process so far (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB

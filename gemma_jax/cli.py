@@ -163,7 +163,7 @@ def _data_check(args) -> int:
         from gemma_jax.models.tokenizer import GemmaTextTokenizer
 
         tokenizer = GemmaTextTokenizer(Path(args.tokenizer).read_bytes())
-    report = build_report(args.file, cfg, tokenizer=tokenizer)
+    report = build_report(args.file, cfg, tokenizer=tokenizer, keep_examples=False)  # bounded memory
     print(report.to_json() if args.json else report.to_text(max_problems=args.max_problems))
     return 0 if report.ok else 1
 

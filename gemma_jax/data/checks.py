@@ -30,8 +30,23 @@ _REPEATED_WORD = re.compile(r"\b(\w+)(\s+\1\b){4,}", re.IGNORECASE)
 _GEMMA_TOKENS = ("<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>")
 
 
-def build_report(path: str, cfg: DataConfig, tokenizer=None, sequence_length: int | None = None) -> DataReport:
-    """Check one source and return the report (never raises for problems in the data itself)."""
+LISTED_PER_CODE = 1000  # streaming reports list this many findings of each kind and count the rest
+
+
+def build_report(
+    path: str,
+    cfg: DataConfig,
+    tokenizer=None,
+    sequence_length: int | None = None,
+    *,
+    keep_examples: bool = True,
+) -> DataReport:
+    """Check one source and return the report (never raises for problems in the data itself).
+
+    `keep_examples=False` is for files too big to hold: memory stays bounded by the number of
+    distinct rows (an 8-byte digest and a line number each, for duplicates). Examples and perfect
+    quality scores are not kept, and at most LISTED_PER_CODE findings of each kind are listed.
+    """
     display = str(resolve_path(path)) if path == EXAMPLE_DATASET else path
     report = DataReport(file=display, tokens_estimated=tokenizer is None)
     try:
@@ -43,17 +58,34 @@ def build_report(path: str, cfg: DataConfig, tokenizer=None, sequence_length: in
     report.shape = mapping.shape if mapping else "unknown"
     report.columns = dict(mapping.columns) if mapping else {}
     limit = sequence_length or cfg.sequence_length
-    checker = _Checker(report, report.columns, limit, tokenizer, cfg.loss_on)
+    checker = _Checker(report, report.columns, limit, tokenizer, cfg.loss_on, keep_examples)
     try:
         for converted in items:
             checker.record(converted.location, converted.record, converted.item)
     except DataError as err:  # raised mid-stream (e.g. a bad regex); what was read so far is kept
         src.problems.append(Problem(Location(display), str(err), code="format"))
     checker.finish()
-    report.problems = sorted(src.problems, key=_order) + sorted(checker.problems, key=_order)
+    report.problems = sorted(_listed(src.problems, report, keep_examples), key=_order) + sorted(
+        checker.problems, key=_order
+    )
     if report.records == 0 and not report.errors:
         report.problems.append(Problem(Location(display), "the source has no rows. Add examples.", code="empty"))
     return report
+
+
+def _listed(problems: list[Problem], report: DataReport, everything: bool) -> list[Problem]:
+    """All problems, or the first LISTED_PER_CODE of each code (the rest counted in the report)."""
+    if everything:
+        return problems
+    seen: Counter[str] = Counter()
+    kept = []
+    for problem in problems:
+        seen[problem.code] += 1
+        if seen[problem.code] <= LISTED_PER_CODE:
+            kept.append(problem)
+        else:
+            report.omitted_problems += 1
+    return kept
 
 
 def _order(problem: Problem) -> tuple:
@@ -62,10 +94,12 @@ def _order(problem: Problem) -> tuple:
 
 
 class _Checker:
-    def __init__(self, report: DataReport, columns: dict[str, str], limit: int, tokenizer, loss_on: str):
+    def __init__(self, report: DataReport, columns: dict[str, str], limit: int, tokenizer, loss_on: str, keep: bool):
         self.report, self.columns, self.limit, self.tokenizer, self.loss_on = report, columns, limit, tokenizer, loss_on
+        self.keep = keep
         self.problems: list[Problem] = []
-        self.seen: dict[bytes, Location] = {}
+        self.listed: Counter[str] = Counter()
+        self.seen: dict[int, tuple[int | None, int | None]] = {}  # digest -> (line, row) of its first row
         self.reference_keys: frozenset[str] | None = None
         self.odd_keys: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Location]] = defaultdict(list)
         self.labels: Counter[str] = Counter()
@@ -83,20 +117,21 @@ class _Checker:
         score = 1.0
         digest = _digest(item)
         if digest in self.seen:
-            first = self.seen[digest]
+            line, row = self.seen[digest]
+            first = Location(location.file, line=line, row=row)
             report.duplicates += 1
             message = f"this row repeats {first.where() or 'an earlier row'}; duplicates over-weight one example."
-            self.problems.append(Problem(location, message, severity="warning", code="duplicate"))
+            self._problem(Problem(location, message, severity="warning", code="duplicate"))
             reasons.append(f"duplicate of {first.where()}")
             score -= 0.3
         else:
-            self.seen[digest] = location
+            self.seen[digest] = (location.line, location.row)
         cut = self._tokens_cut(item)
         if cut > 0:
             report.too_long += 1
             report.tokens_cut += cut
             how = "about " if self.tokenizer is None else ""
-            self.problems.append(
+            self._problem(
                 Problem(
                     location,
                     f"longer than data.sequence_length={self.limit}: {how}{cut} token(s) are cut off. Shorten it, "
@@ -110,9 +145,24 @@ class _Checker:
         if isinstance(item, Example) and item.kind == "classification" and item.label is not None:
             self.labels[item.label] += 1
         text_score, text_reasons = quality_of(item)
-        score = max(0.0, min(1.0, score - (1.0 - text_score)))
-        report.examples.append(item)
-        report.quality.append(Quality(location, round(score, 4), tuple(reasons + text_reasons)))
+        score = round(max(0.0, min(1.0, score - (1.0 - text_score))), 4)
+        report.usable += 1
+        report.quality_total += score
+        report.low_quality += score < 0.5
+        if self.keep:
+            report.examples.append(item)
+            report.quality.append(Quality(location, score, tuple(reasons + text_reasons)))
+        elif score < 1.0 and self.listed["quality"] < LISTED_PER_CODE:
+            self.listed["quality"] += 1
+            report.quality.append(Quality(location, score, tuple(reasons + text_reasons)))
+
+    def _problem(self, problem: Problem) -> None:
+        """List a per-row finding (all of them, or LISTED_PER_CODE per code when streaming)."""
+        self.listed[problem.code] += 1
+        if self.keep or self.listed[problem.code] <= LISTED_PER_CODE:
+            self.problems.append(problem)
+        else:
+            self.report.omitted_problems += 1
 
     def _consistency(self, location: Location, record: dict) -> None:
         keys = frozenset(record)
@@ -121,7 +171,11 @@ class _Checker:
         elif keys != self.reference_keys:
             extra = tuple(sorted(keys - self.reference_keys))
             lacking = tuple(sorted(self.reference_keys - keys))
-            self.odd_keys[(extra, lacking)].append(location)
+            odd = self.odd_keys[(extra, lacking)]
+            if self.keep or len(odd) < LISTED_PER_CODE:
+                odd.append(location)
+            else:
+                self.report.omitted_problems += 1
 
     def _tokens_cut(self, item: Example | PreferencePair) -> int:
         examples = [item] if isinstance(item, Example) else _pair_examples(item)
@@ -229,12 +283,13 @@ def _pair_examples(pair: PreferencePair) -> list[Example]:
     ]
 
 
-def _digest(item: Example | PreferencePair) -> bytes:
+def _digest(item: Example | PreferencePair) -> int:
     if isinstance(item, PreferencePair):
         parts = [t.role + "\x1f" + t.text for t in item.prompt] + [item.chosen, item.rejected]
     else:
         parts = [t.role + "\x1f" + t.text for t in item.turns] + [item.kind]
-    return hashlib.blake2b("\x1e".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    digest = hashlib.blake2b("\x1e".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def _is_empty(value: object) -> bool:

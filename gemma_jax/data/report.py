@@ -118,6 +118,10 @@ class DataReport:
     tokens_cut: int = 0
     tokens_estimated: bool = True  # no tokenizer given: lengths are characters / 4
     label_counts: dict[str, int] = field(default_factory=dict)
+    usable: int = 0  # rows that became examples (== len(examples) unless they were not kept)
+    quality_total: float = 0.0  # sum of every example's score (the mean without keeping them)
+    low_quality: int = 0  # examples scoring below 0.5
+    omitted_problems: int = 0  # found but not listed (streaming reports list LISTED_PER_CODE per kind)
 
     @property
     def errors(self) -> list[Problem]:
@@ -176,7 +180,6 @@ class DataReport:
 
     def to_dict(self) -> dict:
         """A JSON-ready summary (examples themselves are left out; quality lists those below 1)."""
-        scores = [q.score for q in self.quality]
         return {
             "file": self.file,
             "format": self.format,
@@ -184,7 +187,7 @@ class DataReport:
             "columns": self.columns,
             "ok": self.ok,
             "records": self.records,
-            "examples": len(self.examples),
+            "examples": self.usable,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
             "empty_values": self.empty_values,
@@ -193,7 +196,9 @@ class DataReport:
             "tokens_cut": self.tokens_cut,
             "tokens_estimated": self.tokens_estimated,
             "label_counts": self.label_counts,
-            "mean_quality": round(sum(scores) / len(scores), 4) if scores else None,
+            "mean_quality": round(self.quality_total / self.usable, 4) if self.usable else None,
+            "low_quality_count": self.low_quality,
+            "omitted_problems": self.omitted_problems,
             "problems": [
                 {**asdict(p.location), "where": p.where(), "severity": p.severity, "code": p.code, "message": p.message}
                 for p in self.problems
@@ -215,7 +220,7 @@ class DataReport:
             f"{self.file}: {status}, {len(self.warnings)} warning(s)",
             f"  format {self.format or '?'}, shape {self.shape or '?'}, "
             + ", ".join(f"{role}={name!r}" for role, name in self.columns.items()),
-            f"  {self.records} record(s), {len(self.examples)} usable example(s), {self.duplicates} duplicate(s)",
+            f"  {self.records} record(s), {self.usable} usable example(s), {self.duplicates} duplicate(s)",
         ]
         if self.empty_values:
             lines.append("  missing or empty: " + ", ".join(f"{c!r} {n}" for c, n in self.empty_values.items()))
@@ -226,13 +231,14 @@ class DataReport:
             )
         if self.label_counts:
             lines.append("  labels: " + ", ".join(f"{k!r} {n}" for k, n in self.label_counts.items()))
-        if self.quality:
-            low = sum(q.score < 0.5 for q in self.quality)
-            mean = sum(q.score for q in self.quality) / len(self.quality)
-            lines.append(f"  quality: mean {mean:.2f}, {low} example(s) below 0.5")
+        if self.usable:
+            mean = self.quality_total / self.usable
+            lines.append(f"  quality: mean {mean:.2f}, {self.low_quality} example(s) below 0.5")
         ordered = self.errors + self.warnings
         for problem in ordered[:max_problems]:
             lines.append(f"  {problem.severity.upper():7} {problem.text()}")
         if len(ordered) > max_problems:
             lines.append(f"  ... and {len(ordered) - max_problems} more (use --json for all)")
+        if self.omitted_problems:
+            lines.append(f"  ({self.omitted_problems} more finding(s) of the same kinds were counted, not listed)")
         return "\n".join(lines)

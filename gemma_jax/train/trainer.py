@@ -63,6 +63,7 @@ class Trainer:
         self.config = store.config()
         self.progress = progress
         self.control = ControlChannel(store)
+        self.setup = None  # set by prepare()
 
     # -- preparation --------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -165,7 +166,8 @@ class Trainer:
         store.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), error=None)
         self.control.install_signal_handlers()
         try:
-            self.prepare()
+            if self.setup is None:  # a caller may have prepared it (to evaluate the base model first)
+                self.prepare()
             store.update_status(step=self.step, total_steps=self.total_steps, data=self.data.stats)
             return self._loop()
         except USER_ERRORS as error:

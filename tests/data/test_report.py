@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from gemma_jax.cli import main
 from gemma_jax.config.job_config import DataConfig
+from gemma_jax.data import checks
 from gemma_jax.data.checks import build_report, quality_of
 from gemma_jax.data.example import Example
 
@@ -116,3 +119,21 @@ def test_cli_data_check(write, capsys):
     assert json.loads(capsys.readouterr().out)["shape"] == "text"
     assert main(["data", "check", write("x.dat", "a")]) == 1
     assert "data.format" in capsys.readouterr().out
+
+
+def test_streaming_report_keeps_counts_and_lists_a_bounded_number_of_findings(write, monkeypatch):
+    monkeypatch.setattr(checks, "LISTED_PER_CODE", 5)
+    rows = [{"prompt": f"Question {i % 40}?", "response": f"Answer {i % 40}, matey."} for i in range(200)]
+    rows.append({"prompt": "<b>Hi</b>", "response": "ok"})  # a low-quality row
+    path = write("many.jsonl", rows)
+    full = build_report(path, CFG)
+    streamed = build_report(path, CFG, keep_examples=False)
+    assert streamed.examples == [] and streamed.usable == full.usable == 201
+    assert streamed.duplicates == full.duplicates == 160
+    assert streamed.quality_total == pytest.approx(full.quality_total)
+    assert streamed.low_quality == full.low_quality
+    assert len([p for p in streamed.problems if p.code == "duplicate"]) == 5
+    assert streamed.omitted_problems == 155
+    assert "line 41" in streamed.problems[0].text() and "line 1" in streamed.problems[0].message
+    assert "155 more finding(s)" in streamed.to_text()
+    assert streamed.to_dict()["mean_quality"] == full.to_dict()["mean_quality"]

@@ -40,13 +40,11 @@ def test_real_270m_learns_the_example_data(tmp_path):
     )
     store = RunStore.create(cfg, run_id="real")
 
-    base = Trainer(store, progress=False)
-    base.prepare()
-    base_loss = base.evaluate()
-    base.write_samples()  # step 0: the pretrained model's own answers
-    del base
-
-    assert Trainer(store, progress=False).run() == "completed", store.read_status()
+    trainer = Trainer(store, progress=False)
+    trainer.prepare()
+    base_loss = trainer.evaluate()
+    trainer.write_samples()  # step 0: the pretrained model's own answers
+    assert trainer.run() == "completed", store.read_status()  # the same prepared trainer: one load, one compile
     tuned_loss = next(r["eval_loss"] for r in store.read_metrics()[0] if "eval_loss" in r)
     samples = [json.loads(line) for line in (store.path / "samples.jsonl").read_text().splitlines()]
     before = [s["output"] for s in samples if s["step"] == 0]

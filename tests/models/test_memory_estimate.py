@@ -134,14 +134,14 @@ def _measure(source: str, dtype: str, batch: int, sequence: int, *flags: str) ->
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "source, dtype, batch, sequence",
-    [("gemma3_270m", "float32", 8, 256), ("random:gemma_2b", "float32", 1, 128)],
+    [("gemma3_270m", "float32", 4, 256), ("random:gemma_2b", "float32", 1, 128)],
 )
 def test_estimate_is_within_25_percent_of_the_measured_peak(source, dtype, batch, sequence):
     estimate = estimate_memory(
         shape_for_source(source), "lora", batch_size=batch, sequence_length=sequence, dtype=dtype
     )
     available = psutil.virtual_memory().available
-    if estimate.total * 1.2 > available:
+    if estimate.total + 1.0 * GB > available:  # the probe is a separate process: room for it, plus 1 GB
         pytest.skip(f"needs about {estimate.total / GB:.1f} GB free to measure; {available / GB:.1f} GB is")
     measured = _measure(source, dtype, batch, sequence)
     assert all(np.isfinite(measured["losses"]))
