@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from gemma_jax.train.chunked_loss import chunked_token_log_probs
 from gemma_jax.train.packed_decoder import PackedDecoder
+from gemma_jax.train.step import make_head_inputs
 
 # Per-microbatch sums the step adds up; every one but "pairs" and "tokens" becomes a per-pair mean.
 SUM_KEYS = (
@@ -50,19 +51,15 @@ def lora_off(trainable: list, is_lora_b: list[bool]) -> list:
 
 def make_sequence_log_probs(decoder: PackedDecoder, soft_cap, chunk_size: int):
     """(trainable, frozen, micro) → [G, pair_slots, 2] summed response log-probs (chosen, rejected)."""
-    variable_dtypes = [v.dtype for v in decoder.trainable_variables]
+    head_inputs = make_head_inputs(decoder)
 
     def sequence_log_probs(trainable, frozen, micro):
-        weights = [w.astype(dtype) for w, dtype in zip(trainable, variable_dtypes)]
-        (hidden, embedding), _ = decoder.stateless_call(
-            weights, frozen, micro["token_ids"], micro["segment_ids"], micro["positions"], micro["loss_index"]
-        )
+        hidden, embedding, targets = head_inputs(trainable, frozen, micro)
         groups, capacity = micro["loss_index"].shape
-        targets = jnp.take_along_axis(micro["targets"].reshape(groups, -1), micro["loss_index"], axis=1)
         token_log_probs = chunked_token_log_probs(
             hidden,
             embedding,
-            targets.reshape(-1),
+            targets,
             micro["loss_valid"].reshape(-1),
             soft_cap=soft_cap,
             chunk_size=chunk_size,

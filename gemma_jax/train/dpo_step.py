@@ -14,11 +14,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from gemma_jax.train.dpo_loss import SUM_KEYS, dpo_sums, lora_b_mask, lora_off, make_sequence_log_probs, pair_means
 from gemma_jax.train.packed_decoder import PackedDecoder
-from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, apply_gradients, batch_shardings
+from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, apply_gradients, jit_steps
 
 DPO_KEYS = (*DEVICE_KEYS, "loss_pair", "pair_valid")
 
@@ -87,20 +87,8 @@ def build_dpo_step_functions(
         totals, _ = jax.lax.scan(accumulate, _zero_totals(), batch)
         return totals
 
-    replicated = NamedSharding(mesh, PartitionSpec())
-    batch_spec = batch_shardings(mesh, DPO_KEYS)
-    train = jax.jit(
-        train_step,
-        in_shardings=(trainable_shardings, frozen_shardings, opt_state_shardings, batch_spec),
-        out_shardings=(trainable_shardings, opt_state_shardings, replicated),
-        donate_argnums=(0, 2),
-    )
-    evaluate = jax.jit(
-        eval_step,
-        in_shardings=(trainable_shardings, frozen_shardings, batch_spec),
-        out_shardings=replicated,
-    )
-    return StepFunctions(train=train, evaluate=evaluate, keys=DPO_KEYS)
+    shardings = (trainable_shardings, frozen_shardings, opt_state_shardings)
+    return jit_steps(train_step, eval_step, mesh, shardings, DPO_KEYS, eval_outputs=1)
 
 
 def evaluate_pairs(steps: StepFunctions, trainable, frozen, batches, device_batch, max_batches: int) -> dict:

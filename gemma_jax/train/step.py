@@ -35,27 +35,56 @@ class StepFunctions:
     keys: tuple[str, ...] = DEVICE_KEYS  # the host batch entries the steps take (DPO adds its pair arrays)
 
 
-def make_loss_fn(decoder: PackedDecoder, soft_cap, chunk_size: int):
-    """Summed cross-entropy of one microbatch, and its loss-token count."""
+def make_head_inputs(decoder: PackedDecoder):
+    """(trainable, frozen, micro) → (hidden [G*C, d], embedding, targets [G*C]) at the loss positions.
+
+    The f32 trainable masters are cast to the variables' compute dtypes first; the SFT and DPO
+    losses both start from these.
+    """
     variable_dtypes = [v.dtype for v in decoder.trainable_variables]
 
-    def loss_fn(trainable, frozen, micro):
+    def head_inputs(trainable, frozen, micro):
         weights = [w.astype(dtype) for w, dtype in zip(trainable, variable_dtypes)]
         (hidden, embedding), _ = decoder.stateless_call(
             weights, frozen, micro["token_ids"], micro["segment_ids"], micro["positions"], micro["loss_index"]
         )
         groups, _capacity = micro["loss_index"].shape
         targets = jnp.take_along_axis(micro["targets"].reshape(groups, -1), micro["loss_index"], axis=1)
-        return chunked_cross_entropy(
-            hidden,
-            embedding,
-            targets.reshape(-1),
-            micro["loss_valid"].reshape(-1),
-            soft_cap=soft_cap,
-            chunk_size=chunk_size,
-        )
+        return hidden, embedding, targets.reshape(-1)
+
+    return head_inputs
+
+
+def make_loss_fn(decoder: PackedDecoder, soft_cap, chunk_size: int):
+    """Summed cross-entropy of one microbatch, and its loss-token count."""
+    head_inputs = make_head_inputs(decoder)
+
+    def loss_fn(trainable, frozen, micro):
+        hidden, embedding, targets = head_inputs(trainable, frozen, micro)
+        valid = micro["loss_valid"].reshape(-1)
+        return chunked_cross_entropy(hidden, embedding, targets, valid, soft_cap=soft_cap, chunk_size=chunk_size)
 
     return loss_fn
+
+
+def jit_steps(train_step, eval_step, mesh, shardings: tuple, keys: tuple[str, ...], eval_outputs: int) -> StepFunctions:
+    """Both steps jitted with explicit shardings: `shardings` = (trainable, frozen, optimizer state);
+    the train step donates trainable and optimizer state; metrics come back replicated."""
+    trainable_shardings, frozen_shardings, opt_state_shardings = shardings
+    replicated = NamedSharding(mesh, PartitionSpec())
+    batch_spec = batch_shardings(mesh, keys)
+    train = jax.jit(
+        train_step,
+        in_shardings=(trainable_shardings, frozen_shardings, opt_state_shardings, batch_spec),
+        out_shardings=(trainable_shardings, opt_state_shardings, replicated),
+        donate_argnums=(0, 2),
+    )
+    evaluate = jax.jit(
+        eval_step,
+        in_shardings=(trainable_shardings, frozen_shardings, batch_spec),
+        out_shardings=replicated if eval_outputs == 1 else (replicated,) * eval_outputs,
+    )
+    return StepFunctions(train=train, evaluate=evaluate, keys=keys)
 
 
 def apply_gradients(optimizer: optax.GradientTransformation, trainable, opt_state, grads, loss):
@@ -113,17 +142,5 @@ def build_step_functions(
         (loss_sum, count), _ = jax.lax.scan(accumulate, (0.0, 0.0), batch)
         return loss_sum, count
 
-    replicated = NamedSharding(mesh, PartitionSpec())
-    batch_spec = batch_shardings(mesh)
-    train = jax.jit(
-        train_step,
-        in_shardings=(trainable_shardings, frozen_shardings, opt_state_shardings, batch_spec),
-        out_shardings=(trainable_shardings, opt_state_shardings, replicated),
-        donate_argnums=(0, 2),
-    )
-    evaluate = jax.jit(
-        eval_step,
-        in_shardings=(trainable_shardings, frozen_shardings, batch_spec),
-        out_shardings=(replicated, replicated),
-    )
-    return StepFunctions(train=train, evaluate=evaluate)
+    shardings = (trainable_shardings, frozen_shardings, opt_state_shardings)
+    return jit_steps(train_step, eval_step, mesh, shardings, DEVICE_KEYS, eval_outputs=2)
