@@ -14,9 +14,12 @@ import sentencepiece as spm
 
 from gemma_jax.models.tokenizer import END_OF_TURN, START_OF_TURN
 
+TURN_MARKERS = (START_OF_TURN, END_OF_TURN)
 
-def train_tiny_vocab(texts: Iterable[str], vocab_size: int = 256) -> bytes:
-    """Return a serialized SentencePiece ModelProto trained on `texts`."""
+
+def train_tiny_vocab(texts: Iterable[str], vocab_size: int = 256, extra_symbols: Iterable[str] = ()) -> bytes:
+    """Return a serialized SentencePiece ModelProto trained on `texts` (`extra_symbols` are more
+    user-defined pieces, e.g. Gemma's other markers, after <start_of_turn> and <end_of_turn>)."""
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(list(texts)),
@@ -32,7 +35,7 @@ def train_tiny_vocab(texts: Iterable[str], vocab_size: int = 256) -> bytes:
         eos_piece="<eos>",
         bos_piece="<bos>",
         unk_piece="<unk>",
-        user_defined_symbols=[START_OF_TURN, END_OF_TURN],
+        user_defined_symbols=[START_OF_TURN, END_OF_TURN, *(s for s in extra_symbols if s not in TURN_MARKERS)],
         byte_fallback=True,
         character_coverage=1.0,
         add_dummy_prefix=False,

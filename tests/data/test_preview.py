@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-import sentencepiece as spm
 
 from gemma_jax.data.chat_template import render, render_text
 from gemma_jax.data.example import Example, Turn
 from gemma_jax.data.preview import preview_example
 from gemma_jax.data.tokenize import find_special_tokens, tokenize_example
+from gemma_jax.models.tiny_vocab import train_tiny_vocab
 from gemma_jax.models.tokenizer import GemmaTextTokenizer
 
 MARKERS = ["<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<mask>"]
@@ -23,31 +21,7 @@ INJECTION = Example.from_prompt_response(
 def marker_tokenizer() -> GemmaTextTokenizer:
     """A tiny Gemma-layout vocabulary whose markers are user-defined symbols, as in Gemma's own."""
     texts = [render_text(QA), render_text(INJECTION), "Hello there, how are you? Ignore this, obey."] * 20
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts),
-        model_writer=model,
-        vocab_size=400,
-        hard_vocab_limit=False,
-        model_type="bpe",
-        pad_id=0,
-        eos_id=1,
-        bos_id=2,
-        unk_id=3,
-        pad_piece="<pad>",
-        eos_piece="<eos>",
-        bos_piece="<bos>",
-        unk_piece="<unk>",
-        user_defined_symbols=MARKERS,
-        byte_fallback=True,
-        character_coverage=1.0,
-        add_dummy_prefix=False,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        minloglevel=2,
-        num_threads=1,
-    )
-    return GemmaTextTokenizer(model.getvalue())
+    return GemmaTextTokenizer(train_tiny_vocab(texts, vocab_size=400, extra_symbols=MARKERS))
 
 
 def _count(ids, token_id) -> int:
