@@ -1,0 +1,1 @@
+"""Dashboard state and logic as param.Parameterized classes; nothing here imports Panel."""
