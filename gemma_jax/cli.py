@@ -9,6 +9,7 @@ import sys
 
 import gemma_jax  # noqa: F401  (selects the JAX backend for Keras)
 from gemma_jax.config import ConfigError, JobConfig, apply_overrides, load_config, save_config
+from gemma_jax.config.presets import PRESETS, apply_preset
 from gemma_jax.models.registry import EMBEDDED_MODEL
 
 DEFAULT_MODEL = EMBEDDED_MODEL  # the pretrained Gemma 3 270M that ships with gemma-jax
@@ -99,10 +100,21 @@ def _runs(args) -> int:
     return 0
 
 
+def _ui(args) -> int:
+    from ui.serve import main as serve_dashboard
+
+    return serve_dashboard(args)
+
+
 def _control(args) -> int:
     from gemma_jax.runs.run_store import RunStore
 
-    request = RunStore.open(args.run_dir).request(args.action)
+    action = args.action.replace("-", "_")  # set-lr -> set_lr
+    if action == "set_lr" and args.value is None:
+        raise ValueError("set-lr needs the new peak learning rate, e.g. `gemma-jax control RUN_DIR set-lr 1e-4`")
+    if action != "set_lr" and args.value is not None:
+        raise ValueError(f"{args.action} takes no value (got {args.value})")
+    request = RunStore.open(args.run_dir).request(action, value=args.value)
     print(f"requested {args.action} ({request['id']}); the run acknowledges it in status.json")
     return 0
 
@@ -111,7 +123,10 @@ def _init_config(args) -> int:
     if os.path.exists(args.path):
         print(f"{args.path} exists; not overwriting it", file=sys.stderr)
         return 1
-    save_config(apply_overrides(JobConfig(), args.set or []), args.path)
+    cfg = JobConfig()
+    for name in args.preset or []:  # task and hardware presets combine, later ones win
+        cfg = apply_preset(cfg, name)
+    save_config(apply_overrides(cfg, args.set or []), args.path)
     print(f"wrote {args.path}")
     return 0
 
@@ -222,9 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--runs-dir", default="runs")
     runs.set_defaults(handler=_runs)
 
-    control = commands.add_parser("control", help="pause, resume, save or abort a running job")
+    from gemma_jax.evaluate.__main__ import add_arguments as add_evaluate_arguments
+    from gemma_jax.evaluate.__main__ import run as evaluate
+    from gemma_jax.export.__main__ import add_arguments as add_export_arguments
+    from gemma_jax.export.__main__ import run as export
+
+    evaluation = commands.add_parser("evaluate", help="eval loss and answers of a checkpoint vs its base model")
+    add_evaluate_arguments(evaluation)
+    evaluation.set_defaults(handler=evaluate)
+    exporting = commands.add_parser("export", help="write a checkpoint's LoRA adapter, merged Keras preset and zip")
+    add_export_arguments(exporting)
+    exporting.set_defaults(handler=export)
+
+    control = commands.add_parser("control", help="pause, resume, save, abort or set-lr VALUE on a running job")
     control.add_argument("run_dir")
-    control.add_argument("action", choices=["pause", "resume", "save", "abort"])
+    control.add_argument("action", choices=["pause", "resume", "save", "abort", "set-lr"])
+    control.add_argument("value", nargs="?", type=float, help="set-lr: the new peak learning rate, e.g. 1e-4")
     control.set_defaults(handler=_control)
 
     data = commands.add_parser("data", help="check a data file before training")
@@ -245,7 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init-config", help="write a config file with every default")
     init.add_argument("path")
     init.add_argument("--set", action="append", metavar="KEY=VALUE")
+    init.add_argument(
+        "--preset",
+        action="append",
+        metavar="NAME",
+        help="start from a task or hardware preset (repeatable): " + ", ".join(PRESETS),
+    )
     init.set_defaults(handler=_init_config)
+
+    from ui.serve import add_arguments as add_ui_arguments  # argparse only; Panel loads when serving
+
+    ui = commands.add_parser("ui", help="the dashboard in the browser: runs, training, playground, evaluate, export")
+    add_ui_arguments(ui)
+    ui.set_defaults(handler=_ui)
     return parser
 
 

@@ -93,6 +93,7 @@ class MethodConfig:
     lora_targets: tuple[str, ...] = ("query", "value")
     quantization: str | None = None  # qlora only: int8 | int4 (null: int8)
     dpo_beta: float = 0.1  # dpo only: strength of the pull towards the reference (higher: stay closer)
+    lora_dropout: float = 0.0  # dropout on the adapters' input while training (0 <= p < 1; 0: off)
 
     @property
     def base_quantization(self) -> str | None:
@@ -129,6 +130,7 @@ class TrainConfig:
     epochs: float = 1.0
     log_every_steps: int = 1
     seed: int = 0
+    webhook_url: str | None = None  # http(s) URL that gets a JSON POST when the run ends
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class EvalConfig:
     sample_prompts: tuple[str, ...] = ()
     sample_every_steps: int = 50  # 0 turns samples off
     max_new_tokens: int = 32
+    early_stop_patience: int = 0  # stop after this many evals without improvement of eval loss (0: off)
+    early_stop_min_delta: float = 0.0  # an eval loss improves only when lower than the best by more than this
 
 
 @dataclass(frozen=True)

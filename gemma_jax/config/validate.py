@@ -187,6 +187,7 @@ def _model_and_method(c: _Checker) -> None:
     if c.cfg.method.kind == "full":
         return  # LoRA settings are unused by full fine-tuning
     c.at_least("method.lora_rank", 1, "typical values are 4 to 64")
+    c.fraction("method.lora_dropout", 1, "use 0 to turn it off, or e.g. 0.05", high_open=True)
     c.positive("method.lora_alpha", "a common choice is twice method.lora_rank, e.g. 16 for rank 8")
     targets = c.cfg.method.lora_targets
     if not isinstance(targets, tuple) or not all(isinstance(t, str) for t in targets):
@@ -247,6 +248,21 @@ def _schedule_and_train(c: _Checker) -> None:
     c.at_least("train.max_steps", 1, "or use null to run train.epochs over the data")
     c.positive("train.epochs", "e.g. 1 for one pass over the data")
     c.at_least("train.log_every_steps", 1, "e.g. 10")
+    _webhook(c)
+
+
+def _webhook(c: _Checker) -> None:
+    url = c.cfg.train.webhook_url
+    if not isinstance(url, str):
+        return
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        c.add(
+            f"train.webhook_url {url!r} is not an http(s) URL; give e.g. 'https://example.com/hooks/gemma', "
+            "or null for no notification"
+        )
 
 
 def _checkpoint_and_eval(c: _Checker) -> None:
@@ -260,6 +276,25 @@ def _checkpoint_and_eval(c: _Checker) -> None:
     c.at_least("eval.max_batches", 1, "e.g. 8")
     c.at_least("eval.sample_every_steps", 0, "use 0 to turn samples off, or e.g. 50")
     c.at_least("eval.max_new_tokens", 1, "e.g. 32")
+    _early_stopping(c)
+
+
+def _early_stopping(c: _Checker) -> None:
+    c.at_least("eval.early_stop_patience", 0, "use 0 to turn early stopping off, or e.g. 3 evaluations")
+    c.at_least("eval.early_stop_min_delta", 0, "use 0 to count any decrease of the eval loss, or e.g. 0.01")
+    patience, data = c.cfg.eval.early_stop_patience, c.cfg.data
+    if not (_is_number(patience) and patience > 0):
+        return
+    if c.cfg.eval.every_steps == 0:
+        c.add(
+            f"eval.early_stop_patience={patience} needs periodic evaluation, but eval.every_steps is 0; "
+            "set eval.every_steps (e.g. 50), or eval.early_stop_patience=0"
+        )
+    if data.validation_path is None and data.validation_fraction == 0:
+        c.add(
+            f"eval.early_stop_patience={patience} needs a validation split, but data.validation_fraction is 0 "
+            "and there is no data.validation_path; hold out e.g. data.validation_fraction=0.1"
+        )
 
 
 def _with_hardware(c: _Checker, device_count: int | None, model_context_length: int | None) -> None:

@@ -4,25 +4,29 @@ The backbone's weights are re-laid out for decoding (see decoding/weights.py)
 and rebuilt only when training has changed them; prompts are prefilled in one
 pass and continued token by token inside one compiled loop (decoding/). The
 result matches Keras-Hub's `CausalLM.generate` with float32 weights; int8 or
-bfloat16 weights trade a little drift for speed.
+bfloat16 weights trade a little drift for speed. `stream` yields the text as it
+is decoded, a chunk of tokens at a time, with the same tokens as `generate`.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gemma_jax.models.decoding.generate_loop import generate_tokens
+from gemma_jax.models.decoding.generate_loop import generate_tokens, stream_tokens
 from gemma_jax.models.decoding.matrix import WEIGHT_DTYPES
 from gemma_jax.models.decoding.result import Generation
+from gemma_jax.models.decoding.text_stream import TextDeltas
 from gemma_jax.models.decoding.weights import DecoderWeights
 from gemma_jax.models.loaded_model import LoadedModel
 
 PROMPT_BUCKET = 16  # prompt blocks are left-padded to a multiple of this, to reuse compilations
 NEW_TOKEN_BUCKET = 32  # room for new tokens is allocated in multiples of this
+STREAM_CHUNK = 8  # tokens decoded per compiled call while streaming
 
 
 def default_weight_dtype() -> str:
@@ -57,54 +61,112 @@ class Generator:
         prompts: list[str],
         max_new_tokens: int = 32,
         temperature: float = 0.0,
-        top_k: int = 50,
+        top_k: int | None = 50,
         seed: int | None = None,
+        top_p: float | None = None,
     ) -> list[str]:
         """Continuations of `prompts` (already formatted: chat template or raw text)."""
-        return [g.text for g in self.generate_ids(prompts, max_new_tokens, temperature, top_k, seed)]
+        return [g.text for g in self.generate_ids(prompts, max_new_tokens, temperature, top_k, seed, top_p)]
 
     def generate_ids(
         self,
         prompts: list[str],
         max_new_tokens: int = 32,
         temperature: float = 0.0,
-        top_k: int = 50,
+        top_k: int | None = 50,
         seed: int | None = None,
+        top_p: float | None = None,
     ) -> list[Generation]:
         """Token ids and text of each prompt's continuation, up to its first stop token.
 
         Each prompt gets at most `max_new_tokens` new tokens, and at most
-        `max_length` tokens including its <bos> and prompt. temperature 0 is greedy.
+        `max_length` tokens including its <bos> and prompt. temperature 0 is greedy;
+        sampling draws from the top_k most likely tokens (None: all) within top_p.
         """
-        if isinstance(prompts, str) or not prompts:
-            raise ValueError("prompts must be a non-empty list of strings")
-        if max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be 0 or more, got {max_new_tokens}")
-        if temperature > 0 and top_k < 1:
-            raise ValueError(f"top_k must be at least 1 when sampling, got {top_k}")
-        tokenizer = self.model.tokenizer
-        encoded = [[tokenizer.bos_id, *tokenizer.encode(prompt)] for prompt in prompts]
-        new_tokens = min(max_new_tokens, self.max_length - max(len(ids) for ids in encoded))
+        encoded, new_tokens = self._encode(prompts, max_new_tokens, temperature, top_k, top_p)
         if new_tokens <= 0:
             return [Generation([], "", False) for _ in prompts]
-        ids = self.generate_token_ids(encoded, new_tokens, temperature, top_k, seed)
+        ids = self.generate_token_ids(encoded, new_tokens, temperature, top_k, seed, top_p=top_p)
         results = []
         for row in ids:
             stop = next((i for i, token in enumerate(row) if token in self.stop_ids), None)
             kept = row if stop is None else row[:stop]
-            results.append(Generation(kept, tokenizer.decode(kept).strip(), stop is not None))
+            results.append(Generation(kept, self.model.tokenizer.decode(kept).strip(), stop is not None))
         return results
+
+    def stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        top_k: int | None = 50,
+        seed: int | None = None,
+        top_p: float | None = None,
+        chunk: int = STREAM_CHUNK,
+    ) -> Iterator[str]:
+        """The continuation of one prompt as text pieces, `chunk` tokens at a time; joined, they are
+        `generate([prompt], ...)[0]` with the same arguments.
+
+        Text pieces come from TextDeltas (decoding/text_stream.py): multi-byte characters
+        split over tokens, and trailing whitespace, wait for the tokens that complete them.
+        """
+        encoded, new_tokens = self._encode([prompt], max_new_tokens, temperature, top_k, top_p)
+        if new_tokens <= 0:
+            return
+        deltas = TextDeltas(self.model.tokenizer.decode)
+        for columns in self._stream_columns(encoded, new_tokens, temperature, top_k, seed, top_p, chunk):
+            row = [int(t) for t in columns[0] if t >= 0]
+            stop = next((i for i, token in enumerate(row) if token in self.stop_ids), None)
+            piece = deltas.add(row if stop is None else row[:stop], final=stop is not None)
+            if piece:
+                yield piece
+            if stop is not None:
+                return
+        piece = deltas.add([], final=True)  # ran out of tokens: what was held back
+        if piece:
+            yield piece
+
+    def _encode(self, prompts, max_new_tokens, temperature, top_k, top_p) -> tuple[list[list[int]], int]:
+        """Each prompt's ids after <bos>, and how many new tokens fit (max_length bounds the longest)."""
+        if isinstance(prompts, str) or not prompts:
+            raise ValueError("prompts must be a non-empty list of strings")
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be 0 or more, got {max_new_tokens}")
+        if temperature > 0 and top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1 when sampling, got {top_k}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be above 0 and at most 1, got {top_p}")
+        tokenizer = self.model.tokenizer
+        encoded = [[tokenizer.bos_id, *tokenizer.encode(prompt)] for prompt in prompts]
+        return encoded, min(max_new_tokens, self.max_length - max(len(ids) for ids in encoded))
 
     def generate_token_ids(
         self,
         prompt_ids: list[list[int]],
         max_new_tokens: int,
         temperature: float = 0.0,
-        top_k: int = 50,
+        top_k: int | None = 50,
         seed: int | None = None,
         stop_ids: tuple[int, ...] | None = None,
+        top_p: float | None = None,
     ) -> list[list[int]]:
         """New token ids per prompt (stop token included), from token ids that already start with <bos>."""
+        tokens, count = generate_tokens(
+            *self._loop_arguments(prompt_ids, max_new_tokens, temperature, seed, stop_ids),
+            **self._loop_options(max_new_tokens, temperature, top_k, top_p),
+        )
+        tokens = np.asarray(tokens)[:, : int(count)]
+        return [[int(t) for t in row if t >= 0] for row in tokens]
+
+    def _stream_columns(self, prompt_ids, max_new_tokens, temperature, top_k, seed, top_p, chunk):
+        return stream_tokens(
+            *self._loop_arguments(prompt_ids, max_new_tokens, temperature, seed, None),
+            **self._loop_options(max_new_tokens, temperature, top_k, top_p),
+            chunk=chunk,
+        )
+
+    def _loop_arguments(self, prompt_ids, max_new_tokens, temperature, seed, stop_ids) -> tuple:
+        """The positional arguments of generate_tokens / stream_tokens: left-padded prompt block and settings."""
         slots = _round_up(max(len(ids) for ids in prompt_ids), PROMPT_BUCKET)
         block = np.full((len(prompt_ids), slots), self.model.tokenizer.pad_id, np.int32)
         starts = np.array([slots - len(ids) for ids in prompt_ids], np.int32)
@@ -112,7 +174,7 @@ class Generator:
             block[row, starts[row] :] = ids
         stops = self.stop_ids if stop_ids is None else stop_ids
         key = jax.random.key(secrets.randbits(31) if seed is None else seed)
-        tokens, count = generate_tokens(
+        return (
             self.weights.current(),
             block,
             starts,
@@ -120,9 +182,17 @@ class Generator:
             jnp.asarray(stops or (-2,), jnp.int32),
             jnp.float32(max(temperature, 1e-6)),
             key,
-            config=self.weights.config,
-            capacity=_round_up(max_new_tokens, NEW_TOKEN_BUCKET),
-            top_k=None if temperature <= 0 else int(top_k),
         )
-        tokens = np.asarray(tokens)[:, : int(count)]
-        return [[int(t) for t in row if t >= 0] for row in tokens]
+
+    def _loop_options(self, max_new_tokens, temperature, top_k, top_p) -> dict:
+        """Static settings: cache room, and how many candidates sampling considers (None: greedy)."""
+        if temperature <= 0:
+            candidates = None
+        else:
+            candidates = self.weights.config.vocabulary_size if top_k is None else int(top_k)
+        return {
+            "config": self.weights.config,
+            "capacity": _round_up(max_new_tokens, NEW_TOKEN_BUCKET),
+            "top_k": candidates,
+            "top_p": 1.0 if top_p is None or temperature <= 0 else float(top_p),
+        }

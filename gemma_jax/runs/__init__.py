@@ -4,6 +4,7 @@ from gemma_jax.runs.events import ScalarWriter
 from gemma_jax.runs.listing import RunSummary, format_runs_table, list_runs, summarize_run
 from gemma_jax.runs.liveness import dead_run_error, process_alive
 from gemma_jax.runs.run_store import ACTIONS, STATES, RunDirError, RunStore, now_iso
+from gemma_jax.runs.storage import storage_bytes
 
 __all__ = [
     "ACTIONS",
@@ -17,5 +18,6 @@ __all__ = [
     "list_runs",
     "now_iso",
     "process_alive",
+    "storage_bytes",
     "summarize_run",
 ]

@@ -8,6 +8,7 @@ the dashboard restarting and can be inspected with `cat`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -32,12 +33,22 @@ from gemma_jax.runs.files import (
 from gemma_jax.runs.liveness import process_start_time
 
 STATES = ("queued", "running", "paused", "completed", "failed", "aborted")
-ACTIONS = ("pause", "resume", "save", "abort")
+ACTIONS = ("pause", "resume", "save", "abort", "set_lr")
+VALUE_ACTIONS = ("set_lr",)  # actions that carry a `value`
 _MAX_SUFFIX = 1000
 
 
 class RunDirError(ValueError):
     """A path that is not a usable run directory (missing, not a run, or corrupt status)."""
+
+
+def learning_rate_problem(value: Any) -> str | None:
+    """Why `value` cannot be a learning rate (a positive, finite number), or None when it can."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"set_lr needs a learning rate as a number, e.g. 1e-4; got {value!r}"
+    if not math.isfinite(value) or value <= 0:
+        return f"set_lr needs a positive, finite learning rate, e.g. 1e-4; got {value!r}"
+    return None
 
 
 def now_iso() -> str:
@@ -263,11 +274,19 @@ class RunStore:
         return ScalarWriter(self.events_dir)
 
     # -- control requests -----------------------------------------------------------------
-    def request(self, action: str) -> dict[str, Any]:
-        """Ask the engine to pause/resume/save/abort; a newer request replaces an unhandled one."""
+    def request(self, action: str, value: float | None = None) -> dict[str, Any]:
+        """Ask the engine to pause/resume/save/abort, or set_lr with `value` (the new peak learning
+        rate); a newer request replaces an unhandled one."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
-        req = {"action": action, "id": uuid.uuid4().hex[:12], "time": now_iso()}
+        req: dict[str, Any] = {"action": action, "id": uuid.uuid4().hex[:12], "time": now_iso()}
+        if action in VALUE_ACTIONS:
+            problem = learning_rate_problem(value)
+            if problem:
+                raise ValueError(problem)
+            req["value"] = float(value)
+        elif value is not None:
+            raise ValueError(f"{action} takes no value (got {value!r})")
         atomic_write_json(self.control_path, req)
         return req
 

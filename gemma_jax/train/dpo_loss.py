@@ -53,8 +53,8 @@ def make_sequence_log_probs(decoder: PackedDecoder, soft_cap, chunk_size: int):
     """(trainable, frozen, micro) → [G, pair_slots, 2] summed response log-probs (chosen, rejected)."""
     head_inputs = make_head_inputs(decoder)
 
-    def sequence_log_probs(trainable, frozen, micro):
-        hidden, embedding, targets = head_inputs(trainable, frozen, micro)
+    def sequence_log_probs(trainable, frozen, micro, dropout_key=None):
+        hidden, embedding, targets = head_inputs(trainable, frozen, micro, dropout_key)
         groups, capacity = micro["loss_index"].shape
         token_log_probs = chunked_token_log_probs(
             hidden,

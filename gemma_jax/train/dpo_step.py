@@ -18,7 +18,7 @@ from jax.sharding import Mesh
 
 from gemma_jax.train.dpo_loss import SUM_KEYS, dpo_sums, lora_b_mask, lora_off, make_sequence_log_probs, pair_means
 from gemma_jax.train.packed_decoder import PackedDecoder
-from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, apply_gradients, jit_steps
+from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, apply_gradients, jit_steps, microbatch_keys
 
 DPO_KEYS = (*DEVICE_KEYS, "loss_pair", "pair_valid")
 
@@ -38,6 +38,7 @@ def build_dpo_step_functions(
     soft_cap=None,
     beta: float = 0.1,
     chunk_size: int = 8192,
+    seed: int = 0,
 ) -> StepFunctions:
     is_lora_b = lora_b_mask(decoder)
     if not any(is_lora_b):
@@ -47,8 +48,8 @@ def build_dpo_step_functions(
     def reference_log_probs(trainable, frozen, micro):
         return jax.lax.stop_gradient(log_probs(lora_off(trainable, is_lora_b), frozen, micro))
 
-    def policy_loss(trainable, frozen, micro, reference):
-        sums = dpo_sums(log_probs(trainable, frozen, micro), reference, micro["pair_valid"], beta)
+    def policy_loss(trainable, frozen, micro, reference, dropout_key=None):
+        sums = dpo_sums(log_probs(trainable, frozen, micro, dropout_key), reference, micro["pair_valid"], beta)
         sums["tokens"] = micro["loss_valid"].sum().astype(jnp.float32)
         return sums["loss"], sums
 
@@ -58,16 +59,18 @@ def build_dpo_step_functions(
         return {key: totals[key] + sums[key] for key in SUM_KEYS}
 
     def train_step(trainable, frozen, opt_state, batch):
-        def accumulate(carry, micro):
+        def accumulate(carry, inputs):
+            micro, key = inputs
             grads, totals = carry
             reference = reference_log_probs(trainable, frozen, micro)
-            (_, sums), micro_grads = grad_fn(trainable, frozen, micro, reference)
+            (_, sums), micro_grads = grad_fn(trainable, frozen, micro, reference, key)
             grads = jax.tree_util.tree_map(lambda a, g: a + g.astype(jnp.float32), grads, micro_grads)
             return (grads, add(totals, sums)), None
 
         zeros = jax.tree_util.tree_map(lambda w: jnp.zeros(w.shape, jnp.float32), trainable)
         zeros = jax.lax.with_sharding_constraint(zeros, trainable_shardings)
-        (grads, totals), _ = jax.lax.scan(accumulate, (zeros, _zero_totals()), batch)
+        keys = microbatch_keys(seed, opt_state, jax.tree_util.tree_leaves(batch)[0].shape[0])
+        (grads, totals), _ = jax.lax.scan(accumulate, (zeros, _zero_totals()), (batch, keys))
         pairs = jnp.maximum(totals["pairs"], 1.0)
         grads = jax.tree_util.tree_map(lambda g: g / pairs, grads)
         metrics = pair_means(totals)

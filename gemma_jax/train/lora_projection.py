@@ -7,17 +7,38 @@ kernel itself, only to project it down onto A and B. Computing `x·K + s·(x·A)
 instead gives the adapters their gradients from rank-sized products, and the
 frozen kernel only passes the activation gradient through. With every
 projection adapted this halves the decoder's backward pass.
+
+LoRA dropout (training only) drops entries of the adapters' input: `x·K + s·(drop(x)·A)·B`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import jax
 from keras import ops
 
 
-def _factored(layer) -> bool:
-    """True when `x·A` can use the layer's own equation: LoRA on a plain float kernel whose last
-    axis is the output's last axis, with no bias or activation to apply in between."""
-    if not getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None):
+@dataclass(frozen=True)
+class LoraDropout:
+    """Inverted dropout at `rate` with its own random key; `at(i)` gives an independent one."""
+
+    rate: float
+    key: jax.Array
+
+    def at(self, index: int) -> LoraDropout:
+        return LoraDropout(self.rate, jax.random.fold_in(self.key, index))
+
+    def __call__(self, x):
+        keep = 1.0 - self.rate
+        mask = jax.random.bernoulli(self.key, keep, x.shape)
+        return ops.where(mask, x / ops.cast(keep, x.dtype), ops.zeros_like(x))
+
+
+def _low_rank_ready(layer) -> bool:
+    """True when `s·(x·A)·B` is the whole adapter term: LoRA whose kernel's last axis is the
+    output's last axis, with no bias or activation to apply in between."""
+    if not getattr(layer, "lora_enabled", False):
         return False
     inputs, output = layer.equation.split("->")
     kernel_axes = inputs.split(",")[1]
@@ -25,12 +46,24 @@ def _factored(layer) -> bool:
     return kernel_axes[-1] == output[-1] and layer.bias is None and linear
 
 
-def project(layer, x):
-    """`layer(x)`, with LoRA (if enabled) applied as `x·K + s·(x·A)·B`."""
-    if not _factored(layer):
-        return layer(x)
+def _factored(layer) -> bool:
+    """True when `x·K` can use the layer's own equation on a plain float kernel."""
+    return _low_rank_ready(layer) and not getattr(layer, "quantization_mode", None)
+
+
+def _low_rank(layer, x):
     dtype = x.dtype
     scale = layer.lora_alpha / layer.lora_rank
-    base = ops.einsum(layer.equation, x, ops.cast(layer._kernel, dtype))
     low_rank = ops.einsum(layer.equation, x, ops.cast(layer.lora_kernel_a, dtype))
-    return base + ops.matmul(low_rank, ops.cast(layer.lora_kernel_b, dtype)) * ops.cast(scale, dtype)
+    return ops.matmul(low_rank, ops.cast(layer.lora_kernel_b, dtype)) * ops.cast(scale, dtype)
+
+
+def project(layer, x, dropout: LoraDropout | None = None):
+    """`layer(x)`, with LoRA (if enabled) applied as `x·K + s·(x·A)·B`, its input dropped by `dropout`."""
+    if not _factored(layer):
+        y = layer(x)
+        if dropout is not None and _low_rank_ready(layer):  # a quantized base: swap x for drop(x) in the adapter
+            y = y + _low_rank(layer, dropout(x) - x)
+        return y
+    base = ops.einsum(layer.equation, x, ops.cast(layer._kernel, x.dtype))
+    return base + _low_rank(layer, x if dropout is None else dropout(x))

@@ -10,11 +10,12 @@ loss's job, so the full [batch, seq, vocab] logits never exist.
 
 from __future__ import annotations
 
+import jax
 import keras
 from keras import ops
 
 from gemma_jax.train.chunked_loss import gather_loss_positions
-from gemma_jax.train.lora_projection import project
+from gemma_jax.train.lora_projection import LoraDropout, project
 from gemma_jax.train.tied_remat import rematerialized
 
 
@@ -32,29 +33,34 @@ def _rope(attention, x, positions):
     return attention._apply_rope(x, 0, positions=positions)  # Gemma 1/2 reorder the halves
 
 
-def _attention(attention, x, mask, positions):
-    query = project(attention.query_dense, x)
-    key = project(attention.key_dense, x)
+def _dropout(dropout: LoraDropout | None, index: int) -> LoraDropout | None:
+    return None if dropout is None else dropout.at(index)
+
+
+def _attention(attention, x, mask, positions, dropout: LoraDropout | None = None):
+    query = project(attention.query_dense, x, _dropout(dropout, 0))
+    key = project(attention.key_dense, x, _dropout(dropout, 1))
     if getattr(attention, "use_query_key_norm", False):
         query = attention.query_norm(query)
         key = attention.key_norm(key)
     query = _rope(attention, query, positions)
     key = _rope(attention, key, positions)
-    value = project(attention.value_dense, x)
+    value = project(attention.value_dense, x, _dropout(dropout, 2))
     # The layer's own kernel: scaling, soft cap, sliding window (by token distance,
     # which inside a segment equals position distance), fused op where available.
     output = attention._compute_attention(query, key, value, mask)
-    return project(attention.output_dense, output)
+    return project(attention.output_dense, output, _dropout(dropout, 3))
 
 
-def _decoder_block(block, x, mask, positions):
-    attended = _attention(block.attention, block.pre_attention_norm(x), mask, positions)
+def _decoder_block(block, x, mask, positions, dropout: LoraDropout | None = None):
+    attended = _attention(block.attention, block.pre_attention_norm(x), mask, positions, dropout)
     if block.use_post_attention_norm:
         attended = block.post_attention_norm(attended)
     x = x + attended
     normalized = block.pre_ffw_norm(x)
-    gate = keras.activations.gelu(project(block.gating_ffw, normalized), approximate=True)
-    hidden = project(block.ffw_linear, gate * project(block.gating_ffw_2, normalized))
+    gate = keras.activations.gelu(project(block.gating_ffw, normalized, _dropout(dropout, 4)), approximate=True)
+    gated = gate * project(block.gating_ffw_2, normalized, _dropout(dropout, 5))
+    hidden = project(block.ffw_linear, gated, _dropout(dropout, 6))
     if block.use_post_ffw_norm:
         hidden = block.post_ffw_norm(hidden)
     return x + hidden
@@ -68,33 +74,43 @@ class PackedDecoder(keras.layers.Layer):
     values line up.
     """
 
-    def __init__(self, backbone: keras.Model, remat: bool = False, **kwargs):
+    def __init__(self, backbone: keras.Model, remat: bool = False, lora_dropout: float = 0.0, **kwargs):
         super().__init__(dtype=backbone.dtype_policy, **kwargs)
         self.backbone = backbone
         self.remat = remat
+        self.lora_dropout = lora_dropout  # applied only when a call gets a dropout_key (training)
         self.built = True
 
-    def call(self, token_ids, segment_ids, positions, loss_index=None):
+    def call(self, token_ids, segment_ids, positions, loss_index=None, dropout_key=None):
         """Final-normed hidden states, and the embedding the output head shares.
 
         With `loss_index` [G, C] only those positions come back, as [G*C, hidden];
         everything runs inside this call so a stateless_call sees the traced weights.
+        A `dropout_key` turns on LoRA dropout (at `lora_dropout`) for this call.
         """
-        hidden = self.hidden_states(token_ids, segment_ids, positions)
+        hidden = self.hidden_states(token_ids, segment_ids, positions, dropout_key)
         if loss_index is not None:
             hidden = gather_loss_positions(hidden, loss_index)
         return self.backbone.layer_norm(hidden), self.backbone.token_embedding.embeddings.value
 
-    def hidden_states(self, token_ids, segment_ids, positions):
+    def hidden_states(self, token_ids, segment_ids, positions, dropout_key=None):
         backbone = self.backbone
+        if not self.lora_dropout:
+            dropout_key = None
         x = backbone.token_embedding(token_ids)
         x = x * ops.cast(ops.sqrt(backbone.hidden_dim), x.dtype)
         mask = segment_causal_mask(segment_ids)
-        for block in backbone.transformer_layers:
+        for index, block in enumerate(backbone.transformer_layers):
+            key = None if dropout_key is None else jax.random.fold_in(dropout_key, index)
             if self.remat:
                 variables = block.variables
-                rematted = rematerialized(variables, lambda h, aux, b=block: _decoder_block(b, h, *aux))
-                x = rematted([v.value for v in variables], x, (mask, positions))
+                rematted = rematerialized(
+                    variables, lambda h, aux, b=block: _decoder_block(b, h, aux[0], aux[1], self._dropout(aux[2]))
+                )
+                x = rematted([v.value for v in variables], x, (mask, positions, key))
             else:
-                x = _decoder_block(block, x, mask, positions)
+                x = _decoder_block(block, x, mask, positions, self._dropout(key))
         return x
+
+    def _dropout(self, key) -> LoraDropout | None:
+        return None if key is None else LoraDropout(self.lora_dropout, key)

@@ -11,6 +11,7 @@ from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.loading import ModelLoadError, load_model
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.setup import build_training
+from gemma_jax.train.state_restore import restore_state
 from gemma_jax.train.trainer import checkpoint_directory, resolve_dtype
 
 
@@ -35,7 +36,7 @@ def load_run_model(run_dir: str, step: int | None = None) -> tuple[LoadedModel, 
             raise ModelLoadError(f"run {run_dir} has no checkpoint yet; wait for its first save or use the base model")
         if step not in checkpoints.all_steps():
             raise ModelLoadError(f"run {run_dir} has no checkpoint at step {step}; it has {checkpoints.all_steps()}")
-        trainable, _, frozen, _, meta = checkpoints.restore(step, setup.initial_state())
+        trainable, _, frozen, _, meta = restore_state(checkpoints, step, setup.initial_state())
     finally:
         checkpoints.close()
     _check_method(meta, cfg.method, run_dir, step)

@@ -93,7 +93,8 @@ def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devi
         quantize_base(model.backbone, method.base_quantization)
     if method.kind in LORA_KINDS:
         apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets)
-    decoder = PackedDecoder(model.backbone, remat=config.model.remat)
+    dropout = method.lora_dropout if method.kind in LORA_KINDS else 0.0
+    decoder = PackedDecoder(model.backbone, remat=config.model.remat, lora_dropout=dropout)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.model, devices=devices)
     schedule = make_schedule(config.schedule, config.optimizer.learning_rate, total_steps)
     optimizer = make_optimizer(config.optimizer, schedule)
@@ -111,6 +112,7 @@ def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devi
         frozen_shardings=frozen_shardings,
         opt_state_shardings=opt_state_shardings,
         soft_cap=model.final_logit_soft_cap,
+        seed=config.train.seed,
         **extra,
     )
     return TrainingSetup(

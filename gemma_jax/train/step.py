@@ -17,6 +17,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gemma_jax.parallel.mesh import BATCH_AXES
 from gemma_jax.train.chunked_loss import chunked_cross_entropy
+from gemma_jax.train.optimizer import ControlledState
 from gemma_jax.train.packed_decoder import PackedDecoder
 
 DEVICE_KEYS = ("token_ids", "segment_ids", "positions", "targets", "loss_index", "loss_valid")
@@ -39,14 +40,20 @@ def make_head_inputs(decoder: PackedDecoder):
     """(trainable, frozen, micro) → (hidden [G*C, d], embedding, targets [G*C]) at the loss positions.
 
     The f32 trainable masters are cast to the variables' compute dtypes first; the SFT and DPO
-    losses both start from these.
+    losses both start from these. A `dropout_key` (training steps only) turns on LoRA dropout.
     """
     variable_dtypes = [v.dtype for v in decoder.trainable_variables]
 
-    def head_inputs(trainable, frozen, micro):
+    def head_inputs(trainable, frozen, micro, dropout_key=None):
         weights = [w.astype(dtype) for w, dtype in zip(trainable, variable_dtypes)]
         (hidden, embedding), _ = decoder.stateless_call(
-            weights, frozen, micro["token_ids"], micro["segment_ids"], micro["positions"], micro["loss_index"]
+            weights,
+            frozen,
+            micro["token_ids"],
+            micro["segment_ids"],
+            micro["positions"],
+            micro["loss_index"],
+            dropout_key,
         )
         groups, _capacity = micro["loss_index"].shape
         targets = jnp.take_along_axis(micro["targets"].reshape(groups, -1), micro["loss_index"], axis=1)
@@ -59,8 +66,8 @@ def make_loss_fn(decoder: PackedDecoder, soft_cap, chunk_size: int):
     """Summed cross-entropy of one microbatch, and its loss-token count."""
     head_inputs = make_head_inputs(decoder)
 
-    def loss_fn(trainable, frozen, micro):
-        hidden, embedding, targets = head_inputs(trainable, frozen, micro)
+    def loss_fn(trainable, frozen, micro, dropout_key=None):
+        hidden, embedding, targets = head_inputs(trainable, frozen, micro, dropout_key)
         valid = micro["loss_valid"].reshape(-1)
         return chunked_cross_entropy(hidden, embedding, targets, valid, soft_cap=soft_cap, chunk_size=chunk_size)
 
@@ -85,6 +92,13 @@ def jit_steps(train_step, eval_step, mesh, shardings: tuple, keys: tuple[str, ..
         out_shardings=replicated if eval_outputs == 1 else (replicated,) * eval_outputs,
     )
     return StepFunctions(train=train, evaluate=evaluate, keys=keys)
+
+
+def microbatch_keys(seed: int, opt_state: ControlledState, microbatches: int) -> jax.Array:
+    """One random key per microbatch of this step, from the seed and the optimizer's step count:
+    the same step of a resumed run gets the same keys."""
+    step_key = jax.random.fold_in(jax.random.PRNGKey(seed), opt_state.step)
+    return jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(microbatches))
 
 
 def apply_gradients(optimizer: optax.GradientTransformation, trainable, opt_state, grads, loss):
@@ -113,20 +127,24 @@ def build_step_functions(
     opt_state_shardings,
     soft_cap=None,
     chunk_size: int = 8192,
+    seed: int = 0,
 ) -> StepFunctions:
+    """`seed` keys the step's randomness (LoRA dropout, when the decoder has it)."""
     loss_fn = make_loss_fn(decoder, soft_cap, chunk_size)
-    grad_fn = jax.value_and_grad(lambda t, f, m: loss_fn(t, f, m), has_aux=True)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def train_step(trainable, frozen, opt_state, batch):
-        def accumulate(carry, micro):
+        def accumulate(carry, inputs):
+            micro, key = inputs
             grads, loss_sum, count = carry
-            (micro_loss, micro_count), micro_grads = grad_fn(trainable, frozen, micro)
+            (micro_loss, micro_count), micro_grads = grad_fn(trainable, frozen, micro, key)
             grads = jax.tree_util.tree_map(lambda a, g: a + g.astype(jnp.float32), grads, micro_grads)
             return (grads, loss_sum + micro_loss, count + micro_count), None
 
         zeros = jax.tree_util.tree_map(lambda w: jnp.zeros(w.shape, jnp.float32), trainable)
         zeros = jax.lax.with_sharding_constraint(zeros, trainable_shardings)
-        (grads, loss_sum, count), _ = jax.lax.scan(accumulate, (zeros, 0.0, 0.0), batch)
+        keys = microbatch_keys(seed, opt_state, jax.tree_util.tree_leaves(batch)[0].shape[0])
+        (grads, loss_sum, count), _ = jax.lax.scan(accumulate, (zeros, 0.0, 0.0), (batch, keys))
         denominator = jnp.maximum(count, 1.0)
         grads = jax.tree_util.tree_map(lambda g: g / denominator, grads)
         loss = loss_sum / denominator

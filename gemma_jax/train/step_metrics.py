@@ -41,14 +41,15 @@ class StepMeter:
         }
 
 
-def device_memory() -> dict:
-    """Accelerator memory in use and its peak, where the backend reports it."""
-    stats = jax.local_devices()[0].memory_stats() or {}
-    if "bytes_in_use" not in stats:
+def device_memory(devices=None) -> dict:
+    """Accelerator memory in use and its peak, summed over this host's devices, where the backend
+    reports it (TPU and GPU do; CPU usually does not, and then the keys are left out)."""
+    stats = [device.memory_stats() or {} for device in (devices or jax.local_devices())]
+    if not stats or any("bytes_in_use" not in s for s in stats):
         return {}
     return {
-        "device_memory_gb": stats["bytes_in_use"] / 1e9,
-        "device_peak_memory_gb": stats.get("peak_bytes_in_use", 0) / 1e9,
+        "device_memory_gb": sum(s["bytes_in_use"] for s in stats) / 1e9,
+        "device_peak_memory_gb": sum(s.get("peak_bytes_in_use", s["bytes_in_use"]) for s in stats) / 1e9,
     }
 
 

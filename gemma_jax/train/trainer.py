@@ -33,8 +33,12 @@ from gemma_jax.parallel.mesh import resolve_shape
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.control import ControlChannel
 from gemma_jax.train.dpo_step import evaluate_pairs
+from gemma_jax.train.early_stopping import EarlyStopping
+from gemma_jax.train.optimizer import with_lr_scale
 from gemma_jax.train.setup import LORA_KINDS, build_training
+from gemma_jax.train.state_restore import restore_state
 from gemma_jax.train.step_metrics import StepMeter, is_finite
+from gemma_jax.train.webhook import notify_run_end
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError)
 
@@ -62,7 +66,7 @@ class Trainer:
         self.store = store
         self.config = store.config()
         self.progress = progress
-        self.control = ControlChannel(store)
+        self.control = ControlChannel(store, on_set_lr=self.set_learning_rate)
         self.setup = None  # set by prepare()
 
     # -- preparation --------------------------------------------------------------------------
@@ -127,19 +131,23 @@ class Trainer:
         self.step = 0
         self.best_eval_loss = None
         self.last_eval = None  # (step, loss)
+        self.lr_scale = 1.0  # set_lr: the peak learning rate is lr_scale × optimizer.learning_rate
+        self.early_stopping = EarlyStopping(cfg.eval.early_stop_patience, cfg.eval.early_stop_min_delta)
         latest = self.checkpoints.latest_step()
         if latest is not None:
             self._restore(latest)
         self.generator = None
 
     def _restore(self, step: int) -> None:
-        trainable, opt_state, frozen, position, meta = self.checkpoints.restore(step, self.state)
+        trainable, opt_state, frozen, position, meta = restore_state(self.checkpoints, step, self.state)
         self.state.trainable, self.state.opt_state = trainable, opt_state
         if frozen is not None:
             self.state.frozen = frozen
         self.data.train.restore(position)
         self.step = step
         self.best_eval_loss = meta.get("best_eval_loss")
+        self.lr_scale = float(opt_state.lr_scale)
+        self.early_stopping.restore(meta.get("early_stopping"))
         self.store.log(f"resumed from checkpoint step {step} (data position {position})")
         self.store.append_metrics({"event": "resumed", "step": step})
 
@@ -150,6 +158,8 @@ class Trainer:
             "model_source": cfg.model.source,
             "method": cfg.method.kind,
             "best_eval_loss": self.best_eval_loss,
+            "learning_rate": self.learning_rate,
+            "early_stopping": self.early_stopping.state(),
         }
         method = cfg.method
         if method.kind in LORA_KINDS:
@@ -168,18 +178,40 @@ class Trainer:
         try:
             if self.setup is None:  # a caller may have prepared it (to evaluate the base model first)
                 self.prepare()
-            store.update_status(step=self.step, total_steps=self.total_steps, data=self.data.stats)
-            return self._loop()
+            store.update_status(
+                step=self.step, total_steps=self.total_steps, data=self.data.stats, learning_rate=self.learning_rate
+            )
+            final = self._loop()
         except USER_ERRORS as error:
-            return self._fail(str(error))
+            final = self._fail(str(error))
         except Exception as error:  # noqa: BLE001  (any crash: traceback to the log, the gist to status)
             store.log(traceback.format_exc(), level="ERROR")
-            return self._fail(f"{type(error).__name__}: {error}")
+            final = self._fail(f"{type(error).__name__}: {error}")
         finally:
             self.control.restore_signal_handlers()
             if hasattr(self, "checkpoints"):
                 self.checkpoints.wait()
                 self.checkpoints.close()
+        if self.config.train.webhook_url and jax.process_index() == 0:
+            notify_run_end(self.config.train.webhook_url, store)
+        return final
+
+    @property
+    def learning_rate(self) -> float:
+        """The peak learning rate in force: the configured one, or the last set_lr value."""
+        return self.config.optimizer.learning_rate * self.lr_scale
+
+    def set_learning_rate(self, peak: float) -> None:
+        """Change the peak learning rate from the next step on; the schedule keeps its shape.
+
+        Only a scalar in the optimizer state changes, so the step does not recompile; the
+        factor is checkpointed with the optimizer state, so a resumed run keeps it.
+        """
+        previous = self.learning_rate
+        self.lr_scale = peak / self.config.optimizer.learning_rate
+        self.state.opt_state = with_lr_scale(self.state.opt_state, self.lr_scale)
+        self.store.log(f"learning rate set to {peak:g} (peak; was {previous:g}) from step {self.step + 1}")
+        self.store.update_status(learning_rate=peak)
 
     def _fail(self, message: str) -> str:
         self.store.log(message, level="ERROR")
@@ -192,10 +224,12 @@ class Trainer:
         bar = tqdm(
             total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True
         )
+        if self.step == 0 and cfg.eval.sample_every_steps and not self._has_base_samples():
+            self.write_samples(model="base")
         host_batch = self._next_batch()
         batch = setup.device_batch(host_batch)
         try:
-            while self.step < self.total_steps:
+            while self.step < self.total_steps and not self.early_stopping.stopped:
                 action = self.control.poll()
                 if action in ("abort", "stop"):
                     return self._stop(action)
@@ -221,7 +255,7 @@ class Trainer:
                     "step": self.step,
                     "epoch": round(epoch, 4),
                     "loss": loss,
-                    "lr": float(setup.schedule(self.step - 1)),
+                    "lr": float(setup.schedule(self.step - 1)) * self.lr_scale,
                     "grad_norm": float(metrics["grad_norm"]),
                     "loss_tokens": int(metrics["loss_tokens"]),
                     "batch_crc": batch_fingerprint(step_batch),
@@ -239,7 +273,9 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)
                 bar.update(1)
             self._save()
-            store.update_status(state="completed", step=self.step)
+            if self.early_stopping.stopped:
+                store.log(f"stopped early at step {self.step}: {self.early_stopping.describe()}")
+            store.update_status(state="completed", step=self.step, stopped_early=self.early_stopping.stopped)
             store.log(f"completed {self.step} steps")
             return "completed"
         finally:
@@ -266,6 +302,7 @@ class Trainer:
             self.last_eval = (self.step, eval_loss)
             if self.best_eval_loss is None or eval_loss < self.best_eval_loss:
                 self.best_eval_loss = eval_loss
+            last = self.early_stopping.update(eval_loss) or last
         if cfg.sample_every_steps and (self.step % cfg.sample_every_steps == 0 or last):
             self.write_samples()
         if self.step % self.config.checkpoint.every_steps == 0 and not last:
@@ -302,14 +339,20 @@ class Trainer:
             prompts = [next(t.text for t in ex.turns if t.role == "user") for ex in examples[:2]]
         return prompts
 
-    def write_samples(self) -> None:
+    def write_samples(self, model: str = "tuned") -> None:
+        """Greedy answers to the sample prompts; "base" (before step 1) or "tuned" in `model`."""
         self.setup.write_back(self.state.trainable)
         if self.generator is None:
             self.generator = Generator(self.model, max_length=self.config.data.sequence_length)
         prompts = self.sample_prompts()
         outputs = self.generator.generate([prompt_text(p) for p in prompts], self.config.eval.max_new_tokens)
         for prompt, output in zip(prompts, outputs):
-            self.store.append_sample({"step": self.step, "prompt": prompt, "output": output})
+            self.store.append_sample({"step": self.step, "model": model, "prompt": prompt, "output": output})
+
+    def _has_base_samples(self) -> bool:
+        """A run restarted before its first checkpoint must not answer for the base model twice."""
+        records, _ = self.store.read_samples()
+        return any(r.get("model") == "base" for r in records)
 
     def _save(self) -> None:
         if self.checkpoints.latest_step() == self.step:  # e.g. a stop right after a periodic save

@@ -90,6 +90,7 @@ EVERYTHING_CHANGED = JobConfig(
         lora_targets=("key", "ffw_linear"),
         quantization="int4",
         dpo_beta=0.5,
+        lora_dropout=0.1,
     ),
     optimizer=OptimizerConfig(
         name="sgd",
@@ -102,13 +103,27 @@ EVERYTHING_CHANGED = JobConfig(
         max_grad_norm=None,
     ),
     schedule=ScheduleConfig(name="linear", warmup_steps=10, min_lr_ratio=0.1),
-    train=TrainConfig(batch_size=16, grad_accum_steps=4, max_steps=100, epochs=2.5, log_every_steps=5, seed=3),
+    train=TrainConfig(
+        batch_size=16,
+        grad_accum_steps=4,
+        max_steps=100,
+        epochs=2.5,
+        log_every_steps=5,
+        seed=3,
+        webhook_url="https://hooks.example.com/gemma",
+    ),
     mesh=MeshConfig(data=2, fsdp=1, model=-1),
     checkpoint=CheckpointConfig(
         directory="gs://bucket/ckpt", every_steps=10, keep=1, keep_best=False, save="full", async_save=False
     ),
     eval=EvalConfig(
-        every_steps=0, max_batches=2, sample_prompts=("Hi", "2+2?"), sample_every_steps=0, max_new_tokens=64
+        every_steps=0,
+        max_batches=2,
+        sample_prompts=("Hi", "2+2?"),
+        sample_every_steps=0,
+        max_new_tokens=64,
+        early_stop_patience=3,
+        early_stop_min_delta=0.01,
     ),
 )
 

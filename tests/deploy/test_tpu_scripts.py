@@ -115,7 +115,9 @@ def test_help_works_without_gcloud(script):
 def test_shellcheck_is_clean():
     if shutil.which("shellcheck") is None:
         if os.environ.get("CI"):  # .ci/run installs it: a missing one there is a failure, not a skip
-            pytest.fail("shellcheck is not installed; .ci/run should have installed it")
+            pytest.fail(
+                "shellcheck is not installed; scripts/system_packages.sh (run by scripts/test.sh) should have installed it"
+            )
         pytest.skip("shellcheck is not installed (apt-get install -y shellcheck)")
     result = subprocess.run(
         ["shellcheck", "-x", *(str(TPU / s) for s in [*SCRIPTS, "common.sh"])],
@@ -311,3 +313,6 @@ def test_tunnel_forwards_the_default_ports_from_worker_0(cloud):
     assert result.returncode == 0, result.stderr
     assert "8888:localhost:8888" in result.stdout and "tensorboard --logdir runs" in result.stdout
     assert "not a port" in cloud.run("tunnel.sh", "--port", "http").stderr
+    result = cloud.run("tunnel.sh", "--dry-run", "--dashboard")
+    assert result.returncode == 0, result.stderr
+    assert "gemma-jax ui --no-show --address 127.0.0.1" in result.stdout and "5006:localhost:5006" in result.stdout

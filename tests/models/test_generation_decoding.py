@@ -247,7 +247,9 @@ def test_training_writes_samples_from_the_weights_being_trained(tmp_path):
     trainer = Trainer(RunStore.create(cfg), progress=False)
     assert trainer.run() == "completed"
     samples = [json.loads(line) for line in (trainer.store.path / "samples.jsonl").read_text().splitlines()]
-    assert sorted({s["step"] for s in samples}) == [2, 4]
+    assert sorted({s["step"] for s in samples}) == [0, 2, 4]  # step 0: the base model's answers
+    assert {s["model"] for s in samples if s["step"] == 0} == {"base"}
+    assert {s["model"] for s in samples if s["step"] > 0} == {"tuned"}
     assert all(isinstance(s["output"], str) for s in samples)
     # The generator saw the adapters trained so far: its weights equal a fresh extraction.
     weights = trainer.generator.weights.current()

@@ -21,6 +21,9 @@ class Session(param.Parameterized):
     page = param.Selector(default="Runs", objects=list(PAGES))
     selected_run = param.String(default=None, allow_None=True, doc="run_id of the run the pages show")
     notifications = param.List(default=[], doc="(time, level, message) newest last")
+    clone_config = param.Parameter(
+        default=None, doc="a JobConfig the New run wizard starts from (set by the Runs page's clone action)"
+    )
 
     def __init__(self, workspace: Workspace, runner=None, **params):
         super().__init__(**params)

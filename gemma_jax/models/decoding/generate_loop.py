@@ -5,7 +5,10 @@ decoder in one pass; only its last position reaches the output head. `decode`
 then feeds each new token back inside a `lax.while_loop` until every row has
 produced a stop token or `max_new_tokens` tokens exist. The cache holds
 prompt_slots + `capacity` slots; `max_new_tokens` is a traced value up to
-`capacity`, so different lengths reuse one compilation.
+`capacity`, so different lengths reuse one compilation. Streaming
+(`stream_tokens`) calls the same `decode` with a limit that grows by a chunk
+each time: the state (cache, key, tokens) carries over, so the tokens are
+exactly those of one uninterrupted call.
 
 They are separate programs on purpose: in one program XLA shares the prefill's
 float32 copies of int8/bf16 weights with the loop body, which then reads four
@@ -15,10 +18,12 @@ times the bytes per token (the barrier in the loop body prevents the same).
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gemma_jax.models.decoding.config import DecoderConfig
 from gemma_jax.models.decoding.decode_step import forward, logits
@@ -49,13 +54,13 @@ def _record(state: _State, token: jax.Array, stop_ids: jax.Array) -> _State:
 
 
 @functools.partial(jax.jit, static_argnames=("config", "capacity", "top_k"), compiler_options=COMPILER_OPTIONS)
-def prefill(weights, prompt_ids, starts, stop_ids, temperature, key, *, config: DecoderConfig, capacity, top_k):
+def prefill(weights, prompt_ids, starts, stop_ids, temperature, top_p, key, *, config: DecoderConfig, capacity, top_k):
     """The decoding state after the prompt: its cache and the first new token, recorded."""
     batch, prompt_slots = prompt_ids.shape
     cache = KVCache.zeros(config, batch, prompt_slots + capacity)
     hidden, cache = forward(weights, config, prompt_ids, cache, jnp.int32(0), starts)
     key, step_key = jax.random.split(key)
-    first = next_tokens(logits(weights, config, hidden[:, -1]), step_key, temperature, top_k)
+    first = next_tokens(logits(weights, config, hidden[:, -1]), step_key, temperature, top_k, top_p)
     empty = jnp.full((batch, capacity), NO_TOKEN, jnp.int32)
     state = _State(jnp.int32(0), first, cache, empty, jnp.zeros((batch,), bool), key)
     return _record(state, first, stop_ids)
@@ -64,7 +69,9 @@ def prefill(weights, prompt_ids, starts, stop_ids, temperature, key, *, config: 
 @functools.partial(
     jax.jit, static_argnames=("config", "prompt_slots", "top_k"), donate_argnums=(1,), compiler_options=COMPILER_OPTIONS
 )
-def decode(weights, state: _State, starts, max_new_tokens, stop_ids, temperature, *, config, prompt_slots, top_k):
+def decode(
+    weights, state: _State, starts, max_new_tokens, stop_ids, temperature, top_p, *, config, prompt_slots, top_k
+):
     """Continue `state` until every row stopped or `max_new_tokens` tokens were recorded."""
 
     def more(carry) -> jax.Array:
@@ -80,7 +87,7 @@ def decode(weights, state: _State, starts, max_new_tokens, stop_ids, temperature
         slot = prompt_slots + count - 1  # the slot of the token being fed
         hidden, cache = forward(weights, config, state.token[:, None], state.cache, slot, starts)
         key, step_key = jax.random.split(state.key)
-        token = next_tokens(logits(weights, config, hidden[:, 0]), step_key, temperature, top_k)
+        token = next_tokens(logits(weights, config, hidden[:, 0]), step_key, temperature, top_k, top_p)
         return _record(state._replace(cache=cache, key=key), token, stop_ids), weights
 
     return jax.lax.while_loop(more, step, (state, weights))[0]
@@ -98,25 +105,73 @@ def generate_tokens(
     config: DecoderConfig,
     capacity: int,
     top_k: int | None,
+    top_p: float = 1.0,
 ) -> tuple[jax.Array, jax.Array]:
     """New tokens [batch, capacity] (NO_TOKEN after a row's stop token and past the end; the stop
     token itself is kept) and how many columns were generated.
 
     prompt_ids: [batch, prompt_slots] left-padded; starts: [batch] index of each row's first token.
-    top_k None: greedy; otherwise sample from the top_k logits at `temperature`.
+    top_k None: greedy; otherwise sample from the top_k logits at `temperature`, within `top_p`.
     """
-    state = prefill(
-        weights, prompt_ids, starts, stop_ids, temperature, key, config=config, capacity=capacity, top_k=top_k
-    )
-    state = decode(
-        weights,
-        state,
-        starts,
-        jnp.int32(max_new_tokens),
-        stop_ids,
-        temperature,
-        config=config,
-        prompt_slots=prompt_ids.shape[1],
-        top_k=top_k,
-    )
+    state = None
+    for state in _states(
+        weights, prompt_ids, starts, max_new_tokens, stop_ids, temperature, key, config, capacity, top_k, top_p, None
+    ):
+        pass
     return state.tokens, state.count
+
+
+def stream_tokens(
+    weights: dict,
+    prompt_ids: jax.Array,
+    starts: jax.Array,
+    max_new_tokens: int,
+    stop_ids: jax.Array,
+    temperature: jax.Array,
+    key: jax.Array,
+    *,
+    config: DecoderConfig,
+    capacity: int,
+    top_k: int | None,
+    top_p: float = 1.0,
+    chunk: int = 8,
+) -> Iterator[np.ndarray]:
+    """generate_tokens in pieces: the new columns [batch, <= chunk] after each `chunk` decoded tokens."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
+    shown = 0
+    for state in _states(
+        weights, prompt_ids, starts, max_new_tokens, stop_ids, temperature, key, config, capacity, top_k, top_p, chunk
+    ):
+        count = int(state.count)
+        if count > shown:
+            yield np.asarray(state.tokens[:, shown:count])
+            shown = count
+
+
+def _states(
+    weights, prompt_ids, starts, max_new_tokens, stop_ids, temperature, key, config, capacity, top_k, top_p, chunk
+):
+    """The decoding state after the prefill, then after each chunk (one step to the end when chunk is None)."""
+    top_p = jnp.float32(top_p)
+    state = prefill(
+        weights, prompt_ids, starts, stop_ids, temperature, top_p, key, config=config, capacity=capacity, top_k=top_k
+    )
+    yield state
+    limit = 1  # the prefill recorded the first token
+    # Only streaming checks for stopped rows between calls (a device sync); decode itself stops there too.
+    while limit < max_new_tokens and not (chunk is not None and bool(jnp.all(state.done))):
+        limit = max_new_tokens if chunk is None else min(limit + chunk, max_new_tokens)
+        state = decode(
+            weights,
+            state,
+            starts,
+            jnp.int32(limit),
+            stop_ids,
+            temperature,
+            top_p,
+            config=config,
+            prompt_slots=prompt_ids.shape[1],
+            top_k=top_k,
+        )
+        yield state

@@ -1,0 +1,82 @@
+"""A run's model with both weight sets at hand: the base it started from and a checkpoint's.
+
+Built the way the training process builds it (config.yaml, tokenizer, seed,
+LoRA/QLoRA setup), so the same compiled evaluation step scores either weight set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
+from gemma_jax.config.job_config import JobConfig, MeshConfig
+from gemma_jax.data import data_texts
+from gemma_jax.models.loading import ModelLoadError, load_model
+from gemma_jax.runs.run_store import RunStore
+from gemma_jax.train.setup import TrainingSetup, build_training
+from gemma_jax.train.trainer import checkpoint_directory, resolve_dtype
+
+
+@dataclass
+class Weights:
+    trainable: list
+    frozen: list
+
+
+@dataclass
+class RunCheckpoint:
+    store: RunStore
+    config: JobConfig
+    setup: TrainingSetup
+    step: int
+    base: Weights
+    tuned: Weights
+
+    @property
+    def model(self):
+        return self.setup.model
+
+    def use(self, weights: Weights) -> None:
+        """Put `weights` into the Keras model (for generation)."""
+        self.setup.write_back(weights.trainable)
+        for variable, value in zip(self.setup.decoder.non_trainable_variables, weights.frozen):
+            variable.assign(value)
+
+
+def latest_or(checkpoints: CheckpointStore, run_dir: str, step: int | None) -> int:
+    """`step` if the run has it, else its latest; a clear ModelLoadError when there is none."""
+    steps = checkpoints.all_steps()
+    if step is None:
+        if not steps:
+            raise ModelLoadError(f"run {run_dir} has no checkpoint yet; wait for its first save")
+        return max(steps)
+    if step not in steps:
+        raise ModelLoadError(f"run {run_dir} has no checkpoint at step {step}; it has {sorted(steps)}")
+    return step
+
+
+def load_run_checkpoint(run_dir: str, step: int | None = None) -> RunCheckpoint:
+    """The run's model with its base weights and those of checkpoint `step` (default latest)."""
+    store = RunStore.open(run_dir)
+    cfg = replace(store.config(), mesh=MeshConfig(data=1, fsdp=-1, model=1))
+    checkpoints = CheckpointStore(checkpoint_directory(cfg, store), cfg.checkpoint)
+    try:
+        step = latest_or(checkpoints, run_dir, step)
+        tokenizer_file = store.path / "tokenizer.model"
+        proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
+        model = load_model(
+            cfg.model.source,
+            dtype=resolve_dtype(cfg.model.dtype),
+            seed=cfg.train.seed,
+            tokenizer_proto=proto,
+            vocab_texts=None if proto else data_texts(cfg.data),
+        )
+        setup = build_training(cfg, model, total_steps=1)
+        initial = setup.initial_state()
+        trainable, _, frozen, _, _ = checkpoints.restore(step, initial)
+    finally:
+        checkpoints.close()
+    base = Weights(initial.trainable, initial.frozen)
+    return RunCheckpoint(
+        store, cfg, setup, step, base, Weights(trainable, initial.frozen if frozen is None else frozen)
+    )

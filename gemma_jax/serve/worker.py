@@ -1,0 +1,150 @@
+"""The generation worker: loaded models by name, and answers streamed a chunk at a time.
+
+A reader thread takes requests off stdin (cancellations act at once); the main
+thread loads models and advances every active generation by one chunk in turn,
+so two answers (fine-tuned and base) stream side by side. A failed request is
+answered with its message and the worker carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from typing import IO
+
+import numpy as np
+
+from gemma_jax.config import ConfigError
+from gemma_jax.data import prompt_text
+from gemma_jax.data.errors import DataError
+from gemma_jax.models.generation import Generator
+from gemma_jax.models.loading import ModelLoadError
+from gemma_jax.serve.sources import load_source
+
+USER_ERRORS = (ConfigError, DataError, ModelLoadError, ValueError, OSError)
+
+
+class Worker:
+    """Serve requests from `requests` (JSON lines) and write replies to `replies` until shutdown or EOF."""
+
+    def __init__(self, requests: IO[str], replies: IO[str]):
+        self._requests = requests
+        self._replies = replies
+        self._write_lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._cancelled: set = set()
+        self._models: dict[str, tuple[Generator, dict]] = {}
+        self._active: dict = {}  # request id -> iterator of text pieces
+
+    def send(self, **message) -> None:
+        with self._write_lock:
+            self._replies.write(json.dumps(message) + "\n")
+            self._replies.flush()
+
+    def _read(self) -> None:
+        for line in self._requests:
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+            except ValueError as error:
+                request = f"not JSON ({error})"
+            if not isinstance(request, dict):
+                self.send(id=None, event="error", message=f"unreadable request {line.strip()[:200]!r}: {request}")
+                continue
+            if request.get("op") == "cancel":
+                self._cancelled.add(request.get("target"))
+            else:
+                self._queue.put(request)
+        self._queue.put({"op": "shutdown"})  # the client went away
+
+    def serve(self) -> None:
+        threading.Thread(target=self._read, name="requests", daemon=True).start()
+        self.send(event="ready")
+        while True:
+            try:
+                request = self._queue.get(block=not self._active)
+            except queue.Empty:
+                request = None
+            if request is not None:
+                if request.get("op") == "shutdown":
+                    return
+                self._handle(request)
+            for request_id in list(self._active):
+                self._advance(request_id)
+
+    def _handle(self, request: dict) -> None:
+        request_id, op = request.get("id"), request.get("op")
+        try:
+            if op == "load":
+                self.send(id=request_id, event="result", result=self._load(request))
+            elif op == "generate":
+                if request_id in self._cancelled:
+                    self._cancelled.discard(request_id)
+                    self.send(id=request_id, event="done", cancelled=True)
+                else:
+                    self._active[request_id] = self._pieces(request)
+            else:
+                raise ValueError(f"unknown op {op!r}; use one of load, generate, cancel, shutdown")
+        except USER_ERRORS as error:
+            self.send(id=request_id, event="error", message=str(error))
+        except Exception as error:  # noqa: BLE001  (the worker must survive whatever one request does)
+            self.send(id=request_id, event="error", message=f"{type(error).__name__}: {error}")
+
+    def _advance(self, request_id) -> None:
+        pieces = self._active[request_id]
+        try:
+            if request_id in self._cancelled:
+                self._cancelled.discard(request_id)
+                pieces.close()
+                del self._active[request_id]
+                self.send(id=request_id, event="done", cancelled=True)
+                return
+            self.send(id=request_id, event="delta", text=next(pieces))
+        except StopIteration:
+            del self._active[request_id]
+            self.send(id=request_id, event="done", cancelled=False)
+        except Exception as error:  # noqa: BLE001
+            del self._active[request_id]
+            message = str(error) if isinstance(error, USER_ERRORS) else f"{type(error).__name__}: {error}"
+            self.send(id=request_id, event="error", message=message)
+
+    def _load(self, request: dict) -> dict:
+        name, source = request.get("name"), request.get("source")
+        if not name or not source:
+            raise ValueError("a load request needs a name and a source")
+        step = request.get("step")
+        self._models.pop(name, None)  # free the old model of that name before loading the new one
+        model, loaded_step = load_source(source, None if step is None else int(step))
+        generator = Generator(model, max_length=model.context_length)
+        parameters = int(sum(np.prod(v.shape) for v in model.backbone.weights))
+        facts = {"name": name, "source": source, "step": loaded_step, "parameters": parameters}
+        self._models[name] = (generator, facts)
+        return facts
+
+    def _pieces(self, request: dict) -> Iterator[str]:
+        name = request.get("name")
+        if name not in self._models:
+            loaded = ", ".join(sorted(self._models)) or "none"
+            raise ValueError(f"no model named {name!r} is loaded (loaded: {loaded}); load it first")
+        generator, _ = self._models[name]
+        prompt = str(request.get("prompt") or "")
+        if not prompt.strip():
+            raise ValueError("the prompt is empty; type a question or instruction")
+        text = prompt_text(prompt) if request.get("chat", True) else prompt
+        temperature = float(request.get("temperature", 0.7))
+        top_k, top_p = request.get("top_k"), request.get("top_p")
+        max_new_tokens = int(request.get("max_new_tokens", 128))
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        pieces = generator.stream(
+            text,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=None if top_k is None else int(top_k),
+            top_p=None if top_p is None else float(top_p),
+            seed=request.get("seed", 0),
+        )
+        return pieces

@@ -1,0 +1,88 @@
+"""The wizard's Data step: upload, typed sources, column mapping and the report's bad rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from new_run_helpers import BAD_ROW_CSV, make_wizard
+
+from ui.state import wizard_data, wizard_method
+from ui.state.config_fields import has_field
+from ui.state.help_text import help_for
+
+
+def test_uploaded_csv_with_a_bad_row_is_flagged(tmp_path):
+    wizard = make_wizard(tmp_path)
+    path = wizard.data.upload("../my data.csv", BAD_ROW_CSV)
+    assert path.parent == wizard.session.workspace.uploads_dir and path.name == "my-data.csv"
+    assert wizard.config.data.train_path == str(path)
+    result = wizard.data.run_check()
+    assert not result.ok
+    assert list(result.bad_rows) == [4] and "response is empty" in result.bad_rows[4]
+    flagged = [row for row in result.rows if row["problem"]]
+    assert [(row["line"], row["prompt"]) for row in flagged] == [(4, "broken")]
+    assert len(result.rows) == 4 and result.columns == ["prompt", "response"]
+    assert result.problem_lines()[0]["line"] == 4
+    assert wizard.data.problems() == ["line 4, column 'response': the response is empty. Fill it in or delete the row."]
+    assert result.preview is None and result.notes  # previews wait until the errors are fixed
+
+
+def test_mapping_columns_changes_the_report(tmp_path):
+    wizard = make_wizard(tmp_path)
+    wizard.data.upload("qa.csv", b"question,reply\nWhat is up?,The sky.\nWho are you?,A test.\n")
+    before = wizard.data.run_check()
+    assert not before.ok and before.report.shape != "prompt_response"
+    assert before.columns == ["question", "reply"]
+    wizard.data.map_column("prompt", "question")
+    assert wizard.data.result is None  # the old report no longer describes the config
+    wizard.data.map_column("response", "reply")
+    after = wizard.data.run_check()
+    assert after.ok and after.report.columns == {"prompt": "question", "response": "reply"}
+    assert after.report.usable == 2
+
+
+def test_upload_refused_and_sources_checked(tmp_path):
+    wizard = make_wizard(tmp_path, max_upload_mb=1)
+    assert wizard.data.upload("big.csv", b"x" * (2 * 1024 * 1024)) is None
+    assert "upload limit" in wizard.data.error
+    assert wizard.session.notifications[-1][1] == "error"
+    assert wizard.config.data.train_path == "example"
+    assert not wizard.data.use_source(str(tmp_path / "missing.jsonl"))
+    assert "does not exist on the server" in wizard.data.error
+    assert wizard.data.use_source("hf:someone/dataset") and wizard.data.error == ""
+    assert wizard.data.use_source(" example ") and wizard.config.data.train_path == "example"
+
+
+def test_example_data_has_token_preview_and_lengths(tmp_path):
+    wizard = make_wizard(tmp_path)
+    result = wizard.data.run_check()
+    assert result.ok and wizard.data.problems() == []
+    assert result.summary["split"]["splits"]["validation"]["examples"] > 0
+    preview = result.preview
+    assert 0 < preview["loss_tokens"] < preview["num_tokens"] and "[[" in preview["marked"]
+    assert result.lengths["sequence_length"] == 256 and sum(result.lengths["histogram"]["counts"]) > 0
+    assert wizard.data.roles() == ["prompt", "response", "system"]  # the detected shape's columns
+    wizard.set("data.shape", "classification")
+    assert wizard.data.roles() == ["text", "label"]
+
+
+def test_every_setting_the_wizard_shows_has_plain_help():
+    shown = [
+        *wizard_data.BASIC_FIELDS,
+        *wizard_data.ADVANCED_FIELDS,
+        *wizard_data.COLUMN_ROLES.values(),
+        *wizard_method.BASIC_FIELDS,
+        *wizard_method.ADVANCED_FIELDS,
+        "model.source",
+    ]
+    missing = [path for path in shown if has_field(path) and len(help_for(path)) < 20]
+    assert missing == []
+    assert help_for("no.such.field") == ""
+
+
+def test_a_source_on_the_server_is_used_as_given(tmp_path):
+    data = Path(tmp_path / "train.jsonl")
+    data.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "c", "response": "d"}\n')
+    wizard = make_wizard(tmp_path)
+    assert wizard.data.use_source(str(data))
+    assert wizard.data.run_check().report.usable == 2

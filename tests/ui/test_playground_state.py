@@ -1,0 +1,89 @@
+"""Playground state: checkpoint picking, clear refusals, a worker that fails, and real streamed answers."""
+
+import sys
+import time
+from pathlib import Path
+
+import panel as pn
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
+
+from tiny_runs import tiny_run, untrained_run
+from ui_helpers import make_session
+
+from gemma_jax.serve import GenerationClient
+from ui.state.playground import PlaygroundState
+from ui.views.playground import PlaygroundPage
+
+
+def test_without_a_run_or_checkpoint_or_prompt_it_says_what_to_do(tmp_path):
+    session = make_session(tmp_path)
+    state = PlaygroundState(session)
+    assert not state.generate() and "no run in this workspace" in state.error
+    untrained_run(tmp_path, runs_dir=session.workspace.runs_dir)
+    state.picker.refresh()
+    assert state.picker.run == "fresh" and state.picker.param.checkpoint.objects == ["latest"]
+    assert not state.generate() and "has no checkpoint yet" in state.error
+    assert not state.running
+
+
+def _run_with_checkpoints(session, tmp_path, *steps: int) -> Path:
+    """A run whose checkpoints folder holds step directories (all the picker reads)."""
+    run_dir = untrained_run(tmp_path, run_id="tiny", runs_dir=session.workspace.runs_dir)
+    for step in steps:
+        (run_dir / "checkpoints" / str(step)).mkdir(parents=True)
+    (run_dir / "checkpoints" / "3.orbax-checkpoint-tmp-1").mkdir()  # a save in progress is not listed
+    return run_dir
+
+
+def test_picker_lists_checkpoints_and_follows_the_selected_run(tmp_path):
+    session = make_session(tmp_path)
+    _run_with_checkpoints(session, tmp_path, 2, 3)
+    untrained_run(tmp_path, runs_dir=session.workspace.runs_dir)
+    state = PlaygroundState(session)
+    session.open_run("tiny", page="Playground")
+    assert state.picker.run == "tiny"
+    assert state.picker.param.checkpoint.objects == ["latest", "3", "2"]
+    assert state.picker.resolved_step == 3
+    state.picker.checkpoint = "2"
+    assert state.picker.arguments()[-2:] == ["--step", "2"]
+    assert not state.generate() and state.error == "Type a prompt first."
+    assert isinstance(PlaygroundPage(session, state).__panel__(), pn.Column)
+
+
+def test_a_worker_that_cannot_start_is_reported(tmp_path):
+    session = make_session(tmp_path)
+    _run_with_checkpoints(session, tmp_path, 1)
+    state = PlaygroundState(session, client_factory=lambda _session: GenerationClient(python="/bin/false"))
+    state.prompt = "hello"
+    assert state.generate()
+    state.wait(60)
+    assert not state.running and state.status == "Failed."
+    assert "Generation failed: the generation worker exited (code 1)" in state.error
+
+
+@pytest.mark.slow  # a worker process loads two models: about half a minute
+def test_both_answers_stream_and_stop_cancels(tmp_path_factory, tmp_path):
+    session = make_session(tmp_path)
+    tiny_run(tmp_path_factory, runs_dir=session.workspace.runs_dir)
+    state = PlaygroundState(session)
+    try:
+        state.prompt, state.temperature, state.max_new_tokens = "What is the capital of France?", 0.0, 24
+        assert state.generate() and state.running
+        state.wait(180)
+        assert not state.error, state.error
+        assert state.tuned_output and state.base_output and state.tuned_output != state.base_output
+        assert state.tuned_label == "Fine-tuned (step 3)" and state.status == "Done."
+
+        state.temperature, state.top_k, state.max_new_tokens = 1.0, 0, 2000  # long enough to stop midway
+        assert state.generate()
+        deadline = time.monotonic() + 120
+        while not state.tuned_output and time.monotonic() < deadline:
+            time.sleep(0.05)
+            state.poll()
+        state.stop()
+        state.wait(60)
+        assert not state.running and state.status == "Stopped."
+    finally:
+        state.close()

@@ -1,0 +1,116 @@
+"""The Runs page state on real run directories: listing, incremental refresh, actions per state."""
+
+import os
+
+from ui_helpers import make_run, make_session, train_steps
+
+from gemma_jax.jobs import JobRunner
+from ui.state.runs import RunsState, available_actions
+
+
+def test_lists_runs_newest_first_and_follows_progress_incrementally(tmp_path):
+    session = make_session(tmp_path)
+    old = make_run(session, "old")
+    old.update_status(created="2026-01-01T00:00:00+00:00")
+    new = make_run(session, "new")
+    new.update_status(state="running", pid=os.getpid())
+    train_steps(new, 1, 5, total=20, eval_every=5)
+    (session.workspace.runs_dir / "not-a-run").mkdir()
+    state = RunsState(session)
+    assert state.refresh()
+    assert [row["run"] for row in state.rows] == ["new", "old"]
+    row = state.rows[0]
+    assert (row["state"], row["model"], row["method"]) == ("running", "tiny:gemma3", "lora")
+    assert row["progress"] == "5/20 (25%)"
+    assert row["best eval loss"] == f"{2.5 - 5 / 20:.4f}"
+    train_steps(new, 6, 10, total=20, eval_every=5)
+    assert state.refresh()
+    assert state.rows[0]["progress"] == "10/20 (50%)"
+    assert state.rows[0]["best eval loss"] == f"{2.5 - 10 / 20:.4f}"
+    assert state.rows[0]["loss"] == f"{3.0 - 10 / 20:.4f}"
+    assert not state.refresh()  # nothing changed
+    assert state.queue_text == "1 running · 0 queued"
+
+
+def test_a_dead_process_shows_as_failed(tmp_path):
+    session = make_session(tmp_path)
+    run = make_run(session, "crashed")
+    run.update_status(state="running", pid=2**22 + 12345)
+    state = RunsState(session)
+    state.refresh()
+    assert state.rows[0]["state"] == "failed"
+    assert "exited without finishing" in state.rows[0]["note"]
+
+
+def test_actions_follow_the_state():
+    assert available_actions(None) == {"open": False, "resume": False, "clone": False, "delete": False}
+    for active in ("queued", "running", "paused"):
+        assert not available_actions(active)["delete"]
+        assert not available_actions(active)["resume"]
+    assert available_actions("failed") == {"open": True, "resume": True, "clone": True, "delete": True}
+    assert available_actions("completed")["delete"] and not available_actions("completed")["resume"]
+
+
+def test_delete_needs_confirmation_and_is_refused_for_active_runs(tmp_path):
+    session = make_session(tmp_path, JobRunner([], poll_s=60))
+    make_run(session, "done").update_status(state="completed")
+    make_run(session, "busy").update_status(state="running", pid=os.getpid())
+    state = RunsState(session)
+    state.refresh()
+    state.select("busy")
+    assert not state.actions["delete"]
+    state.request_delete()
+    assert state.confirm_delete is None
+    assert "stop it before deleting" in session.notifications[-1][2]
+    state.confirm_delete = "busy"  # even past the disabled button, the runner refuses
+    state.confirm()
+    assert "stop it first" in session.notifications[-1][2] and (session.workspace.runs_dir / "busy").exists()
+    state.select("done")
+    state.request_delete()
+    assert state.confirm_delete == "done" and (session.workspace.runs_dir / "done").exists()
+    state.cancel_delete()
+    assert state.confirm_delete is None and (session.workspace.runs_dir / "done").exists()
+    state.request_delete()
+    state.confirm()
+    assert not (session.workspace.runs_dir / "done").exists()
+    assert [row["run"] for row in state.rows] == ["busy"]
+
+
+def test_clone_and_open(tmp_path):
+    session = make_session(tmp_path, JobRunner([], poll_s=60))
+    make_run(session, "stopped", "train.max_steps=7").update_status(state="aborted")
+    state = RunsState(session)
+    state.refresh()
+    state.select("stopped")
+    state.clone_selected()
+    assert session.clone_config.train.max_steps == 7 and session.page == "New run"
+    state.open_selected()
+    assert (session.page, session.selected_run) == ("Training", "stopped")
+
+
+def test_resume_queues_the_run_and_shows_its_place(tmp_path):
+    # "/bin/false" stands in for Python so the queued job ends at once instead of training.
+    runner = JobRunner([], poll_s=60, python="/bin/false")
+    session = make_session(tmp_path, runner)
+    make_run(session, "busy").update_status(state="running", pid=os.getpid())  # holds the only slot
+    make_run(session, "stopped").update_status(state="aborted")
+    state = RunsState(session)
+    state.refresh()
+    state.select("stopped")
+    state.resume_selected()
+    assert session.notifications[-1][1] == "success"
+    rows = {row["run"]: row for row in state.rows}
+    assert rows["stopped"]["state"] == "queued (#1)"
+    assert state.queue_text.endswith("1 queued")
+
+
+def test_without_a_runner_actions_explain_themselves(tmp_path):
+    session = make_session(tmp_path)
+    make_run(session, "stopped").update_status(state="aborted")
+    state = RunsState(session)
+    state.refresh()
+    state.resume_selected()
+    assert "Select a run" in session.notifications[-1][2]
+    state.select("stopped")
+    state.resume_selected()
+    assert session.notifications[-1][1] == "error" and "no job runner" in session.notifications[-1][2]

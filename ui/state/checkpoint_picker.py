@@ -1,0 +1,110 @@
+"""Choosing a run of the workspace and one of its checkpoints ("latest" or a step), shared by three pages.
+
+Checkpoint steps are read from the run's checkpoint folder (no JAX, no Orbax):
+numbered directories, newest first. A remote checkpoint directory (gs://) is not
+listed; "latest" still works there, resolved by the process that loads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import param
+
+from gemma_jax.runs.run_store import RunDirError, RunStore
+
+LATEST = "latest"
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """Saved checkpoint steps of a run, newest first ([] when none, or when they live on gs://)."""
+    try:
+        directory = RunStore.open(run_dir).config().checkpoint.directory
+    except (RunDirError, ValueError, OSError):
+        return []
+    if directory and "://" in directory:
+        return []
+    folder = Path(directory) if directory else run_dir / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted((int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True)
+
+
+class CheckpointPicker(param.Parameterized):
+    """The run (by run_id) and the checkpoint ("latest" or a step as text) a page works on."""
+
+    run = param.Selector(default=None, objects=[], allow_None=True)
+    checkpoint = param.Selector(default=LATEST, objects=[LATEST])
+
+    def __init__(self, session, **params):
+        super().__init__(**params)
+        self.session = session
+        self.refresh()
+        session.param.watch(self._follow_session, "selected_run")
+        self.param.watch(self._refresh_steps, "run")
+
+    def _follow_session(self, event) -> None:
+        if event.new:
+            self.refresh()
+            if event.new in self.param.run.objects:
+                self.run = event.new
+
+    def refresh(self) -> None:
+        """Re-read the runs and the chosen run's checkpoints (new runs and new saves appear)."""
+        runs_dir = Path(self.session.workspace.runs_dir)
+        runs = (
+            sorted((p.name for p in runs_dir.iterdir() if (p / "status.json").is_file()), reverse=True)
+            if runs_dir.is_dir()
+            else []
+        )
+        self.param.run.objects = runs
+        wanted = self.run if self.run in runs else self.session.selected_run
+        self.run = wanted if wanted in runs else (runs[0] if runs else None)
+        self._refresh_steps()
+
+    def _refresh_steps(self, _event=None) -> None:
+        options = [LATEST, *map(str, self.steps)]
+        self.param.checkpoint.objects = options
+        if self.checkpoint not in options:
+            self.checkpoint = LATEST
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self.run is None else Path(self.session.workspace.runs_dir) / self.run
+
+    @property
+    def steps(self) -> list[int]:
+        return [] if self.run_dir is None else checkpoint_steps(self.run_dir)
+
+    @property
+    def step(self) -> int | None:
+        """The chosen step; None for "latest"."""
+        return None if self.checkpoint == LATEST else int(self.checkpoint)
+
+    @property
+    def resolved_step(self) -> int | None:
+        """The step "latest" stands for now (None when the run has no checkpoint)."""
+        steps = self.steps
+        return (steps[0] if steps else None) if self.step is None else self.step
+
+    def problem(self) -> str | None:
+        """Why there is nothing to work on yet, in words with the way out; None when a checkpoint is chosen."""
+        if self.run is None:
+            return "There is no run in this workspace yet: start one on the New run page."
+        if self.resolved_step is None and not self._remote():
+            return (
+                f"Run {self.run} has no checkpoint yet. Wait for its first save (or use Save checkpoint now on "
+                "the Training page), then refresh."
+            )
+        return None
+
+    def _remote(self) -> bool:
+        try:
+            directory = RunStore.open(self.run_dir).config().checkpoint.directory
+        except (RunDirError, ValueError, OSError):
+            return False
+        return bool(directory and "://" in directory)
+
+    def arguments(self) -> list[str]:
+        """RUN_DIR [--step N] for the command-line jobs."""
+        return [str(self.run_dir)] + ([] if self.step is None else ["--step", str(self.step)])

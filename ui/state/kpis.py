@@ -1,0 +1,114 @@
+"""Key figures of a run for the Training page: progress, losses, throughput, elapsed time and ETA.
+
+Computed from status.json and the metrics records seen so far; pure functions and a small
+accumulator so they are tested without files or Panel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+
+def perplexity(eval_loss: float | None) -> float | None:
+    """exp(eval loss), capped so a diverged loss shows as a huge number rather than an overflow."""
+    return None if eval_loss is None else math.exp(min(eval_loss, 50.0))
+
+
+def parse_time(text: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours >= 24:
+        return f"{hours // 24}d {hours % 24}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def format_bytes(count: int | None) -> str:
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return "-"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+class KpiTracker:
+    """The latest value of each figure, and the recent pace (steps per second of wall time) for the ETA."""
+
+    def __init__(self, window: int = 50) -> None:
+        self.latest: dict[str, float] = {}
+        self.pace: deque[tuple[float, int]] = deque(maxlen=window)  # (time, step) of recent records
+
+    def add(self, record: dict[str, Any]) -> None:
+        for key in ("step", "epoch", "loss", "eval_loss", "lr", "tokens_per_s", "mfu", "grad_norm"):
+            value = _number(record.get(key))
+            if value is not None:
+                self.latest[key] = value
+        for key in ("device_memory_gb", "device_peak_memory_gb"):
+            value = _number(record.get(key))
+            if value is not None:
+                self.latest[key] = value
+        step, when = record.get("step"), _number(record.get("time"))
+        if isinstance(step, int) and when is not None and "loss" in record and not record.get("includes_compile"):
+            if self.pace and step <= self.pace[-1][1]:
+                self.pace.clear()  # a resumed run replays steps: measure its new pace only
+            self.pace.append((when, step))
+
+    def steps_per_second(self) -> float | None:
+        if len(self.pace) < 2:
+            return None
+        (t0, s0), (t1, s1) = self.pace[0], self.pace[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
+
+    def eta_seconds(self, step: int | None, total: int | None) -> float | None:
+        rate = self.steps_per_second()
+        if rate is None or step is None or not total:
+            return None
+        return max(total - step, 0) / rate
+
+    def summary(self, status: dict[str, Any], now: float) -> dict[str, Any]:
+        """Every figure the page shows, as numbers (None when unknown)."""
+        state = status.get("state")
+        step = status.get("step") if isinstance(status.get("step"), int) else None
+        total = status.get("total_steps") if isinstance(status.get("total_steps"), int) else None
+        eval_loss = self.latest.get("eval_loss")
+        started = parse_time(status.get("started"))
+        end = now if state in ("running", "paused") else parse_time(status.get("updated"))
+        elapsed = end - started if started is not None and end is not None else None
+        lr = _number(status.get("learning_rate"))
+        return {
+            "state": state,
+            "step": step,
+            "total_steps": total,
+            "epoch": self.latest.get("epoch"),
+            "loss": self.latest.get("loss", _number(status.get("loss"))),
+            "eval_loss": eval_loss,
+            "best_eval_loss": _number(status.get("best_eval_loss")),
+            "perplexity": perplexity(eval_loss),
+            "tokens_per_s": self.latest.get("tokens_per_s"),
+            "mfu": self.latest.get("mfu"),
+            "learning_rate": lr if lr is not None else self.latest.get("lr"),
+            "elapsed_s": elapsed,
+            "eta_s": self.eta_seconds(step, total) if state == "running" else None,
+            "device_memory_gb": self.latest.get("device_memory_gb"),
+        }

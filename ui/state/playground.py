@@ -1,0 +1,182 @@
+"""The Playground: one prompt, answered by the fine-tuned checkpoint and by the base model, side by side.
+
+Generation runs in a separate worker process (gemma_jax.serve) through a
+GenerationClient; two threads stream the two answers into buffers, and `poll()`
+(called by the page's periodic callback on the server thread) copies them into
+the params the view shows. Stop cancels both streams in the worker.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+import param
+
+from ui.state.checkpoint_picker import CheckpointPicker
+from ui.state.evaluate import job_environment
+
+TUNED, BASE = "tuned", "base"
+
+
+def default_client_factory(session) -> object:
+    from gemma_jax.serve import GenerationClient
+
+    return GenerationClient(python=sys.executable, env=job_environment(session))
+
+
+class PlaygroundState(param.Parameterized):
+    """Sampling settings, the prompt, and the two answers as they stream in."""
+
+    temperature = param.Number(default=0.7, bounds=(0.0, 2.0), step=0.05, doc="0 = greedy (always the likeliest)")
+    top_k = param.Integer(default=40, bounds=(0, 1000), doc="sample among the k likeliest tokens; 0 = all")
+    top_p = param.Number(default=0.95, bounds=(0.05, 1.0), step=0.05, doc="nucleus: the likeliest tokens up to p")
+    max_new_tokens = param.Integer(default=128, bounds=(1, 2048))
+    seed = param.Integer(default=0, bounds=(0, None))
+    prompt = param.String(default="")
+    tuned_output = param.String(default="")
+    base_output = param.String(default="")
+    tuned_label = param.String(default="Fine-tuned")
+    base_label = param.String(default="Base model")
+    running = param.Boolean(default=False)
+    status = param.String(default="", doc="what is happening (loading, generating) or why it stopped")
+    error = param.String(default="")
+
+    def __init__(self, session, client_factory: Callable[[object], object] = default_client_factory, **params):
+        super().__init__(**params)
+        self.session = session
+        self.picker = CheckpointPicker(session)
+        self._client_factory = client_factory
+        self._client = None
+        self._loaded: dict[str, tuple] = {}  # model name -> what is loaded under it
+        self._lock = threading.Lock()
+        self._buffers = {TUNED: "", BASE: ""}
+        self._errors: list[str] = []
+        self._status = ""
+        self._label = self.tuned_label
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- actions (server thread) ------------------------------------------------------------------
+    def generate(self) -> bool:
+        """Start both answers in the background; False (with `error` set) when it cannot start."""
+        if self.running:
+            return False
+        self.error = ""
+        problem = self.picker.problem()
+        if problem is None and not self.prompt.strip():
+            problem = "Type a prompt first."
+        if problem:
+            self.error = problem
+            return False
+        run_dir, step = self.picker.run_dir, self.picker.resolved_step
+        self.tuned_output = self.base_output = ""
+        self._buffers = {TUNED: "", BASE: ""}
+        self._errors = []
+        self._stop.clear()
+        self.running = True
+        self.status = self._status = "Loading the models (the first time takes a while)…"
+        options = {
+            "temperature": float(self.temperature),
+            "top_k": int(self.top_k) or None,
+            "top_p": None if self.top_p >= 1.0 else float(self.top_p),
+            "max_new_tokens": int(self.max_new_tokens),
+            "seed": int(self.seed),
+        }
+        self._thread = threading.Thread(
+            target=self._work, args=(str(run_dir), step, self.prompt, options), name="gj-playground", daemon=True
+        )
+        self._thread.start()
+        return True
+
+    def stop(self) -> None:
+        """Cancel the streams; what was generated so far stays."""
+        if self.running:
+            self._stop.set()
+            self.status = self._status = "Stopping…"
+
+    def poll(self) -> None:
+        """Copy what the threads produced into the params (call on the server thread)."""
+        with self._lock:
+            tuned, base, status, errors = self._buffers[TUNED], self._buffers[BASE], self._status, list(self._errors)
+            label = self._label
+            finished = self._thread is not None and not self._thread.is_alive()
+        if self.tuned_output != tuned:
+            self.tuned_output = tuned
+        if self.base_output != base:
+            self.base_output = base
+        if errors and self.error != "\n".join(errors):
+            self.error = "\n".join(errors)
+        if self.status != status:
+            self.status = status
+        if self.tuned_label != label:
+            self.tuned_label = label
+        if finished and self.running:
+            self._thread = None
+            self.running = False
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the current generation ended, then poll (for tests and scripts)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.poll()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._loaded.clear()
+
+    # -- the background work ----------------------------------------------------------------------
+    def _set_status(self, text: str) -> None:
+        with self._lock:
+            self._status = text
+
+    def _work(self, run_dir: str, step: int | None, prompt: str, options: dict) -> None:
+        try:
+            if self._client is None:
+                self._client = self._client_factory(self.session)
+            client = self._client
+            tuned_facts = self._ensure(client, TUNED, run_dir, step)
+            self._ensure(client, BASE, client.base_source(run_dir), None)
+            with self._lock:
+                self._label = f"Fine-tuned (step {tuned_facts['step']})"
+                self._status = "Generating…"
+            streams = [
+                threading.Thread(target=self._stream, args=(client, name, prompt, options), daemon=True)
+                for name in (TUNED, BASE)
+            ]
+            for thread in streams:
+                thread.start()
+            for thread in streams:
+                thread.join()
+            self._set_status("Stopped." if self._stop.is_set() else "Done.")
+        except Exception as error:  # noqa: BLE001  (worker failures of any kind become the page's message)
+            with self._lock:
+                self._errors.append(f"Generation failed: {error}")
+                self._status = "Failed."
+            self._loaded.clear()
+
+    def _ensure(self, client, name: str, source: str, step: int | None) -> dict:
+        wanted = (source, step)
+        if self._loaded.get(name, (None,))[0] != wanted:
+            facts = client.load(name, source, step)
+            self._loaded[name] = (wanted, facts)
+        return self._loaded[name][1]
+
+    def _stream(self, client, name: str, prompt: str, options: dict) -> None:
+        pieces = client.stream(name, prompt, **options)
+        try:
+            for piece in pieces:
+                with self._lock:
+                    self._buffers[name] += piece
+                if self._stop.is_set():
+                    break
+        except Exception as error:  # noqa: BLE001
+            label = "fine-tuned" if name == TUNED else "base"
+            with self._lock:
+                self._errors.append(f"The {label} model failed: {error}")
+        finally:
+            pieces.close()

@@ -1,0 +1,239 @@
+"""The Training page's state: one run followed live by offset, its figures, logs, samples and controls.
+
+`poll()` is called by a per-session periodic callback (~500 ms) while the page is open. It
+reads only what the training process appended since the last call (status.json is a few
+hundred bytes; metrics, logs and samples are tailed by byte offset), so an open page does
+not slow training down. Plot data comes back as SeriesUpdates the view applies as is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import param
+
+from gemma_jax.runs import RunStore, dead_run_error
+from gemma_jax.runs.run_store import RunDirError
+from ui.state.kpis import KpiTracker
+from ui.state.run_logs import RunLogs
+from ui.state.samples import SamplesTail
+from ui.state.series import Series, SeriesUpdate
+from ui.state.system import SystemUsage
+
+TRAIN_COLUMNS = ("step", "loss", "lr", "tokens_per_s", "grad_norm", "device_memory_gb")
+EVAL_COLUMNS = ("step", "eval_loss")
+STOP_GRACE_S = 600.0  # "stop early": the engine saves and exits; forced only if it hangs this long
+ABORT_GRACE_S = 20.0  # "abort": the same request, forced after a short wait
+STORAGE_EVERY_S = 15.0  # and at every state change (e.g. the final checkpoint)
+ENDINGS = {
+    "completed": ("success", "{run} completed at step {step}."),
+    "failed": ("error", "{run} failed: {error}"),
+    "aborted": ("warning", "{run} stopped at step {step}."),
+}
+
+
+def available_actions(state: str | None) -> dict[str, bool]:
+    """Which controls the page enables for a run in `state`."""
+    live = state in ("running", "paused")
+    return {
+        "pause": state == "running",
+        "unpause": state == "paused",
+        "save": live,
+        "stop": live,
+        "abort": live or state == "queued",
+        "resume": state in ("failed", "aborted"),
+        "set_lr": live,
+    }
+
+
+class TrainingState(param.Parameterized):
+    """The selected run as the Training page shows it."""
+
+    run_id = param.String(default=None, allow_None=True)
+    status = param.Dict(default={})
+    kpis = param.Dict(default={})
+    actions = param.Dict(default=available_actions(None))
+    storage_bytes = param.Integer(default=None, allow_None=True)
+    log_version = param.Integer(default=0, doc="bumped when new log lines arrived")
+    samples_version = param.Integer(default=0, doc="bumped when new samples arrived")
+
+    def __init__(self, session, max_points: int = 2000, **params) -> None:
+        super().__init__(**params)
+        self.session = session
+        self.max_points = max_points
+        self.system = SystemUsage(disk_paths=[session.workspace.root])
+        self._reset(None)
+
+    # -- following a run ------------------------------------------------------------------
+    def _reset(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        self.store = RunStore(Path(self.session.workspace.runs_dir) / run_id) if run_id else None
+        self.train = Series(TRAIN_COLUMNS, self.max_points)
+        self.eval = Series(EVAL_COLUMNS, self.max_points)
+        self.tracker = KpiTracker()
+        self.logs = RunLogs(self.store.path) if self.store else None
+        self.samples = SamplesTail(self.store.path) if self.store else None
+        self.metrics_offset = 0
+        self.last_step = -1
+        self._status_mtime: int | None = None
+        self._last_state: str | None = None
+        self._storage_at = 0.0
+        self._storage_thread: threading.Thread | None = None
+        self.storage_error: str | None = None
+        self.status, self.kpis, self.storage_bytes = {}, {}, None
+        self.actions = available_actions(None)
+
+    @property
+    def run_path(self) -> Path | None:
+        return self.store.path if self.store else None
+
+    def poll(self, now: float | None = None) -> dict[str, SeriesUpdate]:
+        """Bring everything up to date; the plot updates to apply, by plot name ("train", "eval", "system")."""
+        now = time.time() if now is None else now
+        updates: dict[str, SeriesUpdate] = {}
+        if self.session.selected_run != self.run_id:
+            self._reset(self.session.selected_run)
+            updates = {"train": self.train.snapshot(), "eval": self.eval.snapshot()}
+        system = self.system.poll(now)
+        if system is not None:
+            updates["system"] = system
+        if self.store is None:
+            return updates
+        self._poll_status()
+        self._poll_metrics(updates)
+        if self.logs.poll():
+            self.log_version += 1
+        if self.samples.poll():
+            self.samples_version += 1
+        self._poll_storage(now)
+        self.kpis = self.tracker.summary(self.status, now)
+        return updates
+
+    def _poll_status(self) -> None:
+        try:
+            mtime = self.store.status_path.stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        state = self.status.get("state")
+        if mtime != self._status_mtime or state in ("running", "paused"):  # live runs: check the process
+            self._status_mtime = mtime
+            try:
+                status = self.store.read_status()
+            except (RunDirError, OSError) as err:
+                status = {"state": "unknown", "error": str(err)}
+            dead = dead_run_error(status)
+            if dead:
+                status = {**status, "state": "failed", "error": dead}
+            if status != self.status:
+                self.status = status
+        state = self.status.get("state")
+        if state != self._last_state:
+            if self._last_state in ("queued", "running", "paused") and state in ENDINGS:
+                level, text = ENDINGS[state]
+                error = self.status.get("error") or "see the log below"
+                self.session.notify(text.format(run=self.run_id, step=self.status.get("step"), error=error), level)
+            self._last_state = state
+            self._storage_at = 0.0
+            self.actions = available_actions(state)
+
+    def _poll_metrics(self, updates: dict[str, SeriesUpdate]) -> None:
+        records, self.metrics_offset = self.store.read_metrics(self.metrics_offset)
+        train, evals = [], []
+        for record in records:
+            self.tracker.add(record)
+            step = record.get("step")
+            if not isinstance(step, int):
+                continue
+            if "loss" in record and step > self.last_step:  # steps replayed after a resume are not drawn twice
+                self.last_step = step
+                train.append(record)
+            if record.get("eval_loss") is not None:
+                evals.append(record)
+        for name, series, rows in (("train", self.train, train), ("eval", self.eval, evals)):
+            update = series.add(rows) if rows else None
+            if update is not None:  # after a reset the plot is replaced with everything read so far
+                updates[name] = update if name not in updates else series.snapshot()
+
+    def _poll_storage(self, now: float) -> None:
+        """Checkpoint storage used, measured in a thread now and then (gs:// listings can take seconds)."""
+        if now - self._storage_at < STORAGE_EVERY_S or (self._storage_thread and self._storage_thread.is_alive()):
+            return
+        try:
+            from gemma_jax.runs import storage_bytes
+        except ImportError:
+            return
+        self._storage_at = now
+
+        def measure() -> None:
+            try:
+                self.storage_bytes, self.storage_error = int(storage_bytes(self._checkpoint_dir())), None
+            except (OSError, ValueError, RuntimeError) as err:  # e.g. no access to the bucket
+                self.storage_error = f"checkpoint storage unknown: {err}"
+
+        self._storage_thread = threading.Thread(target=measure, name="gj-storage", daemon=True)
+        self._storage_thread.start()
+
+    def _checkpoint_dir(self) -> str:
+        try:
+            directory = self.store.config().checkpoint.directory
+        except (OSError, ValueError):  # a damaged config: the default location
+            directory = None
+        return directory or str(self.store.checkpoints_dir)
+
+    # -- controls -------------------------------------------------------------------------
+    def _control(self, action: str, done: str, call) -> bool:
+        if self.store is None:
+            self.session.notify("No run selected: open one from the Runs page.", "warning")
+            return False
+        if not self.actions.get(action):
+            state = self.status.get("state", "unknown")
+            self.session.notify(f"Cannot {action.replace('_', ' ')} {self.run_id}: it is {state}.", "warning")
+            return False
+        if self.session.runner is None:
+            self.session.notify("This dashboard has no job runner; use `gemma-jax control`.", "error")
+            return False
+        try:
+            call(self.session.runner, self.store.path)
+        except (RuntimeError, ValueError, OSError) as err:  # JobError (a RuntimeError), ConfigError: user words
+            self.session.notify(f"{self.run_id}: {err}", "error")
+            return False
+        self.session.notify(done.format(run=self.run_id), "info")
+        return True
+
+    def pause(self) -> bool:
+        return self._control("pause", "Pause requested for {run}.", lambda r, p: r.pause(p))
+
+    def unpause(self) -> bool:
+        return self._control("unpause", "Resuming {run}.", lambda r, p: r.unpause(p))
+
+    def save_now(self) -> bool:
+        return self._control("save", "Checkpoint requested for {run}.", lambda r, p: r.save_now(p))
+
+    def stop_early(self) -> bool:
+        """Graceful: the run saves a checkpoint and ends as "aborted" (resumable)."""
+        return self._control("stop", "Stopping {run} after a checkpoint.", lambda r, p: r.stop(p, grace_s=STOP_GRACE_S))
+
+    def abort(self) -> bool:
+        """Graceful first, forced after ABORT_GRACE_S seconds."""
+        message = "Aborting {run}" + f" (forced after {ABORT_GRACE_S:.0f} s if it does not stop)."
+        return self._control("abort", message, lambda r, p: r.stop(p, grace_s=ABORT_GRACE_S))
+
+    def resume(self) -> bool:
+        return self._control("resume", "{run} is queued to resume from its last checkpoint.", lambda r, p: r.resume(p))
+
+    def set_learning_rate(self, value: Any) -> bool:
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = float("nan")
+        if not (rate > 0 and rate < 1):
+            self.session.notify(
+                f"Learning rate {value!r} is not usable: give a number between 0 and 1, e.g. 1e-4.", "error"
+            )
+            return False
+        return self._control(
+            "set_lr", f"Learning rate of {{run}} set to {rate:g}.", lambda r, p: r.set_learning_rate(p, rate)
+        )

@@ -1,0 +1,134 @@
+"""Step 3 of the New-run wizard: training method and hyperparameters, the learning-rate curve, presets."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import param
+
+from gemma_jax.config.job_config import JobConfig
+from ui.state.config_fields import has_field
+
+if TYPE_CHECKING:
+    from ui.state.data_check import DataCheck
+    from ui.state.new_run import NewRunState
+
+# What the page shows at once, and what waits behind "Advanced" (fields not in this JobConfig are skipped).
+BASIC_FIELDS = (
+    "method.kind",
+    "method.lora_rank",
+    "method.lora_alpha",
+    "method.lora_targets",
+    "method.quantization",
+    "method.dpo_beta",
+    "optimizer.learning_rate",
+    "schedule.name",
+    "schedule.warmup_steps",
+    "train.batch_size",
+    "train.epochs",
+    "train.max_steps",
+    "model.dtype",
+)
+ADVANCED_FIELDS = (
+    "name",
+    "method.lora_dropout",
+    "schedule.min_lr_ratio",
+    "train.grad_accum_steps",
+    "optimizer.name",
+    "optimizer.max_grad_norm",
+    "optimizer.weight_decay",
+    "model.remat",
+    "eval.every_steps",
+    "eval.early_stop_patience",
+    "eval.early_stop_min_delta",
+    "eval.sample_every_steps",
+    "checkpoint.every_steps",
+    "checkpoint.keep",
+    "train.seed",
+)
+_LORA_ONLY = {"method.lora_rank", "method.lora_alpha", "method.lora_targets", "method.lora_dropout"}
+_ONLY_FOR = {"method.quantization": ("qlora",), "method.dpo_beta": ("dpo",)}
+CURVE_POINTS = 200
+FALLBACK_EXAMPLES = 100  # steps are estimated from this many examples until the data is checked
+
+
+def visible_fields(cfg: JobConfig, fields: tuple[str, ...]) -> list[str]:
+    """The fields that mean something for the chosen method (LoRA settings hidden for full fine-tuning)."""
+    kind = cfg.method.kind
+    shown = []
+    for path in fields:
+        if not has_field(path):
+            continue
+        if path in _LORA_ONLY and kind == "full":
+            continue
+        if path in _ONLY_FOR and kind not in _ONLY_FOR[path]:
+            continue
+        shown.append(path)
+    return shown
+
+
+def estimated_total_steps(cfg: JobConfig, check: DataCheck | None) -> tuple[int, bool]:
+    """(optimizer steps of the run, exact?): max_steps when set, else epochs over the packed rows (estimated)."""
+    if cfg.train.max_steps:
+        return int(cfg.train.max_steps), True
+    examples = FALLBACK_EXAMPLES
+    if check is not None and check.summary:
+        examples = check.summary["split"]["splits"]["train"]["examples"]
+    elif check is not None and check.report.usable:
+        examples = check.report.usable
+    rows = examples
+    lengths = check.lengths if check is not None else None
+    if cfg.data.packing and lengths and lengths["count"]:
+        tokens = min(lengths["mean"], cfg.data.sequence_length)
+        efficiency = max(lengths["packing_efficiency"], 1e-3)
+        rows = math.ceil(examples * tokens / (cfg.data.sequence_length * efficiency))
+    per_epoch = max(1, math.ceil(rows / max(1, cfg.train.batch_size)))
+    return max(1, round(cfg.train.epochs * per_epoch)), False
+
+
+def learning_rate_curve(cfg: JobConfig, total_steps: int, points: int = CURVE_POINTS) -> tuple[list[int], list[float]]:
+    """(steps, learning rates) of the run's schedule, from the engine's own make_schedule."""
+    return _curve(cfg.schedule, cfg.optimizer.learning_rate, total_steps, points)
+
+
+@functools.lru_cache(maxsize=32)
+def _curve(schedule_cfg, peak_lr: float, total_steps: int, points: int) -> tuple[list[int], list[float]]:
+    """Imports JAX on the CPU backend only (the dashboard runs with JAX_PLATFORMS=cpu). The steps array
+    always has `points` entries, so JAX compiles the schedule's ops once, not once per run length."""
+    from gemma_jax.train.optimizer import make_schedule
+
+    schedule = make_schedule(schedule_cfg, peak_lr, total_steps)
+    sampled = np.rint(np.linspace(0, total_steps, num=points)).astype(np.int32)
+    values = np.asarray(schedule(sampled), dtype=np.float64)
+    steps, first = np.unique(sampled, return_index=True)
+    return steps.tolist(), values[first].tolist()
+
+
+class MethodStep(param.Parameterized):
+    """The Method step: hyperparameters live in the owner's config; this adds the curve and presets."""
+
+    def __init__(self, owner: NewRunState, **params):
+        super().__init__(**params)
+        self.owner = owner
+
+    def basic_fields(self) -> list[str]:
+        return visible_fields(self.owner.config, BASIC_FIELDS)
+
+    def advanced_fields(self) -> list[str]:
+        return visible_fields(self.owner.config, ADVANCED_FIELDS)
+
+    def total_steps(self) -> tuple[int, bool]:
+        return estimated_total_steps(self.owner.config, self.owner.data.result)
+
+    def curve(self) -> tuple[list[int], list[float]]:
+        return learning_rate_curve(self.owner.config, self.total_steps()[0])
+
+    def use_suggested_batch(self) -> int | None:
+        """Set train.batch_size to the Model step's memory suggestion; None when there is none."""
+        batch = self.owner.model.suggested_batch_size()
+        if batch is not None:
+            self.owner.set("train.batch_size", batch)
+        return batch

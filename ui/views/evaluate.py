@@ -1,0 +1,111 @@
+"""The Evaluate page: run an evaluation of a checkpoint, then its key figures and base-vs-tuned examples."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import panel as pn
+
+from ui.state.evaluate import EvaluateState
+from ui.views.checkpoint_picker import Poller, picker_row
+
+POLL_MS = 500
+KPI_CSS = """
+.gj-kpis { display: flex; flex-wrap: wrap; gap: 8px; }
+.gj-kpi { border: 1px solid rgba(128,128,128,.35); border-radius: 6px; padding: 6px 10px; min-width: 110px; flex: 1 1 110px; }
+.gj-kpi-label { font-size: 0.8em; opacity: .75; }
+.gj-kpi-value { font-size: 1.15em; font-weight: 600; }
+"""
+
+
+def render_kpis(kpis: list[tuple[str, str]]) -> str:
+    cards = "".join(
+        f'<div class="gj-kpi"><div class="gj-kpi-label">{html.escape(label)}</div>'
+        f'<div class="gj-kpi-value">{html.escape(value)}</div></div>'
+        for label, value in kpis
+    )
+    return f'<div class="gj-kpis">{cards}</div>'
+
+
+class EvaluatePage(pn.viewable.Viewer):
+    def __init__(self, session, state: EvaluateState | None = None, **params):
+        super().__init__(**params)
+        self.session = session
+        self.state = state or EvaluateState(session)
+        s = self.state
+        self.poller = Poller(self._tick, POLL_MS, session, "Evaluate")
+        split = pn.widgets.Select.from_param(s.param.split, name="Split", width=140, css_classes=["gj-evaluate-split"])
+        examples = pn.widgets.IntInput.from_param(
+            s.param.max_examples, name="Examples answered", width=140, css_classes=["gj-evaluate-max-examples"]
+        )
+        self.run_button = pn.widgets.Button(
+            label="Run evaluation", color="primary", align="end", css_classes=["gj-evaluate-run"]
+        )
+        self.run_button.on_click(lambda _event: self._run())
+        self.spinner = pn.indicators.LoadingSpinner(value=False, visible=False, width=28, height=28, align="center")
+        self.progress = pn.pane.Markdown(s.param.progress, css_classes=["gj-evaluate-progress"])
+        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["gj-evaluate-error"])
+        self.reports = pn.widgets.Select(label="Reports", options={}, width=420, css_classes=["gj-evaluate-reports"])
+        self.reports.param.watch(lambda event: event.new and s.show(event.new), "value")
+        self.kpis = pn.pane.HTML(
+            "", stylesheets=[KPI_CSS], sizing_mode="stretch_width", css_classes=["gj-evaluate-kpis"]
+        )
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            disabled=True,
+            layout="fit_data_stretch",
+            sizing_mode="stretch_width",
+            show_index=False,
+            css_classes=["gj-evaluate-examples"],
+        )
+        self.empty = pn.pane.Markdown(
+            "No evaluation of this run yet: pick a checkpoint and a split, then Run evaluation."
+        )
+        s.param.watch(self._render, ["report", "reports", "running", "error"])
+        self._render()
+        self.layout = pn.Column(
+            "## Evaluate",
+            picker_row(s.picker, "evaluate", on_refresh=self._render),
+            pn.Row(split, examples, self.run_button),
+            pn.Row(self.spinner, self.progress),
+            self.error,
+            self.reports,
+            self.empty,
+            self.kpis,
+            self.table,
+            sizing_mode="stretch_width",
+        )
+
+    def _run(self) -> None:
+        if self.state.run_evaluation():
+            self.poller.start()
+
+    def _tick(self) -> None:
+        self.state.poll()
+
+    def _render(self, _event=None) -> None:
+        s = self.state
+        self.run_button.disabled = s.running
+        self.spinner.value = self.spinner.visible = s.running
+        self.error.object, self.error.visible = s.error, bool(s.error)
+        options = s.report_options
+        self.reports.options = options
+        self.reports.visible = bool(options)
+        if s.report and self.reports.value != s.report["path"]:
+            self.reports.value = s.report["path"]
+        self.empty.visible = not s.report
+        self.kpis.object = render_kpis(s.kpis())
+        self.table.value = pd.DataFrame(s.example_rows())
+        self.table.visible = bool(s.report and s.report.get("examples"))
+
+    def activate(self) -> None:
+        self.state.picker.refresh()
+        self.poller.start()
+
+    def deactivate(self) -> None:
+        if not self.state.running:
+            self.poller.stop()
+
+    def __panel__(self):
+        return self.layout

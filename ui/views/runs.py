@@ -1,0 +1,133 @@
+"""The Runs page: every run of the workspace in a table, refreshed every ~2 s, with open/resume/clone/delete."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+
+from ui.state.runs import COLUMNS, RunsState
+
+REFRESH_MS = 2000
+
+
+class RunsPage(pn.viewable.Viewer):
+    """A table of runs; select one, then act on it. Delete asks for confirmation and is off for active runs."""
+
+    def __init__(self, session, **params):
+        super().__init__(**params)
+        self.session = session
+        self.state = RunsState(session)
+        self._callback = None
+        self._last_error: str | None = None
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(columns=list(COLUMNS)),
+            disabled=True,
+            selectable=1,
+            show_index=False,
+            sizing_mode="stretch_width",
+            layout="fit_data_stretch",
+            pagination="local",
+            page_size=25,
+            css_classes=["gj-runs-table"],
+        )
+        self.table.param.watch(self._on_select, "selection")
+        self.queue = pn.pane.Markdown("", css_classes=["gj-runs-queue"], margin=(0, 10))
+        self.empty = pn.pane.Alert(
+            "No runs yet. Start one on the **New run** page, or with `gemma-jax train` "
+            f"(`--set runs_dir={session.workspace.runs_dir}`).",
+            alert_type="info",
+            visible=False,
+            css_classes=["gj-runs-empty"],
+        )
+        self.buttons = {
+            "open": self._button("Open", "primary", "gj-runs-open", self.state.open_selected),
+            "resume": self._button("Resume", "success", "gj-runs-resume", self.state.resume_selected),
+            "clone": self._button("Clone as new", "default", "gj-runs-clone", self.state.clone_selected),
+            "delete": self._button("Delete…", "danger", "gj-runs-delete", self.state.request_delete),
+        }
+        new = self._button("New run", "primary", "gj-runs-new", lambda: setattr(session, "page", "New run"))
+        new.disabled = False
+        self.confirm_text = pn.pane.Markdown("", css_classes=["gj-runs-confirm-text"])
+        self.confirm_row = pn.Row(
+            self.confirm_text,
+            self._button("Delete permanently", "danger", "gj-runs-confirm-delete", self.state.confirm),
+            self._button("Cancel", "default", "gj-runs-cancel-delete", self.state.cancel_delete),
+            visible=False,
+            css_classes=["gj-runs-confirm"],
+        )
+        for button in self.confirm_row[1:]:
+            button.disabled = False
+        self.state.param.watch(self._apply_rows, "rows")
+        self.state.param.watch(self._apply_actions, "actions")
+        self.state.param.watch(self._apply_confirm, "confirm_delete")
+        self.layout = pn.Column(
+            pn.FlexBox(pn.pane.Markdown("## Runs", margin=(0, 10)), self.queue, new, align_items="center"),
+            self.empty,
+            self.table,
+            pn.FlexBox(*self.buttons.values()),
+            self.confirm_row,
+            sizing_mode="stretch_width",
+        )
+        self.refresh()
+        self._apply_rows()
+        self._apply_actions()
+
+    @staticmethod
+    def _button(name: str, kind: str, css: str, action) -> pn.widgets.Button:
+        button = pn.widgets.Button(label=name, color=kind, css_classes=[css], disabled=True, margin=(5, 5))
+        button.on_click(lambda _event: action())
+        return button
+
+    def refresh(self) -> None:
+        self.state.refresh()
+        self.queue.object = f"**Jobs:** {self.state.queue_text}"
+
+    def activate(self) -> None:
+        """Refresh now and every REFRESH_MS while the page is shown."""
+        self.refresh()
+        if self._callback is None and pn.state.curdoc is not None:
+            self._callback = pn.state.add_periodic_callback(self._refresh_safely, period=REFRESH_MS)
+
+    def _refresh_safely(self) -> None:
+        """The periodic update; a failure is reported once (not every tick) and the page keeps going."""
+        try:
+            self.refresh()
+        except Exception as err:  # noqa: BLE001  (anything: the user must see it, the callback must survive)
+            message = f"Live updates of the Runs page failed: {type(err).__name__}: {err}"
+            if message != self._last_error:
+                self._last_error = message
+                self.session.notify(message, "error")
+
+    def deactivate(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def _apply_rows(self, _event=None) -> None:
+        rows = self.state.rows
+        self.empty.visible = not rows
+        self.table.value = pd.DataFrame(rows, columns=list(COLUMNS))
+        ids = [row["run"] for row in rows]
+        selection = [ids.index(self.state.selected)] if self.state.selected in ids else []
+        if self.table.selection != selection:
+            self.table.selection = selection
+
+    def _on_select(self, event) -> None:
+        rows = self.state.rows
+        index = event.new[0] if event.new else None
+        self.state.select(rows[index]["run"] if index is not None and index < len(rows) else None)
+
+    def _apply_actions(self, _event=None) -> None:
+        for name, button in self.buttons.items():
+            button.disabled = not self.state.actions.get(name, False)
+
+    def _apply_confirm(self, _event=None) -> None:
+        run_id = self.state.confirm_delete
+        self.confirm_row.visible = run_id is not None
+        if run_id is not None:
+            self.confirm_text.object = (
+                f"Delete **{run_id}** with its checkpoints, logs and exports? This cannot be undone."
+            )
+
+    def __panel__(self):
+        return self.layout

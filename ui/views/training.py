@@ -1,0 +1,265 @@
+"""The Training page: one run followed live — controls, key figures, plots, logs, samples, system usage.
+
+A per-session periodic callback (POLL_MS) calls TrainingState.poll(), which reads only what
+the run appended since the last tick; this view applies the result and re-renders a part
+only when its data changed.
+"""
+
+from __future__ import annotations
+
+import html
+
+import panel as pn
+
+from ui.state.kpis import format_bytes, format_duration
+from ui.state.run_logs import is_error_line
+from ui.state.training import TrainingState
+from ui.views.training_plots import TrainingPlots
+
+POLL_MS = 500
+_CONTROLS = (  # (action key, label, button type, css class, TrainingState method)
+    ("pause", "Pause", "warning", "gj-training-pause", "pause"),
+    ("unpause", "Continue", "success", "gj-training-unpause", "unpause"),
+    ("save", "Save checkpoint now", "primary", "gj-training-save", "save_now"),
+    ("stop", "Stop early", "warning", "gj-training-stop", "stop_early"),
+    ("abort", "Abort", "danger", "gj-training-abort", "abort"),
+    ("resume", "Resume run", "success", "gj-training-resume", "resume"),
+)
+
+
+def _fmt(value, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def kpi_cards(kpis: dict, storage: int | None) -> list[tuple[str, str]]:
+    """(label, text) of every key figure, in display order."""
+    step, total = kpis.get("step"), kpis.get("total_steps")
+    progress = "-" if step is None else (f"{step}/{total}" if total else str(step))
+    mfu = kpis.get("mfu")
+    return [
+        ("Step", progress),
+        ("Epoch", _fmt(kpis.get("epoch"), ".2f")),
+        ("Loss", _fmt(kpis.get("loss"))),
+        ("Eval loss", _fmt(kpis.get("eval_loss"))),
+        ("Perplexity", _fmt(kpis.get("perplexity"), ".2f")),
+        ("Tokens/s", _fmt(kpis.get("tokens_per_s"), ",.0f")),
+        ("MFU", "-" if mfu is None else f"{100 * mfu:.1f}%"),
+        ("Learning rate", _fmt(kpis.get("learning_rate"), ".2e")),
+        ("Elapsed", format_duration(kpis.get("elapsed_s"))),
+        ("ETA", format_duration(kpis.get("eta_s"))),
+        ("Device memory", "-" if kpis.get("device_memory_gb") is None else f"{kpis['device_memory_gb']:.2f} GB"),
+        ("Checkpoints", format_bytes(storage)),
+    ]
+
+
+def render_kpis(kpis: dict, storage: int | None) -> str:
+    cards = "".join(
+        f'<div class="gj-kpi"><div class="gj-kpi-label">{label}</div><div class="gj-kpi-value">{value}</div></div>'
+        for label, value in kpi_cards(kpis, storage)
+    )
+    return f'<div class="gj-kpis">{cards}</div>'
+
+
+def render_log(lines) -> str:
+    """The log as HTML, with ERROR and Traceback lines highlighted."""
+    body = "\n".join(
+        f'<span class="gj-log-error">{html.escape(line)}</span>' if is_error_line(line) else html.escape(line)
+        for line in lines
+    )
+    return f'<pre class="gj-log">{body or "(empty)"}</pre>'
+
+
+PAGE_CSS = """
+.gj-kpis { display: flex; flex-wrap: wrap; gap: 8px; }
+.gj-kpi { border: 1px solid rgba(128,128,128,.35); border-radius: 6px; padding: 6px 10px;
+          min-width: 110px; flex: 1 1 110px; }
+.gj-kpi-label { font-size: 0.8em; opacity: .75; }
+.gj-kpi-value { font-size: 1.15em; font-weight: 600; }
+.gj-log { max-height: 360px; overflow: auto; font-size: 12px; white-space: pre-wrap; word-break: break-word; }
+.gj-log-error { color: #d9534f; font-weight: 600; }
+.gj-samples { width: 100%; border-collapse: collapse; }
+.gj-samples th, .gj-samples td { text-align: left; vertical-align: top; padding: 6px; white-space: pre-wrap;
+                                 border-bottom: 1px solid rgba(128,128,128,.35); width: 33%; }
+"""
+
+
+class TrainingPage(pn.viewable.Viewer):
+    """The selected run, live."""
+
+    def __init__(self, session, **params):
+        super().__init__(**params)
+        self.session = session
+        self.state = TrainingState(session)
+        self.plots = TrainingPlots()
+        self._callback = None
+        self._last_error: str | None = None
+        self._log_seen = self._samples_seen = -1
+        self.title = pn.pane.Markdown("", css_classes=["gj-training-title"], margin=(0, 10))
+        self.badge = pn.pane.HTML("", css_classes=["gj-training-state"])
+        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["gj-training-error"])
+        self.buttons = {}
+        for key, label, kind, css, method in _CONTROLS:
+            button = pn.widgets.Button(label=label, color=kind, css_classes=[css], visible=False, margin=(5, 5))
+            button.on_click(lambda _event, m=method: self._act(m))
+            self.buttons[key] = button
+        self.lr_input = pn.widgets.TextInput(
+            label="Peak learning rate", placeholder="e.g. 1e-4", width=140, css_classes=["gj-training-lr"]
+        )
+        self.lr_button = pn.widgets.Button(label="Set", css_classes=["gj-training-set-lr"], align="end", width=60)
+        self.lr_button.on_click(lambda _event: self._set_lr())
+        self.lr_row = pn.Row(self.lr_input, self.lr_button, visible=False)
+        self.kpis = pn.pane.HTML(
+            "", sizing_mode="stretch_width", css_classes=["gj-training-kpis"], stylesheets=[PAGE_CSS]
+        )
+        self.log_count = pn.pane.Markdown("", css_classes=["gj-training-log-errors"])
+        self.logs = {
+            name: pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[PAGE_CSS], css_classes=[css])
+            for name, css in (("log.txt", "gj-training-log"), ("process.log", "gj-training-process-log"))
+        }
+        self.samples = pn.pane.HTML(
+            "", sizing_mode="stretch_width", css_classes=["gj-training-samples"], stylesheets=[PAGE_CSS]
+        )
+        self.system_text = pn.pane.Markdown("", css_classes=["gj-training-system"])
+        self.no_run = pn.pane.Alert(
+            "No run selected. Open one from the **Runs** page.", alert_type="info", css_classes=["gj-training-no-run"]
+        )
+        self.body = pn.Column(
+            pn.Row(self.title, self.badge),
+            self.error,
+            pn.FlexBox(*self.buttons.values(), self.lr_row, align_items="end"),
+            self.kpis,
+            self.plots.metrics,
+            pn.Tabs(
+                ("Logs", pn.Column(self.log_count, pn.Tabs(*self.logs.items()), sizing_mode="stretch_width")),
+                ("Samples", self.samples),
+                ("System", pn.Column(self.system_text, self.plots.system, sizing_mode="stretch_width")),
+                sizing_mode="stretch_width",
+                css_classes=["gj-training-tabs"],
+            ),
+            sizing_mode="stretch_width",
+        )
+        self.layout = pn.Column(self.no_run, self.body, sizing_mode="stretch_width")
+        self.state.param.watch(self._apply_actions, "actions")
+        self.tick()
+
+    # -- live updates ---------------------------------------------------------------------
+    def activate(self) -> None:
+        self.tick()
+        if self._callback is None and pn.state.curdoc is not None:
+            self._callback = pn.state.add_periodic_callback(self._tick_safely, period=POLL_MS)
+
+    def _tick_safely(self) -> None:
+        """The periodic update; a failure is reported once (not every tick) and the page keeps going."""
+        try:
+            self.tick()
+        except Exception as err:  # noqa: BLE001  (anything: the user must see it, the callback must survive)
+            message = f"Live updates of the Training page failed: {type(err).__name__}: {err}"
+            if message != self._last_error:
+                self._last_error = message
+                self.session.notify(message, "error")
+
+    def deactivate(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def tick(self) -> None:
+        """One poll: apply new plot points and refresh what changed."""
+        self.plots.apply(self.state.poll())
+        has_run = self.state.run_id is not None
+        self.no_run.visible, self.body.visible = not has_run, has_run
+        if not has_run:
+            return
+        status = self.state.status
+        title = f"## {self.state.run_id}"
+        if self.title.object != title:
+            self.title.object = title
+        state = status.get("state", "unknown")
+        badge = f'<span class="gj-state gj-state-{state}"><b>{html.escape(state)}</b></span>'
+        if self.badge.object != badge:
+            self.badge.object = badge
+        error = status.get("error") if state in ("failed", "aborted") else None
+        self.error.visible = bool(error)
+        if error and self.error.object != error:
+            self.error.object = html.escape(str(error))
+        kpis = render_kpis(self.state.kpis, self.state.storage_bytes)
+        if self.kpis.object != kpis:
+            self.kpis.object = kpis
+        if self.state.log_version != self._log_seen:
+            self._log_seen = self.state.log_version
+            self._render_logs()
+        if self.state.samples_version != self._samples_seen:
+            self._samples_seen = self.state.samples_version
+            self._render_samples()
+        self._render_system()
+
+    def _render_logs(self) -> None:
+        for name, tail in self.state.logs.tails.items():
+            self.logs[name].object = render_log(tail.lines)
+        errors = self.state.logs.errors
+        self.log_count.object = f"**{errors} error line{'s' * (errors != 1)}** in the logs" if errors else "No errors."
+
+    def _render_samples(self) -> None:
+        rows = list(self.state.samples.rows.values())
+        if not rows:
+            self.samples.object = "<p>No samples yet (the run writes them every eval.sample_every_steps).</p>"
+            return
+        cells = "".join(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+                html.escape(r.prompt),
+                html.escape(r.base) if r.base is not None else "<i>-</i>",
+                html.escape(r.tuned or "-") + (f"<br><small>step {r.tuned_step}</small>" if r.tuned_step else ""),
+            )
+            for r in rows
+        )
+        self.samples.object = (
+            '<table class="gj-samples"><tr><th>Prompt</th><th>Base model</th><th>Fine-tuned (latest)</th></tr>'
+            f"{cells}</table>"
+        )
+
+    def _render_system(self) -> None:
+        usage = self.state.system
+        sample = usage.latest
+        if usage.error and not sample:
+            text = usage.error
+        elif not sample:
+            text = "Sampling…"
+        else:
+            parts = [
+                f"CPU {sample.get('cpu_percent', 0):.0f}%",
+                f"RAM {sample.get('ram_used_gb', 0):.1f}/{sample.get('ram_total_gb', 0):.1f} GB",
+                f"disk {sample.get('disk_used_gb') or 0:.0f}/{sample.get('disk_total_gb') or 0:.0f} GB",
+            ]
+            for acc in sample.get("accelerators") or []:
+                used, total, busy = (
+                    acc.get("memory_used_gb"),
+                    acc.get("memory_total_gb"),
+                    acc.get("utilization_percent"),
+                )
+                memory = f"{used:.1f}/{total:.1f} GB" if used is not None and total else "memory n/a"
+                parts.append(f"{acc.get('name', 'accelerator')} #{acc.get('index', 0)}: {memory}" + (
+                    f", {busy:.0f}% busy" if busy is not None else ""
+                ))  # fmt: skip
+            text = " · ".join(parts)
+        if self.system_text.object != text:
+            self.system_text.object = text
+
+    # -- controls -------------------------------------------------------------------------
+    def _apply_actions(self, _event=None) -> None:
+        for key, button in self.buttons.items():
+            button.visible = self.state.actions.get(key, False)
+        self.lr_row.visible = self.state.actions.get("set_lr", False)
+        current = self.state.kpis.get("learning_rate")
+        if current is not None and not self.lr_input.value:
+            self.lr_input.placeholder = f"now {current:.2e}"
+
+    def _act(self, method: str) -> None:
+        getattr(self.state, method)()
+        self.tick()
+
+    def _set_lr(self) -> None:
+        if self.state.set_learning_rate(self.lr_input.value):
+            self.lr_input.value = ""
+
+    def __panel__(self):
+        return self.layout

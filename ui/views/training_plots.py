@@ -1,0 +1,88 @@
+"""The Training page's live Bokeh plots, fed from TrainingState's SeriesUpdates (stream or replace)."""
+
+from __future__ import annotations
+
+import panel as pn
+from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.plotting import figure
+
+from ui.state.series import SeriesUpdate
+from ui.state.system import SYSTEM_COLUMNS
+from ui.state.training import EVAL_COLUMNS, TRAIN_COLUMNS
+
+PLOT_HEIGHT = 200
+
+
+def _figure(title: str, x_label: str = "step", **kwargs):
+    plot = figure(
+        title=title,
+        height=PLOT_HEIGHT,
+        sizing_mode="stretch_width",
+        x_axis_label=x_label,
+        tools="pan,wheel_zoom,box_zoom,reset,save",
+        **kwargs,
+    )
+    plot.toolbar.logo = None
+    return plot
+
+
+class TrainingPlots:
+    """Loss (train and eval), learning rate, throughput, gradient norm and system usage."""
+
+    def __init__(self) -> None:
+        self.sources = {
+            # named so that browser tests and the latency benchmark can find them in the page
+            "train": ColumnDataSource({c: [] for c in TRAIN_COLUMNS}, name="gj-train-source"),
+            "eval": ColumnDataSource({c: [] for c in EVAL_COLUMNS}, name="gj-eval-source"),
+            "system": ColumnDataSource({c: [] for c in SYSTEM_COLUMNS}),
+        }
+        train, evals, system = self.sources["train"], self.sources["eval"], self.sources["system"]
+        loss = _figure("Loss")
+        loss.line("step", "loss", source=train, legend_label="train", line_width=2)
+        loss.line("step", "eval_loss", source=evals, legend_label="eval", line_width=2, color="orange")
+        loss.scatter("step", "eval_loss", source=evals, color="orange", size=6)
+        loss.add_tools(HoverTool(tooltips=[("step", "@step"), ("loss", "@loss"), ("eval", "@eval_loss")]))
+        loss.legend.location = "top_right"
+        lr = _figure("Learning rate")
+        lr.line("step", "lr", source=train, line_width=2, color="green")
+        speed = _figure("Tokens/s")
+        speed.line("step", "tokens_per_s", source=train, line_width=2, color="purple")
+        grad = _figure("Gradient norm")
+        grad.line("step", "grad_norm", source=train, line_width=2, color="brown")
+        usage = _figure("System usage (%)", x_label="time", x_axis_type="datetime", y_range=(0, 120))
+        for column, label, color in (
+            ("cpu_percent", "CPU", "steelblue"),
+            ("ram_percent", "RAM", "green"),
+            ("accelerator_memory_percent", "accelerator memory", "orange"),
+            ("accelerator_percent", "accelerator busy", "red"),
+        ):
+            usage.line("time", column, source=system, legend_label=label, line_width=2, color=color)
+        usage.legend.location = "top_left"
+        usage.legend.orientation = "horizontal"
+        usage.legend.label_text_font_size = "8pt"
+        usage.legend.background_fill_alpha = 0.6
+        memory = _figure("Device memory (GB, from the run)")
+        memory.line("step", "device_memory_gb", source=train, line_width=2, color="orange")
+        # A plain Column: Bokeh panes that stretch inside a FlexBox collapse to no width when the
+        # page is swapped in after the first render (the dashboard builds pages lazily).
+        self.metrics = pn.Column(
+            *(
+                pn.pane.Bokeh(plot, sizing_mode="stretch_width", css_classes=[f"gj-training-plot-{name}"])
+                for name, plot in (("loss", loss), ("lr", lr), ("throughput", speed), ("grad-norm", grad))
+            ),
+            sizing_mode="stretch_width",
+        )
+        self.system = pn.Column(
+            pn.pane.Bokeh(usage, sizing_mode="stretch_width", css_classes=["gj-training-plot-system"]),
+            pn.pane.Bokeh(memory, sizing_mode="stretch_width", css_classes=["gj-training-plot-device-memory"]),
+            sizing_mode="stretch_width",
+        )
+
+    def apply(self, updates: dict[str, SeriesUpdate]) -> None:
+        """Stream new points, or replace a plot's data after it was thinned or the run changed."""
+        for name, update in updates.items():
+            source = self.sources[name]
+            if update.kind == "replace":
+                source.data = update.data
+            else:
+                source.stream(update.data)

@@ -1,0 +1,98 @@
+"""One widget per config field, kept in step with the wizard's JobConfig both ways.
+
+The widget kind follows the field's type (choices become selects, booleans checkboxes,
+optional numbers inputs that may be empty), and its tooltip is the plain-words help.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+from gemma_jax.config import CHOICES, LORA_TARGETS
+from gemma_jax.config.convert import is_optional, is_str_tuple, strip_optional
+from gemma_jax.data.augment import METHODS as AUGMENT_METHODS
+from ui.state.config_fields import field_type
+from ui.state.help_text import help_for, label_for
+from ui.state.new_run import NewRunState
+
+MULTI_CHOICES = {"method.lora_targets": LORA_TARGETS, "data.augment.methods": AUGMENT_METHODS}
+_NONE = "(none)"
+
+
+def _css(path: str) -> list[str]:
+    return ["gj-newrun-field", "gj-newrun-field-" + path.replace(".", "-").replace("_", "-")]
+
+
+def _make(path: str, value):
+    tp = field_type(path)
+    base, optional = strip_optional(tp), is_optional(tp)
+    common = {"label": label_for(path), "description": help_for(path) or None, "css_classes": _css(path), "width": 260}
+    if path in MULTI_CHOICES:
+        return pn.widgets.MultiChoice(options=list(MULTI_CHOICES[path]), value=list(value or ()), **common)
+    if path in CHOICES:
+        options = ([_NONE] if optional else []) + list(CHOICES[path])
+        return pn.widgets.Select(options=options, value=_NONE if value is None else value, **common)
+    if base is bool:
+        # a yes/no select rather than a checkbox: Panel's checkbox cannot carry the tooltip
+        return pn.widgets.Select(options={"yes": True, "no": False}, value=bool(value), **common)
+    if base is int:
+        return pn.widgets.IntInput(value=value, **common)
+    if base is float:
+        return pn.widgets.FloatInput(value=value, format="0.[000000]", **common)
+    if is_str_tuple(base):
+        return pn.widgets.TextInput(value=", ".join(value or ()), **common)
+    return pn.widgets.TextInput(value=value or "", **common)
+
+
+def _from_widget(path: str, value):
+    """The widget's value as the config field's type ('' and (none) are null for optional fields)."""
+    tp = field_type(path)
+    base = strip_optional(tp)
+    if value in (_NONE, "") and is_optional(tp):
+        return None
+    if path in MULTI_CHOICES:
+        return tuple(value)
+    if is_str_tuple(base):
+        return tuple(part.strip() for part in str(value).split(",") if part.strip())
+    return value
+
+
+def _to_widget(path: str, value):
+    if path in MULTI_CHOICES:
+        return list(value or ())
+    if is_str_tuple(strip_optional(field_type(path))):
+        return ", ".join(value or ())
+    if value is None:
+        return _NONE if path in CHOICES else ("" if strip_optional(field_type(path)) is str else None)
+    return value
+
+
+def field_widget(state: NewRunState, path: str):
+    """A widget editing `state.config` at `path`; it follows the config when a preset or clone changes it."""
+    widget = _make(path, state.get(path))
+    syncing = []
+
+    def to_config(event) -> None:
+        if syncing:
+            return
+        try:
+            state.set(path, _from_widget(path, event.new))
+        except (TypeError, ValueError) as err:  # a value the field cannot hold: say so, keep the old one
+            state.session.notify(f"{path}: {err}", "error")
+
+    def from_config(event) -> None:
+        value = _to_widget(path, state.get(path))
+        if widget.value != value:
+            syncing.append(True)
+            try:
+                widget.value = value
+            finally:
+                syncing.pop()
+
+    widget.param.watch(to_config, "value")
+    state.param.watch(from_config, "config")
+    return widget
+
+
+def field_widgets(state: NewRunState, paths) -> list:
+    return [field_widget(state, path) for path in paths]

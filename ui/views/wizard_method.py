@@ -1,0 +1,83 @@
+"""The Method step's page: presets, the hyperparameters (basic and advanced), the learning-rate curve."""
+
+from __future__ import annotations
+
+import panel as pn
+from bokeh.models import ColumnDataSource
+from bokeh.plotting import figure
+
+from gemma_jax.config.presets import list_presets
+from ui.state.config_fields import has_field
+from ui.state.new_run import NewRunState
+from ui.state.wizard_method import ADVANCED_FIELDS, BASIC_FIELDS
+from ui.views.wizard_fields import field_widget
+
+
+class MethodView(pn.viewable.Viewer):
+    """Step 3. All widgets exist once; the ones that mean nothing for the chosen method are hidden."""
+
+    def __init__(self, state: NewRunState, **params):
+        super().__init__(**params)
+        self.state = state
+        # One widget per field this JobConfig has; _refresh shows those the chosen method uses.
+        paths = [path for path in (*BASIC_FIELDS, *ADVANCED_FIELDS) if has_field(path)]
+        self.widgets = {path: field_widget(state, path) for path in paths}
+        self.presets = {}
+        for preset in list_presets():
+            button = pn.widgets.Button(
+                label=preset.title,
+                description=preset.description,
+                css_classes=["gj-newrun-preset", f"gj-newrun-preset-{preset.name}"],
+            )
+            button.on_click(lambda _, name=preset.name: self._preset(name))
+            self.presets[preset.name] = button
+        self.source = ColumnDataSource({"step": [], "lr": []})
+        plot = figure(height=220, width=520, title="Learning rate over the run", toolbar_location=None)
+        plot.line("step", "lr", source=self.source, line_width=2)
+        plot.xaxis.axis_label, plot.yaxis.axis_label = "step", "learning rate"
+        self.plot = pn.pane.Bokeh(plot, css_classes=["gj-newrun-lr-plot"])
+        self.steps_note = pn.pane.Markdown(css_classes=["gj-newrun-total-steps"])
+        state.param.watch(self._refresh, "config")
+        state.data.param.watch(self._refresh, "result")
+        self._refresh()
+
+    def _preset(self, name: str) -> None:
+        self.state.apply_preset(name)
+        self.state.session.notify(f"applied the {name} preset", "info")
+
+    def _refresh(self, *_) -> None:
+        step = self.state.method
+        shown = set(step.basic_fields()) | set(step.advanced_fields())
+        for path, widget in self.widgets.items():
+            widget.visible = path in shown
+        try:
+            steps, rates = step.curve()
+        except (ValueError, TypeError) as err:  # e.g. an unknown schedule name: the Review step lists it
+            self.steps_note.object = f"No learning-rate curve: {err}"
+            return
+        self.source.data = {"step": steps, "lr": rates}
+        total, exact = step.total_steps()
+        self.steps_note.object = f"{'' if exact else 'About '}{total} optimizer steps" + (
+            "" if exact else " (estimated from the data; set Max steps to fix it)"
+        )
+
+    def __panel__(self):
+        task = [b for name, b in self.presets.items() if _kind(name) == "task"]
+        hardware = [b for name, b in self.presets.items() if _kind(name) == "hardware"]
+        basic = [w for path, w in self.widgets.items() if path in BASIC_FIELDS]
+        advanced = [w for path, w in self.widgets.items() if path in ADVANCED_FIELDS]
+        return pn.Column(
+            "## 3. Method and hyperparameters",
+            pn.pane.Markdown("**Presets** (set several values at once; you can still change each one):"),
+            pn.Row("Task:", *task),
+            pn.Row("Hardware:", *hardware),
+            pn.FlexBox(*basic, css_classes=["gj-newrun-method-basic"]),
+            pn.Card(pn.FlexBox(*advanced), title="Advanced", collapsed=True, css_classes=["gj-newrun-advanced"]),
+            self.plot,
+            self.steps_note,
+            css_classes=["gj-newrun-method"],
+        )
+
+
+def _kind(name: str) -> str:
+    return next(p.kind for p in list_presets() if p.name == name)

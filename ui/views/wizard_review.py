@@ -1,0 +1,65 @@
+"""The Review step's page: the config as YAML and as a command, every problem, and Start."""
+
+from __future__ import annotations
+
+import html
+import io
+
+import panel as pn
+
+from ui.state.new_run import NewRunState
+
+
+class ReviewView(pn.viewable.Viewer):
+    """Step 4. Start stays disabled while any problem is listed."""
+
+    def __init__(self, state: NewRunState, **params):
+        super().__init__(**params)
+        self.state = state
+        review = state.review
+        self.yaml = pn.widgets.CodeEditor(
+            language="yaml", readonly=True, height=360, sizing_mode="stretch_width", css_classes=["gj-newrun-yaml"]
+        )
+        self.command = pn.pane.Markdown(css_classes=["gj-newrun-command"])
+        self.problems = pn.pane.HTML(css_classes=["gj-newrun-problems"])
+        self.download = pn.widgets.FileDownload(
+            callback=lambda: io.StringIO(review.yaml_text()),
+            filename=review.file_name(),
+            label="Download the config (YAML)",
+            css_classes=["gj-newrun-download"],
+        )
+        self.start = pn.widgets.Button(label="Start training", color="success", css_classes=["gj-newrun-start"])
+        self.start.on_click(lambda _: review.start())
+        state.param.watch(self._refresh, "config")
+        state.param.watch(self._refresh, "step")
+        state.data.param.watch(self._refresh, ["result", "checking"])
+        self._refresh()
+
+    def _refresh(self, *_) -> None:
+        if self.state.step != "Review":
+            return  # validation with the memory check runs when the page is shown, not on every keystroke
+        review = self.state.review
+        self.yaml.value = review.yaml_text()
+        self.download.filename = review.file_name()
+        self.command.object = (
+            f"Same job from a terminal:\n```bash\n{review.command()}\n```\nor save the YAML and run "
+            f"`gemma-jax train {review.file_name()}`."
+        )
+        problems = review.problems()
+        if problems:
+            items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+            self.problems.object = f"<p><b>{len(problems)} problem(s) to fix before starting:</b></p><ul>{items}</ul>"
+        else:
+            self.problems.object = "<p>No problems: ready to start.</p>"
+        self.start.disabled = bool(problems)
+
+    def __panel__(self):
+        return pn.Column(
+            "## 4. Review",
+            self.problems,
+            self.yaml,
+            self.download,
+            self.command,
+            self.start,
+            css_classes=["gj-newrun-review"],
+        )
