@@ -8,6 +8,7 @@ import os
 import sys
 
 import gemma_jax  # noqa: F401  (selects the JAX backend for Keras)
+from gemma_jax.command_line import positive_int
 from gemma_jax.config import ConfigError, JobConfig, apply_overrides, load_config, save_config
 from gemma_jax.config.presets import PRESETS, apply_preset
 from gemma_jax.models.registry import EMBEDDED_MODEL
@@ -183,16 +184,6 @@ def _data_check(args) -> int:
     return 0 if report.ok else 1
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gemma-jax", description="Fine-tune Gemma models with JAX.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -225,10 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=_generate)
 
     models = commands.add_parser("models", help="list the Gemma variants with sizes and memory estimates")
-    models.add_argument("--batch-size", type=_positive_int, default=8, help="rows per step (default 8)")
-    models.add_argument("--sequence-length", type=_positive_int, default=256, help="tokens per row (default 256)")
+    models.add_argument("--batch-size", type=positive_int, default=8, help="rows per step (default 8)")
+    models.add_argument("--sequence-length", type=positive_int, default=256, help="tokens per row (default 256)")
     models.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16", help="weight/compute dtype")
-    models.add_argument("--lora-rank", type=_positive_int, default=8, help="LoRA rank (query and value)")
+    models.add_argument("--lora-rank", type=positive_int, default=8, help="LoRA rank (query and value)")
     models.add_argument("--quantization", choices=["int8", "int4"], default="int4", help="QLoRA base (default int4)")
     models.add_argument("--json", action="store_true", help="print the list as JSON (sizes in bytes)")
     models.set_defaults(handler=_models)
@@ -264,9 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
         check.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=f"data.{name}")
     check.add_argument("--no-header", action="store_true", help="CSV/Excel: the first row is data, not names")
     check.add_argument("--infer-columns", action="store_true", help="map look-alike columns (question -> prompt)")
-    check.add_argument("--sequence-length", type=_positive_int, default=None, help="tokens per training row")
+    check.add_argument("--sequence-length", type=positive_int, default=None, help="tokens per training row")
     check.add_argument("--tokenizer", help="a SentencePiece .model file for exact token counts (default: estimate)")
-    check.add_argument("--max-problems", type=_positive_int, default=50, help="problems listed (default 50)")
+    check.add_argument("--max-problems", type=positive_int, default=50, help="problems listed (default 50)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(handler=_data_check)
 

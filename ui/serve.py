@@ -18,20 +18,12 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from gemma_jax.command_line import positive_int
+
 DEFAULT_WORKSPACE = "gemma-jax-workspace"
 DEFAULT_PORT = 5006
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024  # FileDropper's default chunk here (a page may choose its own)
 WEBSOCKET_MAX_BYTES = 64 * 1024 * 1024  # > 16 MB chunks base64-encoded; Bokeh's default is 20 MB
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,9 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--oauth-key", help="OAuth client id")
     parser.add_argument("--oauth-secret", help="OAuth client secret")
     parser.add_argument("--cookie-secret", help="signs login cookies (default: a random one, so logins end on restart)")
-    parser.add_argument(
-        "--max-upload-mb", type=_positive_int, default=None, help="largest uploaded file (default 2048)"
-    )
+    parser.add_argument("--max-upload-mb", type=positive_int, default=None, help="largest uploaded file (default 2048)")
     parser.add_argument(
         "--allow-websocket-origin",
         action="append",

@@ -7,6 +7,9 @@
   to translate into a pivot language and back, or to restate the text; no other
   model is downloaded.
 
+Preference pairs are augmented the same way, on their prompt only (data.augment.turns: user):
+an edited chosen or rejected reply could change which one is better.
+
 Every copy keeps its original's `source` and gets `augmentation` = "<method>:<copy>",
 so it can be told apart from real data. Only train examples may be augmented: the
 pipeline augments after splitting, and the splitter refuses augmented examples.
@@ -17,14 +20,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from gemma_jax.data.chat_template import prompt_text
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.example import Example, Turn
+from gemma_jax.data.preference_pair import PreferencePair
 from gemma_jax.data.synonyms import STOPWORDS, SynonymSource, default_synonyms
 
 if TYPE_CHECKING:
@@ -37,6 +41,7 @@ METHODS = WORD_METHODS + MODEL_METHODS
 TURN_ROLES = {"user": ("user",), "model": ("model",), "all": ("user", "model")}
 _WORD = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
 _ALPHA = re.compile(r"^[A-Za-z][A-Za-z'-]*$")
+Item = TypeVar("Item", Example, PreferencePair)
 
 
 # ----- word-level edits (EDA) -------------------------------------------------------------------
@@ -255,26 +260,32 @@ def _word_edit(method: str, cfg: AugmentConfig, synonyms: SynonymSource) -> Call
     return lambda text, rng: random_swap(text, cfg.swap_rate, rng)
 
 
-def _with_texts(example: Example, roles: tuple[str, ...], texts: list[str], tag: str) -> Example:
+def _with_texts(example: Item, roles: tuple[str, ...], texts: list[str], tag: str) -> Item:
     """`example` with the texts of its turns in `roles` replaced in order, marked as augmented."""
     it = iter(texts)
     turns = tuple(Turn(t.role, next(it)) if t.role in roles else t for t in example.turns)
-    return replace(example, turns=turns, augmentation=tag)
+    return example.with_turns(turns, augmentation=tag)
 
 
 def augment_examples(
-    examples: Sequence[Example],
+    examples: Sequence[Item],
     cfg: AugmentConfig,
     *,
     seed: int = 0,
     model: LoadedModel | None = None,
     synonyms: SynonymSource | None = None,
-) -> tuple[list[Example], AugmentReport]:
-    """New, marked copies of `examples` (the originals are not included), and what was made."""
+) -> tuple[list[Item], AugmentReport]:
+    """New, marked copies of `examples` or preference pairs (the originals are not included), and
+    what was made. Pairs change in their prompt's user turns only."""
     methods = list(cfg.methods)
     check_methods(methods, model)
     if cfg.turns not in TURN_ROLES:
         raise DataError(f"data.augment.turns must be user, model or all; got {cfg.turns!r}.")
+    if cfg.turns != "user" and methods and any(isinstance(ex, PreferencePair) for ex in examples):
+        raise DataError(
+            f"Preference pairs are augmented on their prompt only; data.augment.turns is {cfg.turns!r}. "
+            "Set it to user: an edited chosen or rejected reply could change which one is better."
+        )
     roles = TURN_ROLES[cfg.turns]
     report = AugmentReport(originals=len(examples))
     if not methods or not examples:
@@ -285,7 +296,7 @@ def augment_examples(
     rewriter = None
     if set(methods) & set(MODEL_METHODS):
         rewriter = ModelRewriter(model, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=seed)
-    made: dict[tuple[int, int, int], Example] = {}  # (example, method, copy) -> copy, for a stable order
+    made: dict[tuple[int, int, int], Item] = {}  # (example, method, copy) -> copy, for a stable order
     for m, method in enumerate(methods):
         report.created[method], report.skipped[method] = 0, 0
         for copy in range(cfg.copies):

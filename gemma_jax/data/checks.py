@@ -16,8 +16,8 @@ from collections import Counter, defaultdict
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data.chat_template import render_text
 from gemma_jax.data.errors import DataError
-from gemma_jax.data.example import Example, Turn
-from gemma_jax.data.preference_pair import PreferencePair
+from gemma_jax.data.example import Example
+from gemma_jax.data.preference_pair import PreferencePair, pair_examples
 from gemma_jax.data.readers import EXAMPLE_DATASET, resolve_path, stream_items
 from gemma_jax.data.report import DataReport, Location, Problem, Quality
 
@@ -50,7 +50,7 @@ def build_report(
     display = str(resolve_path(path)) if path == EXAMPLE_DATASET else path
     report = DataReport(file=display, tokens_estimated=tokenizer is None)
     try:
-        src, mapping, items = stream_items(path, cfg)
+        src, mapping, items = stream_items(path, cfg, listed_per_code=None if keep_examples else LISTED_PER_CODE)
     except DataError as err:
         report.problems.append(Problem(Location(display), str(err), code="format"))
         return report
@@ -65,6 +65,7 @@ def build_report(
     except DataError as err:  # raised mid-stream (e.g. a bad regex); what was read so far is kept
         src.problems.append(Problem(Location(display), str(err), code="format"))
     checker.finish()
+    report.omitted_problems += src.omitted
     report.problems = sorted(_listed(src.problems, report, keep_examples), key=_order) + sorted(
         checker.problems, key=_order
     )
@@ -178,7 +179,7 @@ class _Checker:
                 self.report.omitted_problems += 1
 
     def _tokens_cut(self, item: Example | PreferencePair) -> int:
-        examples = [item] if isinstance(item, Example) else _pair_examples(item)
+        examples = [item] if isinstance(item, Example) else pair_examples(item)
         longest = 0
         for example in examples:
             if self.tokenizer is not None:
@@ -274,13 +275,6 @@ def quality_of(item: Example | PreferencePair) -> tuple[float, list[str]]:
     if len(everything) > 20 and letters / len(everything) < 0.3:
         deduct(0.2, "mostly symbols, little text")
     return max(0.0, round(score, 4)), reasons
-
-
-def _pair_examples(pair: PreferencePair) -> list[Example]:
-    return [
-        Example((*pair.prompt, Turn("model", reply)), pair.source, kind="preference")
-        for reply in (pair.chosen, pair.rejected)
-    ]
 
 
 def _digest(item: Example | PreferencePair) -> int:

@@ -1,5 +1,8 @@
 """Switchable text cleaning applied to every turn of every example, with a count of what changed.
 
+Preference pairs are cleaned the same way: their prompt turns, chosen and rejected reply
+(`PreferencePair.turns`).
+
 Steps run in a fixed order: HTML first (its entities can produce unusual spaces and
 compatibility characters), then Unicode normalisation, control characters, whitespace.
 Each step is off or on by itself, and the report says how many examples each step
@@ -11,11 +14,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import TypeVar
 
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.example import Example, Turn
+from gemma_jax.data.preference_pair import PreferencePair
+
+Item = TypeVar("Item", Example, PreferencePair)
 
 UNICODE_FORMS = ("NFC", "NFKC")
 STEPS = ("html", "unicode", "control", "whitespace")
@@ -174,7 +181,7 @@ class CleaningReport:
     examples: int = 0
     changed: dict[str, int] = field(default_factory=dict)  # step -> examples it changed
     changed_any: int = 0
-    emptied: list[str] = field(default_factory=list)  # sources of examples with a turn that became empty
+    emptied: list[str] = field(default_factory=list)  # sources of examples cleaning made unusable (became_unusable)
 
     def to_dict(self) -> dict:
         return {
@@ -191,8 +198,8 @@ def clean_text(text: str, options: CleaningOptions) -> str:
     return text
 
 
-def clean_example(example: Example, options: CleaningOptions) -> tuple[Example, set[str]]:
-    """The cleaned example (other fields kept) and the names of the steps that changed it."""
+def clean_example(example: Item, options: CleaningOptions) -> tuple[Item, set[str]]:
+    """The cleaned example or pair (other fields kept) and the names of the steps that changed it."""
     changed: set[str] = set()
     turns = []
     for turn in example.turns:
@@ -203,18 +210,20 @@ def clean_example(example: Example, options: CleaningOptions) -> tuple[Example, 
                 changed.add(name)
                 text = new
         turns.append(turn if text == turn.text else Turn(turn.role, text))
-    return (replace(example, turns=tuple(turns)) if changed else example), changed
+    return (example.with_turns(tuple(turns)) if changed else example), changed
 
 
-def became_empty(before: Example, after: Example) -> bool:
-    """Cleaning emptied a user or model turn that had text (e.g. a turn that was only HTML markup)."""
-    return any(
+def became_unusable(before: Item, after: Item) -> bool:
+    """Cleaning emptied a user or model turn that had text (e.g. a turn that was only HTML markup),
+    or made a pair's chosen and rejected reply the same text (such a pair teaches nothing)."""
+    emptied = any(
         old.text.strip() and not new.text.strip() for old, new in zip(before.turns, after.turns) if old.role != "system"
     )
+    return emptied or (isinstance(after, PreferencePair) and after.chosen.strip() == after.rejected.strip())
 
 
-def clean_examples(examples: Iterable[Example], options: CleaningOptions) -> tuple[list[Example], CleaningReport]:
-    """Clean every example; the report counts per step how many examples it changed."""
+def clean_examples(examples: Iterable[Item], options: CleaningOptions) -> tuple[list[Item], CleaningReport]:
+    """Clean every example (or pair); the report counts per step how many it changed."""
     report = CleaningReport(changed={name: 0 for name, _ in options.steps()})
     out = []
     for example in examples:
@@ -224,7 +233,7 @@ def clean_examples(examples: Iterable[Example], options: CleaningOptions) -> tup
             report.changed[name] += 1
         if changed:
             report.changed_any += 1
-            if became_empty(example, cleaned):
+            if became_unusable(example, cleaned):
                 report.emptied.append(cleaned.source or f"example {report.examples}")
         out.append(cleaned)
     return out, report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ROLES = ("system", "user", "model")
 KINDS = ("chat", "text", "classification", "preference")
@@ -37,10 +37,15 @@ class Example:
     kind: str = "chat"
     label: str | None = None
     augmentation: str = ""  # how augment.py made this copy of the example at `source`; "" for real data
+    columns: tuple[tuple[str, str], ...] = ()  # (data.split_by column, its value in the row)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Example kind must be one of {', '.join(KINDS)}; got {self.kind!r}.")
+
+    def with_turns(self, turns: tuple[Turn, ...], **changes) -> Example:
+        """This example with other turns (and other `changes`); cleaning and augmentation use it."""
+        return replace(self, turns=tuple(turns), **changes)
 
     @property
     def response(self) -> str:

@@ -7,6 +7,7 @@ column) and go on, so the user can fix the whole file in one go. Numbers are
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,11 @@ JSONL_HINT = 'each line must be one JSON object, e.g. {"prompt": "...", "respons
 
 @dataclass
 class RecordSource:
-    """One opened source: its records stream lazily; `problems` grows while they are read."""
+    """One opened source: its records stream lazily; `problems` grows while they are read.
+
+    With `listed_per_code` set (streaming validation of files too big to hold), only that many
+    problems of each code are kept; every one is still counted in `found` and the rest in `omitted`.
+    """
 
     display: str  # the path as the user gave it: how messages name the file
     name: str  # short name for Example.source ("qa.jsonl")
@@ -46,6 +51,9 @@ class RecordSource:
     columns: list[str] | None  # the header, for formats that have one
     records: Iterator[Record]
     problems: list[Problem] = field(default_factory=list)
+    listed_per_code: int | None = None
+    found: Counter[str] = field(default_factory=Counter)  # code -> problems found (listed or not)
+    omitted: int = 0  # found but not kept (over listed_per_code)
 
     def at(self, number: int | None = None, column: str | int | None = None, detail: str = "") -> Location:
         if self.unit == "line":
@@ -53,6 +61,11 @@ class RecordSource:
         return Location(self.display, row=number, column=column, detail=detail)
 
     def problem(self, number: int | None, message: str, column: str | int | None = None, **kw) -> None:
+        code = kw.get("code", "format")
+        self.found[code] += 1
+        if self.listed_per_code is not None and self.found[code] > self.listed_per_code:
+            self.omitted += 1
+            return
         self.problems.append(Problem(self.at(number, column, kw.pop("detail", "")), message, **kw))
 
 

@@ -1,8 +1,10 @@
 """Readers for text formats (JSONL, JSON, CSV/TSV, plain text) that stream line by line.
 
 Memory stays bounded by the longest line (or record), not the file: a 1 GB JSONL
-is read one line at a time. Only a JSON array or object is parsed whole, since
-JSON has no record boundaries to stream on.
+is read one line at a time. A JSON array or object (of columns, or {"key": [rows]})
+larger than STREAM_JSON_BYTES streams through `ijson`, one record at a time, each with
+the line it starts on; smaller ones are parsed whole with Python's json, which names
+the exact column of a syntax error and accepts Python's NaN/Infinity.
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import ijson
+from ijson.common import ObjectBuilder
+
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.formats import JSONL_HINT, Record, RecordSource
 
 MAX_FIELD_CHARS = 16 * 1024 * 1024  # a CSV value longer than this is a broken file, not an example
+STREAM_JSON_BYTES = 8 * 1024 * 1024  # UTF-8 JSON arrays/objects above this size stream through ijson
+_CHUNK = 1 << 16
+_FIRST_LINE_LIMIT = 1 << 20  # how much of a first line is read to tell JSON Lines from one JSON value
 _WIDE_ENCODINGS = ("utf_16", "utf_32")
 _BOMS = {codecs.BOM_UTF16_LE: "utf-16", codecs.BOM_UTF16_BE: "utf-16", codecs.BOM_UTF32_LE: "utf-32"}
 
@@ -35,7 +43,7 @@ def open_text_format(fmt: str, path: Path, display: str, cfg: DataConfig) -> Rec
         ) from None
     lines = decoded_lines(path, src, cfg.encoding or "utf-8")
     if fmt in ("jsonl", "json"):
-        src.records = _json_records(fmt, path, src, lines)
+        src.records = _json_records(fmt, path, src, lines, codecs.lookup(cfg.encoding or "utf-8").name)
     elif fmt in ("csv", "tsv"):
         delimiter = cfg.delimiter or ("\t" if fmt == "tsv" or path.suffix.lower() == ".tsv" else ",")
         src.records = _csv_records(src, lines, delimiter, cfg.quote_char or '"', cfg.header)
@@ -106,15 +114,179 @@ def _wide_lines(path: Path, src: RecordSource, encoding: str) -> Iterator[tuple[
 
 
 # ----- JSON Lines and JSON ---------------------------------------------------------------------------------
-def _json_records(fmt: str, path: Path, src: RecordSource, lines: Iterator[tuple[int, str]]) -> Iterator[Record]:
+def _json_records(
+    fmt: str, path: Path, src: RecordSource, lines: Iterator[tuple[int, str]], codec: str = "utf-8"
+) -> Iterator[Record]:
     first = _first_char(path)
     if first == "[" or (fmt == "json" and first == "{"):
+        if codec == "utf-8" and path.stat().st_size > STREAM_JSON_BYTES and not _json_lines_after_all(path, first):
+            return _streamed_json(path, src, first)
         text = "".join(line for _, line in lines)
         whole = _whole_json(fmt, text, src)
         if whole is not None:
             return iter(whole)
         lines = enumerate(text.splitlines(keepends=True), 1)
     return _jsonl(src, lines)
+
+
+# ----- streamed JSON (ijson) ---------------------------------------------------------------------------------
+class _JsonSyntaxError(Exception):
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+def _json_lines_after_all(path: Path, first: str) -> bool:
+    """A file starting with "[" or "{" whose first line is a whole JSON value (an object for "{") with
+    more lines after it is JSON Lines, as `_whole_json` decides for files parsed whole."""
+    with path.open("rb") as f:
+        line = b""
+        while not line.strip(b" \t\r\n\xef\xbb\xbf"):
+            line = f.readline(_FIRST_LINE_LIMIT)
+            if not line:
+                return False
+        if not line.endswith(b"\n") or line.strip() == b"[":
+            return False  # a long first line or a bare "[": one JSON value
+        try:
+            value = json.loads(line.lstrip(codecs.BOM_UTF8))
+        except ValueError:
+            return False
+        if first == "{" and not isinstance(value, dict):
+            return False
+        while rest := f.read(_CHUNK):
+            if rest.strip():
+                return True
+    return False
+
+
+def _json_events(path: Path, src: RecordSource) -> Iterator[tuple[int, str, str, object]]:
+    """(line, prefix, event, value) for every ijson event of a UTF-8 file, in bounded memory.
+
+    The file is fed to ijson in pieces cut at line ends, so each event's line is the line
+    being fed when it came out. Raises _JsonSyntaxError(line, reason) on invalid JSON.
+    """
+    events = ijson.sendable_list()
+    parser = ijson.parse_coro(events, use_float=True)
+    line = 1
+    with path.open("rb") as f:
+        head = True
+        while chunk := f.read(_CHUNK):
+            if head:
+                chunk, head = chunk.removeprefix(codecs.BOM_UTF8), False
+            zero = chunk.find(b"\x00")
+            if zero >= 0:
+                lineno = line + chunk.count(b"\n", 0, zero)
+                src.problem(
+                    lineno,
+                    "the file holds binary data (a zero byte), not json text. Is it really a json file? "
+                    "Export the data as text and try again.",
+                    code="encoding",
+                )
+                return
+            parts = chunk.split(b"\n")
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                if not last:
+                    part += b"\n"
+                if part:
+                    try:
+                        parser.send(part)
+                    except ijson.JSONError as err:
+                        raise _JsonSyntaxError(line, _ijson_reason(err)) from None
+                    for event in events:
+                        yield (line, *event)
+                    del events[:]
+                if not last:
+                    line += 1
+    try:
+        parser.close()
+    except ijson.JSONError as err:
+        raise _JsonSyntaxError(line, _ijson_reason(err)) from None
+    for event in events:
+        yield (line, *event)
+
+
+def _ijson_reason(err: Exception) -> str:
+    reason = str(err).strip().split("\n", 1)[0].removeprefix("parse error: ").removeprefix("lexical error: ")
+    if "premature EOF" in reason or "Incomplete" in reason:
+        return "the file ends in the middle of a value"
+    return reason
+
+
+def _json_items(path: Path, src: RecordSource, prefix: str) -> Iterator[tuple[int, object]]:
+    """(line it starts on, value) of every JSON value at ijson `prefix` ("item": the elements of a
+    top-level array); only one value is held at a time. Invalid JSON becomes a problem naming the line."""
+    builder: ObjectBuilder | None = None
+    start = 0
+    try:
+        for line, at, event, value in _json_events(path, src):
+            if builder is not None:
+                builder.event(event, value)
+                if at == prefix and event in ("end_map", "end_array"):
+                    yield start, builder.value
+                    builder = None
+            elif at == prefix:
+                if event in ("start_map", "start_array"):
+                    builder, start = ObjectBuilder(), line
+                    builder.event(event, value)
+                elif event not in ("end_map", "end_array", "map_key"):
+                    yield line, value
+    except _JsonSyntaxError as err:
+        src.problem(
+            err.line,
+            f"not valid JSON ({err.reason}). Fix the JSON there (a JSON Lines file with one object per line also works).",
+        )
+
+
+def _streamed_json(path: Path, src: RecordSource, first: str) -> Iterator[Record]:
+    """A big JSON array or object, record by record (see _object_records for the object layouts)."""
+    if first == "[":
+        return _dict_rows(_json_items(path, src, "item"), src)
+    layout = _object_layout(path, src)
+    if layout is None:
+        return iter(())
+    kind, keys = layout
+    if kind == "rows":
+        src.unit = "row"
+        return _dict_rows(((n, v) for n, (_, v) in enumerate(_json_items(path, src, f"{keys[0]}.item"), 1)), src)
+    if kind == "columns":
+        columns = [(v for _, v in _json_items(path, src, f"{key}.item")) for key in keys]
+        return ((n, dict(zip(keys, values))) for n, values in enumerate(zip(*columns), 1))
+    return ((1, value) for _, value in _json_items(path, src, ""))
+
+
+def _dict_rows(items: Iterator[tuple[int, object]], src: RecordSource) -> Iterator[Record]:
+    for number, value in items:
+        if not isinstance(value, dict):
+            src.problem(number, f"expected a JSON object but found {_json_kind(value)}; put one object per example.")
+            return
+        yield number, value
+
+
+def _object_layout(path: Path, src: RecordSource) -> tuple[str, list[str]] | None:
+    """One pass over a top-level object: ("rows", [key]) for {"key": [{..}, ..]}, ("columns", keys)
+    for {"col": [..], ..} (equal lengths), ("record", keys) for anything else; None after a problem."""
+    keys: dict[str, list] = {}  # key -> [is a list, items, all items objects]
+    try:
+        for _, at, event, _value in _json_events(path, src):
+            if at in keys:
+                if event == "start_array" and keys[at][1] == -1:
+                    keys[at][:2] = [True, 0]
+            elif event == "map_key" and at == "":
+                keys[_value] = [False, -1, True]
+            elif at.endswith(".item") and at[:-5] in keys and event not in ("end_map", "end_array", "map_key"):
+                info = keys[at[:-5]]
+                info[1] += 1
+                info[2] = info[2] and event == "start_map"
+    except _JsonSyntaxError as err:
+        src.problem(err.line, f"not valid JSON ({err.reason}). Fix the JSON there.")
+        return None
+    lists = {k: v for k, v in keys.items() if v[0]}
+    if len(lists) == 1 and len(keys) == 1 and next(iter(lists.values()))[2]:
+        return "rows", list(lists)
+    if lists and len(lists) == len(keys):
+        return ("columns", list(lists)) if _equal_columns({k: v[1] for k, v in lists.items()}, src) else None
+    return "record", list(keys)
 
 
 def _jsonl(src: RecordSource, lines) -> Iterator[Record]:
@@ -164,27 +336,31 @@ def _object_records(value: dict, src: RecordSource) -> list[Record]:
     """{"col": [..], "col2": [..]} (columns), {"data": [{..}, ..]} (one list of rows) or one object."""
     lists = {k: v for k, v in value.items() if isinstance(v, list)}
     if len(lists) == 1 and len(value) == 1:
-        [(key, rows)] = lists.items()
+        [rows] = lists.values()
         if all(isinstance(r, dict) for r in rows):
             src.unit = "row"
             return [(n, r) for n, r in enumerate(rows, 1)]
     if lists and len(lists) == len(value):
-        lengths = {k: len(v) for k, v in lists.items()}
-        most = max(lengths.values())
-        for key, n in lengths.items():
-            if n != most:
-                src.problem(
-                    None,
-                    f"column {key!r} has {n} values but others have {most}; in a JSON object of "
-                    "columns every column needs one value per example.",
-                    code="columns",
-                )
-        src.unit = "row"
-        src.columns = list(lists)
-        if any(n != most for n in lengths.values()):
+        if not _equal_columns({k: len(v) for k, v in lists.items()}, src):
             return []
+        most = len(next(iter(lists.values())))
         return [(i + 1, {k: v[i] for k, v in lists.items()}) for i in range(most)]
     return [(1, value)]
+
+
+def _equal_columns(lengths: dict[str, int], src: RecordSource) -> bool:
+    """A JSON object of columns: rows are numbered from here on; a problem for each short column."""
+    src.unit, src.columns = "row", list(lengths)
+    most = max(lengths.values())
+    for key, n in lengths.items():
+        if n != most:
+            src.problem(
+                None,
+                f"column {key!r} has {n} values but others have {most}; in a JSON object of "
+                "columns every column needs one value per example.",
+                code="columns",
+            )
+    return all(n == most for n in lengths.values())
 
 
 def _parse_json_array(text: str, src: RecordSource) -> list[Record]:

@@ -26,16 +26,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data.batches import BatchIterator
-from gemma_jax.data.chat_template import render_text
 from gemma_jax.data.errors import DataError
-from gemma_jax.data.example import Example, Turn
+from gemma_jax.data.example import Example
 from gemma_jax.data.packing import PackedRows, assign_rows, occupied_positions
-from gemma_jax.data.pipeline import Datasets
-from gemma_jax.data.preference_pair import PreferencePair, read_preference_pairs
-from gemma_jax.data.readers import split_examples
+from gemma_jax.data.preference_pair import PreferencePair, pair_examples
 from gemma_jax.data.tokenize import TokenizedExample, Tokenizer, tokenize_example
+
+__all__ = [
+    "PreferenceBatchIterator",
+    "pair_examples",
+    "tokenize_pairs",
+]
 
 
 @dataclass
@@ -54,15 +56,6 @@ class TokenizedPair:
 
     def __len__(self) -> int:
         return self.positions + 1 if self.positions else 0
-
-
-def pair_examples(pair: PreferencePair) -> tuple[Example, Example]:
-    """The two conversations a pair compares: its prompt turns, then the chosen or rejected reply."""
-    prompt = tuple(pair.prompt)
-    return (
-        Example(prompt + (Turn("model", pair.chosen),), pair.source),
-        Example(prompt + (Turn("model", pair.rejected),), pair.source),
-    )
 
 
 def _response_only(example: Example, tokenizer: Tokenizer) -> TokenizedExample:
@@ -214,81 +207,3 @@ class PreferenceBatchIterator(BatchIterator):
         out["loss_pair"] = (self.loss_groups, self.loss_capacity)
         out["pair_valid"] = (self.loss_groups, self.pair_slots)
         return out
-
-
-def preference_to_example(pair: PreferencePair) -> Example:
-    """The pair as the conversation the model should produce (prompt + chosen), for samples and vocabularies."""
-    return pair_examples(pair)[0]
-
-
-def load_preference_splits(cfg: DataConfig) -> tuple[list[PreferencePair], list[PreferencePair]]:
-    """Read train (and validation) pairs; without validation_path, hold out a deterministic fraction."""
-    pairs = read_preference_pairs(cfg.train_path, cfg)
-    if cfg.validation_path:
-        return pairs, read_preference_pairs(cfg.validation_path, cfg)
-    return split_examples(pairs, cfg.validation_fraction, cfg.seed)
-
-
-def preference_texts(cfg: DataConfig) -> list[str]:
-    """Both rendered conversations of every pair (to train a tiny vocabulary)."""
-    train, validation = load_preference_splits(cfg)
-    return [render_text(ex) for pair in train + validation for ex in pair_examples(pair)]
-
-
-def build_preference_datasets(
-    cfg: DataConfig,
-    tokenizer: Tokenizer,
-    *,
-    batch_size: int,
-    loss_groups: int = 1,
-    num_epochs: int = 1,
-) -> Datasets:
-    """Like `build_datasets`, for DPO: read, split, tokenize pairs, pack pairs, batch."""
-    if cfg.sequence_length < 2:
-        raise DataError(f"data.sequence_length must be at least 2 tokens; got {cfg.sequence_length}.")
-    train_pairs, val_pairs = load_preference_splits(cfg)
-    common = {
-        "sequence_length": cfg.sequence_length,
-        "batch_size": batch_size,
-        "seed": cfg.seed,
-        "packing": cfg.packing,
-        "loss_groups": loss_groups,
-    }
-    train_tokens = tokenize_pairs(train_pairs, tokenizer, cfg.sequence_length)
-    train = PreferenceBatchIterator(train_tokens, shuffle=cfg.shuffle, num_epochs=num_epochs, repeat=True, **common)
-    validation = None
-    if val_pairs:
-        val_tokens = tokenize_pairs(val_pairs, tokenizer, cfg.sequence_length)
-        if any(p.positions for p in val_tokens):
-            validation = PreferenceBatchIterator(val_tokens, shuffle=False, num_epochs=1, repeat=False, **common)
-    stats = _stats(train, validation, len(train_pairs), len(val_pairs))
-    return Datasets(
-        train,
-        validation,
-        stats,
-        [preference_to_example(p) for p in train_pairs],
-        [preference_to_example(p) for p in val_pairs],
-    )
-
-
-def _stats(train: PreferenceBatchIterator, validation: PreferenceBatchIterator | None, n_train: int, n_val: int):
-    rows = train.packed(0)
-    tokens = int((rows.segment_ids > 0).sum())
-    capacity = rows.num_rows * train.sequence_length
-    return {
-        "examples": n_train + n_val,
-        "train_examples": n_train,
-        "validation_examples": n_val,
-        "pairs": n_train + n_val,
-        "tokens": tokens,
-        "loss_tokens": int(rows.loss_mask.sum()),
-        "rows": rows.num_rows,
-        "packing_efficiency": tokens / capacity if capacity else 0.0,
-        "truncated": train.truncated,
-        "skipped_pairs": train.skipped + (validation.skipped if validation is not None else 0),
-        "steps_per_epoch": train.steps_per_epoch,
-        "loss_capacity": train.loss_capacity,
-        "sequence_length": train.sequence_length,
-        "validation_rows": validation.packed(0).num_rows if validation is not None else 0,
-        "validation_truncated": validation.truncated if validation is not None else 0,
-    }

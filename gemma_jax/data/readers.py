@@ -16,8 +16,9 @@ import numpy as np
 
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data.errors import DataError, raise_problems
-from gemma_jax.data.example import Example, Turn
+from gemma_jax.data.example import Example
 from gemma_jax.data.formats import RecordSource, open_records, resolve_format
+from gemma_jax.data.preference_pair import pair_examples
 from gemma_jax.data.records import Item, RecordConverter
 from gemma_jax.data.report import Location, Problem
 from gemma_jax.data.shapes import Mapping, detect_shape
@@ -61,13 +62,17 @@ def detect_format(path: str, fmt: str = "auto") -> tuple[str, str]:
     raise DataError(f"{path} is a {resolved} file, not JSONL or CSV; read it with read_examples().", path=path)
 
 
-def open_source(path: str, cfg: DataConfig) -> tuple[RecordSource, Mapping | None]:
-    """Open the source and decide its shape (raises DataError when it cannot be opened at all)."""
+def open_source(path: str, cfg: DataConfig, listed_per_code: int | None = None) -> tuple[RecordSource, Mapping | None]:
+    """Open the source and decide its shape (raises DataError when it cannot be opened at all).
+
+    `listed_per_code` caps the problems the source keeps per code (the rest are counted).
+    """
     real = resolve_path(path)
     display = str(real) if path == EXAMPLE_DATASET else path
     if path == EXAMPLE_DATASET:
         cfg = _example_cfg(cfg)
     src = open_records(real, display, cfg)
+    src.listed_per_code = listed_per_code  # records are read lazily: nothing per line was reported yet
     columns = src.columns
     if columns is None:  # learn the keys from the first records, then put them back
         ahead = list(itertools.islice(src.records, PEEK_RECORDS))
@@ -76,9 +81,12 @@ def open_source(path: str, cfg: DataConfig) -> tuple[RecordSource, Mapping | Non
     return src, detect_shape(columns, cfg, display)
 
 
-def stream_items(path: str, cfg: DataConfig) -> tuple[RecordSource, Mapping | None, Iterator[Converted]]:
-    """Every record with its conversion, lazily; problems collect in the returned source."""
-    src, mapping = open_source(path, cfg)
+def stream_items(
+    path: str, cfg: DataConfig, *, listed_per_code: int | None = None
+) -> tuple[RecordSource, Mapping | None, Iterator[Converted]]:
+    """Every record with its conversion, lazily; problems collect in the returned source
+    (at most `listed_per_code` of each code when given, the rest counted in `src.omitted`)."""
+    src, mapping = open_source(path, cfg, listed_per_code)
     converter = RecordConverter(src, mapping, _example_cfg(cfg) if path == EXAMPLE_DATASET else cfg)
 
     def items() -> Iterator[Converted]:
@@ -97,9 +105,7 @@ def iter_examples(path: str, cfg: DataConfig, problems: list[Problem]) -> Iterat
             if isinstance(item.item, Example):
                 yield item.item
             elif item.item is not None:  # a preference pair: SFT on the chosen reply
-                pair = item.item
-                turns = (*pair.prompt, Turn("model", pair.chosen))
-                yield Example(turns, pair.source, kind="preference")
+                yield pair_examples(item.item)[0]
     finally:
         problems.extend(src.problems)
 

@@ -10,6 +10,7 @@ import difflib
 import json
 import math
 from collections import defaultdict
+from dataclasses import replace
 
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data.example import Example, Turn
@@ -52,6 +53,15 @@ class RecordConverter:
 
     # ----- one record -------------------------------------------------------------------------------------
     def convert(self, number: int, record: dict) -> Item | None:
+        item = self._convert(number, record)
+        by = self.cfg.split_by
+        if item is not None and by and by in record:  # keep the column to stratify on (data.split_by)
+            value = _label(record[by])
+            if value is not None:
+                item = replace(item, columns=((by, value),))
+        return item
+
+    def _convert(self, number: int, record: dict) -> Item | None:
         self.records += 1
         if self.src.columns is not None and not self._header_checked:
             self._header_checked = True
@@ -64,7 +74,7 @@ class RecordConverter:
         needed = {"text": ("text",), "classification": ("text", "label"), "preference": ("chosen", "rejected")}
         absent = tuple(self.columns.get(r, r) for r in needed[self.shape] if self.columns.get(r) not in record)
         if absent:
-            self._missing[(absent, tuple(record))].append(number)
+            self._note_missing((absent, tuple(record)), number)
             return None
         return getattr(self, f"_{self.shape}")(number, record)
 
@@ -79,7 +89,7 @@ class RecordConverter:
             )
             absent = tuple(n for n in pair if n not in record)
             if absent:
-                self._missing[(absent, tuple(record))].append(number)
+                self._note_missing((absent, tuple(record)), number)
                 return None
             turns = self._prompt_response(record, number, *pair)
         system_column = self.columns.get("system")
@@ -133,7 +143,7 @@ class RecordConverter:
             chosen_text, rejected_text = chosen_turns[-1].text, rejected_turns[-1].text
         else:
             if prompt_col is None or prompt_col not in record:
-                self._missing[((self.cfg.prompt_column,), tuple(record))].append(number)
+                self._note_missing(((self.cfg.prompt_column,), tuple(record)), number)
                 return None
             prompt_value = record[prompt_col]
             if isinstance(prompt_value, list):
@@ -257,6 +267,14 @@ class RecordConverter:
             )
             return None
         return turns
+
+    def _note_missing(self, key: tuple[tuple[str, ...], tuple[str, ...]], number: int) -> None:
+        """Remember a row that lacks columns; past the source's listed_per_code rows per key it is only counted."""
+        numbers = self._missing[key]
+        if self.src.listed_per_code is not None and len(numbers) >= self.src.listed_per_code:
+            self.src.omitted += 1
+            return
+        numbers.append(number)
 
     def _source(self, number: int) -> str:
         return f"{self.src.name}:{number}"

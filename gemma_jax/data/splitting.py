@@ -37,9 +37,13 @@ class Splits:
 
 
 def example_value(example: Any, by: str) -> str:
-    """The value an example has for `by`: an attribute ("label", "source", "response") or a column
-    kept in a mapping attribute; MISSING when it has none."""
-    value = getattr(example, by, None)
+    """The value an example has for `by`: the column the reader kept for it (`Example.columns`,
+    `PreferencePair.columns`), an attribute ("label", "source", "response") or a key of a mapping
+    attribute; MISSING when it has none."""
+    kept = getattr(example, "columns", None)
+    value = dict(kept).get(by) if isinstance(kept, tuple) else None
+    if value is None:
+        value = getattr(example, by, None)
     if value is None:
         for attr in _MAPPING_ATTRS:
             mapping = getattr(example, attr, None)

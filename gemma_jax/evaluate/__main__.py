@@ -10,10 +10,11 @@ import argparse
 import json
 import sys
 
+from gemma_jax.command_line import add_checkpoint_arguments, print_progress, run_module
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="the run directory")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--split", choices=["validation", "test"], default="validation")
     parser.add_argument("--max-examples", type=int, default=8, help="prompts answered by both models (default 8)")
 
@@ -29,12 +30,9 @@ def run(args) -> int:
     if args.max_examples < 0:
         raise ValueError(f"--max-examples must be 0 or more, got {args.max_examples}")
 
-    def progress(message: str) -> None:
-        print(message, flush=True)
-
-    progress(f"loading {args.run_dir}" + (f" at step {args.step}" if args.step is not None else ""))
+    print_progress(f"loading {args.run_dir}" + (f" at step {args.step}" if args.step is not None else ""))
     checkpoint = load_run_checkpoint(args.run_dir, args.step)
-    report = evaluate_run(checkpoint, args.split, args.max_examples, progress)
+    report = evaluate_run(checkpoint, args.split, args.max_examples, print_progress)
     path = report_path(args.run_dir, checkpoint.step, args.split)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, report)
@@ -45,16 +43,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    from gemma_jax.config import ConfigError
-
-    parser = argparse.ArgumentParser(prog="python -m gemma_jax.evaluate", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (ConfigError, ValueError, OSError) as error:
-        print(f"evaluate: {error}", file=sys.stderr)
-        return 2
+    return run_module("evaluate", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,15 @@ LoRA/QLoRA setup), so the same compiled evaluation step scores either weight set
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
-from gemma_jax.config.job_config import JobConfig, MeshConfig
-from gemma_jax.data import data_texts
-from gemma_jax.models.loading import ModelLoadError, load_model
+from gemma_jax.config.job_config import JobConfig
+from gemma_jax.models.loading import ModelLoadError
 from gemma_jax.runs.run_store import RunStore
-from gemma_jax.train.setup import TrainingSetup, build_training
-from gemma_jax.train.trainer import checkpoint_directory, resolve_dtype
+from gemma_jax.train.run_model import build_run_training, open_run
+from gemma_jax.train.setup import TrainingSetup
+from gemma_jax.train.trainer import checkpoint_directory
 
 
 @dataclass
@@ -57,21 +57,11 @@ def latest_or(checkpoints: CheckpointStore, run_dir: str, step: int | None) -> i
 
 def load_run_checkpoint(run_dir: str, step: int | None = None) -> RunCheckpoint:
     """The run's model with its base weights and those of checkpoint `step` (default latest)."""
-    store = RunStore.open(run_dir)
-    cfg = replace(store.config(), mesh=MeshConfig(data=1, fsdp=-1, model=1))
+    store, cfg = open_run(run_dir)
     checkpoints = CheckpointStore(checkpoint_directory(cfg, store), cfg.checkpoint)
     try:
         step = latest_or(checkpoints, run_dir, step)
-        tokenizer_file = store.path / "tokenizer.model"
-        proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
-        model = load_model(
-            cfg.model.source,
-            dtype=resolve_dtype(cfg.model.dtype),
-            seed=cfg.train.seed,
-            tokenizer_proto=proto,
-            vocab_texts=None if proto else data_texts(cfg.data),
-        )
-        setup = build_training(cfg, model, total_steps=1)
+        setup = build_run_training(store, cfg)
         initial = setup.initial_state()
         trainable, _, frozen, _, _ = checkpoints.restore(step, initial)
     finally:

@@ -5,20 +5,24 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
-from gemma_jax.config.job_config import MeshConfig, MethodConfig
+from gemma_jax.config.job_config import JobConfig, MeshConfig, MethodConfig
 from gemma_jax.data import data_texts
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.loading import ModelLoadError, load_model
 from gemma_jax.runs.run_store import RunStore
-from gemma_jax.train.setup import build_training
+from gemma_jax.train.setup import TrainingSetup, build_training
 from gemma_jax.train.state_restore import restore_state
 from gemma_jax.train.trainer import checkpoint_directory, resolve_dtype
 
 
-def load_run_model(run_dir: str, step: int | None = None) -> tuple[LoadedModel, int]:
-    """The fine-tuned model of `run_dir` at `step` (default: latest checkpoint), on this machine's devices."""
+def open_run(run_dir: str) -> tuple[RunStore, JobConfig]:
+    """The run's store and its config, for this machine's devices (one mesh over them all)."""
     store = RunStore.open(run_dir)
-    cfg = replace(store.config(), mesh=MeshConfig(data=1, fsdp=-1, model=1))
+    return store, replace(store.config(), mesh=MeshConfig(data=1, fsdp=-1, model=1))
+
+
+def build_run_training(store: RunStore, cfg: JobConfig) -> TrainingSetup:
+    """The run's model built as its training process built it (tokenizer, seed, LoRA/QLoRA), base weights."""
     tokenizer_file = store.path / "tokenizer.model"
     proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
     model = load_model(
@@ -28,7 +32,13 @@ def load_run_model(run_dir: str, step: int | None = None) -> tuple[LoadedModel, 
         tokenizer_proto=proto,
         vocab_texts=None if proto else data_texts(cfg.data),
     )
-    setup = build_training(cfg, model, total_steps=1)
+    return build_training(cfg, model, total_steps=1)
+
+
+def load_run_model(run_dir: str, step: int | None = None) -> tuple[LoadedModel, int]:
+    """The fine-tuned model of `run_dir` at `step` (default: latest checkpoint), on this machine's devices."""
+    store, cfg = open_run(run_dir)
+    setup = build_run_training(store, cfg)
     checkpoints = CheckpointStore(checkpoint_directory(cfg, store), cfg.checkpoint)
     try:
         step = checkpoints.latest_step() if step is None else step
@@ -44,7 +54,7 @@ def load_run_model(run_dir: str, step: int | None = None) -> tuple[LoadedModel, 
     if frozen is not None:
         for variable, value in zip(setup.decoder.non_trainable_variables, frozen):
             variable.assign(value)
-    return model, step
+    return setup.model, step
 
 
 def _check_method(meta: dict, method: MethodConfig, run_dir: str, step: int) -> None:

@@ -24,7 +24,6 @@ from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
 from gemma_jax.config import ConfigError, validate
 from gemma_jax.data import build_datasets, data_texts, prepare_data, prompt_text
 from gemma_jax.data.errors import DataError
-from gemma_jax.data.preference_batches import build_preference_datasets, preference_texts
 from gemma_jax.models.generation import Generator
 from gemma_jax.models.loading import ModelLoadError, load_model
 from gemma_jax.models.lora import lora_metadata
@@ -80,7 +79,7 @@ class Trainer:
         tokenizer_file = self.store.path / "tokenizer.model"
         proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
         dpo = cfg.method.kind == "dpo"  # preference pairs instead of examples; its own step and eval
-        texts = (preference_texts if dpo else data_texts)(cfg.data) if proto is None else None
+        texts = data_texts(cfg.data, pairs=dpo) if proto is None else None
         self.store.log(f"loading model {cfg.model.source}")
         self.model = load_model(
             cfg.model.source,
@@ -97,10 +96,8 @@ class Trainer:
 
         loss_groups = cfg.train.grad_accum_steps * data_shards
         epochs = max(1, math.ceil(cfg.train.epochs))
-        if dpo:
-            build_data = build_preference_datasets
-        else:  # read, clean, split and augment once (augmentation may generate with the model)
-            build_data = functools.partial(build_datasets, prepared=prepare_data(cfg.data, self.model))
+        # read, clean, split and augment once (augmentation may generate with the model); DPO reads pairs
+        build_data = functools.partial(build_datasets, prepared=prepare_data(cfg.data, self.model, pairs=dpo))
         self.data = build_data(
             cfg.data, self.model.tokenizer, batch_size=cfg.train.batch_size, loss_groups=loss_groups, num_epochs=epochs
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import tracemalloc
 from dataclasses import replace
@@ -12,9 +14,9 @@ import pytest
 
 from gemma_jax.config import JobConfig, validate
 from gemma_jax.config.job_config import DataConfig
-from gemma_jax.data import DataError, Example, Turn, read_examples
+from gemma_jax.data import DataError, Example, Turn, line_readers, read_examples
 from gemma_jax.data.preference_pair import PreferencePair, read_preference_pairs
-from gemma_jax.data.readers import iter_examples
+from gemma_jax.data.readers import iter_examples, stream_items
 
 CFG = DataConfig()
 ROWS = [{"prompt": "Hi?", "response": "Arr, hi!"}, {"prompt": "2+2?", "response": "4"}]
@@ -242,6 +244,78 @@ def test_jsonl_streams_with_bounded_memory(tmp_path):
     tracemalloc.stop()
     assert count == 20000 and not problems
     assert peak < 2_000_000, f"peak {peak} bytes: reading should not hold the file"
+
+
+STREAMED_JSON = {
+    "array.json": json.dumps(ROWS, indent=1),
+    "one_line.json": json.dumps(ROWS * 3),
+    "nested.json": json.dumps([{"messages": [{"role": "user", "content": "Hi"}, {"role": "model", "content": "Arr"}]}]),
+    "floats.json": json.dumps([{"text": "good", "label": 1.5}, {"text": "bad", "label": 0}]),
+    "columns.json": json.dumps({"prompt": ["Hi?", "2+2?"], "response": ["Arr, hi!", "4"]}),
+    "wrapped.json": json.dumps({"data": ROWS}, indent=2),
+    "one_object.json": json.dumps(ROWS[0]),
+    "empty_array.json": "[]",
+    "lines.json": "".join(json.dumps(r) + "\n" for r in ROWS),  # JSON Lines named .json
+    "arrays.jsonl": "[1]\n[2]\n",
+    "truncated.json": '[\n {"prompt": "a", "response": "b"},\n {"prompt": "c", "resp',
+    "trailing_comma.json": '[\n {"prompt": "a", "response": "b"},\n]\n',
+    "missing_comma.json": '[\n {"prompt": "a", "response": "b"}\n {"prompt": "c", "response": "d"}\n]',
+    "not_objects.json": '[{"prompt": "a", "response": "b"},\n 3]',
+    "unequal_columns.json": '{"prompt": ["a", "b"], "response": ["c"]}',
+    "bad_object.json": '{"prompt": ["a"],\n "response": ["b" "c"]}',
+    "binary.json": '[{"prompt": "a",\n "response": "b\x00"}]',
+}
+
+
+@pytest.mark.parametrize("name", list(STREAMED_JSON))
+def test_big_json_streams_with_the_records_and_places_of_whole_parsing(name, write, monkeypatch):
+    """Above STREAM_JSON_BYTES, JSON goes through ijson: the same records, numbered the same, and
+    problems on the same lines (the column is named by whole parsing only)."""
+    path = write(name, STREAMED_JSON[name])
+
+    def read():
+        src, _, items = stream_items(path, CFG)
+        converted = [(item.location.line, item.location.row, item.record, item.item) for item in items]
+        return src, converted, [(p.location.line, p.location.row, p.code) for p in src.problems]
+
+    whole_src, whole, whole_problems = read()
+    if name == "binary.json":  # whole parsing also reports the JSON it cut short at the zero byte
+        whole_problems = whole_problems[:1]
+    monkeypatch.setattr(line_readers, "STREAM_JSON_BYTES", 0)
+    streamed_src, streamed, streamed_problems = read()
+    assert streamed == whole and streamed_problems == whole_problems
+    assert (streamed_src.unit, streamed_src.columns) == (whole_src.unit, whole_src.columns)
+    for whole_p, streamed_p in zip(whole_src.problems, streamed_src.problems):
+        assert streamed_p.where().split(", column")[0] == whole_p.where().split(", column")[0]
+
+
+def test_big_json_array_is_read_with_bounded_memory(tmp_path):
+    """A 50 MB JSON array (one line, as json.dump writes it) is read record by record."""
+    path = tmp_path / "big.json"
+    row = json.dumps({"prompt": "What is the capital of France? " * 4, "response": "Paris. " * 20})
+    count = 50_000_000 // (len(row) + 2)
+    with path.open("w") as f:
+        f.write("[")
+        for i in range(count):
+            f.write(row if i == 0 else ", " + row)
+        f.write("]")
+    assert path.stat().st_size > 49_000_000
+    script = (
+        "import resource, sys\n"
+        "from gemma_jax.config.job_config import DataConfig\n"
+        "from gemma_jax.data.readers import iter_examples\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "problems = []\n"
+        "n = sum(1 for _ in iter_examples(sys.argv[1], DataConfig(), problems))\n"
+        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base\n"
+        "print(n, len(problems), grown * 1024)\n"
+    )
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+    n, problems, grown = map(int, out.stdout.split())
+    assert (n, problems) == (count, 0)
+    assert grown < 10_000_000, f"peak RSS grew by {grown / 1e6:.1f} MB reading a 50 MB JSON array"
+    assert time.perf_counter() - started < 30
 
 
 def test_data_config_rules():

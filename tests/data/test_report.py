@@ -137,3 +137,36 @@ def test_streaming_report_keeps_counts_and_lists_a_bounded_number_of_findings(wr
     assert "line 41" in streamed.problems[0].text() and "line 1" in streamed.problems[0].message
     assert "155 more finding(s)" in streamed.to_text()
     assert streamed.to_dict()["mean_quality"] == full.to_dict()["mean_quality"]
+
+
+def test_streaming_report_caps_reader_problems_per_line_but_counts_them_all(write, monkeypatch):
+    """A file with thousands of bad lines: the reader keeps LISTED_PER_CODE of each kind, counts the rest."""
+    from gemma_jax.data.readers import stream_items
+
+    monkeypatch.setattr(checks, "LISTED_PER_CODE", 5)
+    good = json.dumps({"prompt": "Hi?", "response": "Arr."})
+    empty = json.dumps({"prompt": "", "response": "Arr."})
+    lines = [good] + ["{not json"] * 3000 + [empty] * 2000 + [good.replace("Hi", "Ho")]
+    path = write("bad.jsonl", "\n".join(lines) + "\n")
+
+    src, _, items = stream_items(path, CFG, listed_per_code=5)
+    assert sum(1 for item in items if item.item is not None) == 2
+    assert src.found == {"format": 3000, "empty": 2000}
+    assert len(src.problems) == 10 and src.omitted == 4990
+    assert [p.location.line for p in src.problems if p.code == "format"] == [2, 3, 4, 5, 6]  # the first ones
+
+    streamed = build_report(path, CFG, keep_examples=False)
+    assert not streamed.ok and streamed.usable == 2 and streamed.records == 2002  # parsed records
+    assert len([p for p in streamed.problems if p.code == "format"]) == 5
+    assert len([p for p in streamed.problems if p.code == "empty"]) == 5
+    assert streamed.omitted_problems == 4990
+    assert "4990 more finding(s)" in streamed.to_text()
+    full = build_report(path, CFG)  # the default report lists every one
+    assert len(full.errors) == 5000 and full.omitted_problems == 0
+
+    lacking = write("lacking.jsonl", [{"prompt": "Hi?", "response": "Arr."}] + [{"question": "Q?"}] * 3000)
+    streamed = build_report(lacking, CFG, keep_examples=False)  # rows without the columns: one finding
+    [missing] = streamed.errors
+    assert missing.code == "columns" and missing.lines == (2, 3, 4, 5, 6)
+    assert streamed.omitted_problems == 2 * 2995  # and the same rows' column-consistency warning
+    assert len(build_report(lacking, CFG).errors[0].lines) == 3000

@@ -53,7 +53,7 @@ def test_pages_are_kept_and_live_hooks_follow_the_shown_page(tmp_path):
     area = build_app(session).page_area
     runs_view, _ = area.pages["Runs"]
     session.page = "Training"
-    assert area.current is area.pages["Training"][0] and runs_view._callback is None
+    assert area.current is area.pages["Training"][0] and runs_view.poller._callback is None
     session.page = "Runs"
     assert area.pages["Runs"][0] is runs_view
     assert area.current is runs_view
@@ -113,8 +113,8 @@ def test_a_failing_live_update_is_reported_once(tmp_path):
     session = make_session(tmp_path)
     view, _ = build_app(session).page_area.pages["Runs"]
     view.state.refresh = lambda: 1 / 0  # a fault in the state logic, injected
-    view._refresh_safely()
-    view._refresh_safely()
+    view.poller._safely()
+    view.poller._safely()
     assert [n[2] for n in session.notifications] == [
         "Live updates of the Runs page failed: ZeroDivisionError: division by zero"
     ]

@@ -1,7 +1,9 @@
 """A command-line job of the dashboard (evaluate, export) run as a subprocess, its output collected.
 
 A thread reads the output into `lines`; the page's periodic callback reads them on
-the server thread, so no state is touched from another thread.
+the server thread, so no state is touched from another thread. `CheckpointJobState` is
+what the Evaluate and Export pages share: start the job on the picked checkpoint, follow
+it, and at its end list the results and show the new one, or the error.
 """
 
 from __future__ import annotations
@@ -12,8 +14,20 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import param
+
+from ui.state.checkpoint_picker import CheckpointPicker
 
 _KEPT_LINES = 200
+
+
+def job_environment(session) -> dict[str, str]:
+    """The environment for a side process: the one the server was started with (the server itself is
+    CPU-only; jobs are not), on the CPU while a job holds this host's TPU (JobRunner.side_process_env)."""
+    runner = session.runner
+    return runner.side_process_env() if runner is not None else dict(os.environ)
 
 
 class BackgroundCommand:
@@ -64,3 +78,83 @@ class BackgroundCommand:
     def cancel(self) -> None:
         if self._process.poll() is None:
             self._process.terminate()
+
+
+class CheckpointJobState(param.Parameterized):
+    """`python -m <module>` on the picked checkpoint, followed by `poll()` (server thread).
+
+    A subclass names the module and the job (`noun`, in messages) and says which options it adds,
+    how it lists the chosen run's results (`_load`), where a step's result is, and how to show it."""
+
+    running = param.Boolean(default=False)
+    progress = param.String(default="")
+    error = param.String(default="")
+
+    module = ""
+    noun = ""
+
+    def __init__(self, session, **params):
+        super().__init__(**params)
+        self.session = session
+        self.picker = CheckpointPicker(session)
+        self._job: BackgroundCommand | None = None
+        self.picker.param.watch(self._load, "run")
+        self._load()
+
+    def _load(self, _event=None) -> None:
+        """List the chosen run's results (and show the newest)."""
+        raise NotImplementedError
+
+    def _options(self) -> list[str]:
+        """The command's options beyond the run and the checkpoint."""
+        return []
+
+    def _result_path(self, run_dir: Path, step: int) -> Path:
+        raise NotImplementedError
+
+    def show(self, path: str) -> None:
+        raise NotImplementedError
+
+    def _start(self) -> bool:
+        """Start the job; False (with `error` set) when it cannot start."""
+        if self.running:
+            return False
+        problem = self.picker.problem()
+        if problem:
+            self.error = problem
+            return False
+        self.error, self.progress, self.running = "", f"Starting the {self.noun}…", True
+        args = [*self.picker.arguments(), *self._options()]
+        self._job = BackgroundCommand(self.module, args, env=job_environment(self.session))
+        return True
+
+    def poll(self) -> None:
+        """Follow the running job (server thread)."""
+        job = self._job
+        if job is None:
+            return
+        if not job.done:
+            line = job.last_line()
+            if line and line != self.progress:
+                self.progress = line
+            return
+        self._job, self.running = None, False
+        if job.returncode == 0:
+            self.progress = f"{self.noun.capitalize()} finished."
+            self._load()
+            step = self.picker.resolved_step
+            if step is not None:
+                self.show(str(self._result_path(self.picker.run_dir, step)))
+            self.session.notify(f"{self.noun.capitalize()} of {self.picker.run} finished", "success")
+        else:
+            self.progress = ""
+            self.error = f"The {self.noun} failed: {job.error_message()}"
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._job is not None:
+            self._job.wait(timeout)
+        self.poll()
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()

@@ -7,45 +7,28 @@ ends, lists the reports and shows the new one or the error.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import param
 
 from gemma_jax.evaluate import SPLITS, read_reports, report_path
-from ui.state.background import BackgroundCommand
-from ui.state.checkpoint_picker import CheckpointPicker
-
-
-def job_environment(session) -> dict[str, str]:
-    """The environment for a side process: the one the server was started with (the server itself is
-    CPU-only; jobs are not), on the CPU while a job holds this host's TPU (JobRunner.side_process_env)."""
-    runner = session.runner
-    return runner.side_process_env() if runner is not None else dict(os.environ)
+from ui.state.background import CheckpointJobState
 
 
 def report_label(report: dict) -> str:
     return f"step {report['step']} · {report.get('split')} · eval loss {report.get('eval_loss', float('nan')):.4f}"
 
 
-class EvaluateState(param.Parameterized):
+class EvaluateState(CheckpointJobState):
     split = param.Selector(default="validation", objects=list(SPLITS))
     max_examples = param.Integer(default=8, bounds=(0, 200), doc="prompts answered by both models")
-    running = param.Boolean(default=False)
-    progress = param.String(default="")
-    error = param.String(default="")
     reports = param.List(default=[], doc="every report of the chosen run, newest step first")
     report = param.Dict(default=None, allow_None=True, doc="the report shown")
 
-    def __init__(self, session, **params):
-        super().__init__(**params)
-        self.session = session
-        self.picker = CheckpointPicker(session)
-        self._job: BackgroundCommand | None = None
-        self.picker.param.watch(self._load_reports, "run")
-        self._load_reports()
+    module = "gemma_jax.evaluate"
+    noun = "evaluation"
 
-    def _load_reports(self, _event=None) -> None:
+    def _load(self, _event=None) -> None:
         run_dir = self.picker.run_dir
         self.reports = read_reports(run_dir) if run_dir is not None else []
         self.report = self.reports[0] if self.reports else None
@@ -53,49 +36,15 @@ class EvaluateState(param.Parameterized):
     def show(self, path: str) -> None:
         self.report = next((r for r in self.reports if r["path"] == path), self.report)
 
+    def _options(self) -> list[str]:
+        return ["--split", self.split, "--max-examples", str(self.max_examples)]
+
+    def _result_path(self, run_dir: Path, step: int) -> Path:
+        return report_path(run_dir, step, self.split)
+
     def run_evaluation(self) -> bool:
         """Start the evaluation; False (with `error` set) when it cannot start."""
-        if self.running:
-            return False
-        problem = self.picker.problem()
-        if problem:
-            self.error = problem
-            return False
-        self.error, self.progress, self.running = "", "Starting the evaluation…", True
-        args = [*self.picker.arguments(), "--split", self.split, "--max-examples", str(self.max_examples)]
-        self._job = BackgroundCommand("gemma_jax.evaluate", args, env=job_environment(self.session))
-        return True
-
-    def poll(self) -> None:
-        """Follow the running evaluation (server thread)."""
-        job = self._job
-        if job is None:
-            return
-        if not job.done:
-            line = job.last_line()
-            if line and line != self.progress:
-                self.progress = line
-            return
-        self._job, self.running = None, False
-        if job.returncode == 0:
-            self.progress = "Evaluation finished."
-            self._load_reports()
-            step = self.picker.resolved_step
-            if step is not None:
-                self.show(str(report_path(self.picker.run_dir, step, self.split)))
-            self.session.notify(f"Evaluation of {self.picker.run} finished", "success")
-        else:
-            self.progress = ""
-            self.error = f"The evaluation failed: {job.error_message()}"
-
-    def wait(self, timeout: float | None = None) -> None:
-        if self._job is not None:
-            self._job.wait(timeout)
-        self.poll()
-
-    def cancel(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
+        return self._start()
 
     def kpis(self) -> list[tuple[str, str]]:
         """(label, text) of the shown report's key figures."""

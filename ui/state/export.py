@@ -11,9 +11,7 @@ from pathlib import Path
 import param
 
 from gemma_jax.export import export_dir, list_exports
-from ui.state.background import BackgroundCommand
-from ui.state.checkpoint_picker import CheckpointPicker
-from ui.state.evaluate import job_environment
+from ui.state.background import CheckpointJobState
 
 
 def format_size(size: int) -> str:
@@ -25,23 +23,15 @@ def format_size(size: int) -> str:
     return f"{value:.1f} GB"
 
 
-class ExportState(param.Parameterized):
+class ExportState(CheckpointJobState):
     merged = param.Boolean(default=True, doc="also write the merged Keras preset (the full model: larger, slower)")
-    running = param.Boolean(default=False)
-    progress = param.String(default="")
-    error = param.String(default="")
     exports = param.List(default=[], doc="finished exports of the chosen run, newest step first")
     export = param.Dict(default=None, allow_None=True, doc="the export shown")
 
-    def __init__(self, session, **params):
-        super().__init__(**params)
-        self.session = session
-        self.picker = CheckpointPicker(session)
-        self._job: BackgroundCommand | None = None
-        self.picker.param.watch(self._load_exports, "run")
-        self._load_exports()
+    module = "gemma_jax.export"
+    noun = "export"
 
-    def _load_exports(self, _event=None) -> None:
+    def _load(self, _event=None) -> None:
         run_dir = self.picker.run_dir
         self.exports = list_exports(run_dir) if run_dir is not None else []
         self.export = self.exports[0] if self.exports else None
@@ -49,45 +39,15 @@ class ExportState(param.Parameterized):
     def show(self, path: str) -> None:
         self.export = next((e for e in self.exports if e["path"] == path), self.export)
 
+    def _options(self) -> list[str]:
+        return [] if self.merged else ["--no-merged"]
+
+    def _result_path(self, run_dir: Path, step: int) -> Path:
+        return export_dir(run_dir, step)
+
     def run_export(self) -> bool:
         """Start the export; False (with `error` set) when it cannot start."""
-        if self.running:
-            return False
-        problem = self.picker.problem()
-        if problem:
-            self.error = problem
-            return False
-        self.error, self.progress, self.running = "", "Starting the export…", True
-        args = [*self.picker.arguments(), *([] if self.merged else ["--no-merged"])]
-        self._job = BackgroundCommand("gemma_jax.export", args, env=job_environment(self.session))
-        return True
-
-    def poll(self) -> None:
-        """Follow the running export (server thread)."""
-        job = self._job
-        if job is None:
-            return
-        if not job.done:
-            line = job.last_line()
-            if line and line != self.progress:
-                self.progress = line
-            return
-        self._job, self.running = None, False
-        if job.returncode == 0:
-            self.progress = "Export finished."
-            self._load_exports()
-            step = self.picker.resolved_step
-            if step is not None:
-                self.show(str(export_dir(self.picker.run_dir, step)))
-            self.session.notify(f"Export of {self.picker.run} finished", "success")
-        else:
-            self.progress = ""
-            self.error = f"The export failed: {job.error_message()}"
-
-    def wait(self, timeout: float | None = None) -> None:
-        if self._job is not None:
-            self._job.wait(timeout)
-        self.poll()
+        return self._start()
 
     def file_rows(self) -> list[dict]:
         return [{"file": f["name"], "size": format_size(f["size"])} for f in (self.export or {}).get("files", [])]

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import param
 
+from ui.state.background import job_environment
 from ui.state.checkpoint_picker import CheckpointPicker
-from ui.state.evaluate import job_environment
 
 TUNED, BASE = "tuned", "base"
 

@@ -1,10 +1,11 @@
-"""The run and checkpoint drop-downs shared by the Playground, Evaluate and Export pages."""
+"""The run and checkpoint drop-downs, and the page frame, shared by the Playground, Evaluate and Export pages."""
 
 from __future__ import annotations
 
 import panel as pn
 
 from ui.state.checkpoint_picker import CheckpointPicker
+from ui.views.poller import Poller
 
 
 def picker_row(picker: CheckpointPicker, page: str, on_refresh=None) -> pn.Row:
@@ -24,28 +25,45 @@ def picker_row(picker: CheckpointPicker, page: str, on_refresh=None) -> pn.Row:
     return pn.Row(run, checkpoint, refresh)
 
 
-class Poller:
-    """A periodic callback running `tick` while a page is shown (activate/deactivate by the app)."""
+class CheckpointPage(pn.viewable.Viewer):
+    """A page whose state has a checkpoint picker and a `running` job that `state.poll()` follows every
+    `poll_ms` while the page is shown, and on after a start until the job ends; the page builds `layout`."""
 
-    def __init__(self, tick, period_ms: int, session, page: str):
-        self._tick, self._period, self._session, self._page = tick, period_ms, session, page
-        self._callback = None
-        self._last_error = ""
+    def __init__(self, session, state, page: str, poll_ms: int, **params):
+        super().__init__(**params)
+        self.session = session
+        self.state = state
+        self.poller = Poller(self._tick, poll_ms, session, page)
+        self.layout = None
 
-    def start(self) -> None:
-        if self._callback is None and pn.state.curdoc is not None:
-            self._callback = pn.state.add_periodic_callback(self._safely, period=self._period)
+    def _job_widgets(self, page: str) -> None:
+        """A job's spinner, progress line and error (Evaluate, Export); `_render_job` updates them."""
+        self.spinner = pn.indicators.LoadingSpinner(value=False, visible=False, width=28, height=28, align="center")
+        self.progress = pn.pane.Markdown(self.state.param.progress, css_classes=[f"gj-{page}-progress"])
+        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=[f"gj-{page}-error"])
 
-    def stop(self) -> None:
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
+    def _render_job(self, button) -> None:
+        """`button` (the start) off while the job runs, the spinner on, the error if any."""
+        s = self.state
+        button.disabled = s.running
+        self.spinner.value = self.spinner.visible = s.running
+        self.error.object, self.error.visible = s.error, bool(s.error)
 
-    def _safely(self) -> None:
-        try:
-            self._tick()
-        except Exception as err:  # noqa: BLE001  (the user sees it once; the callback keeps going)
-            message = f"Live updates of the {self._page} page failed: {type(err).__name__}: {err}"
-            if message != self._last_error:
-                self._last_error = message
-                self._session.notify(message, "error")
+    def _tick(self) -> None:
+        self.state.poll()
+
+    def _follow(self, started: bool) -> None:
+        """After a start: poll until the job ends (even when the page is left meanwhile)."""
+        if started:
+            self.poller.start()
+
+    def activate(self) -> None:
+        self.state.picker.refresh()
+        self.poller.start()
+
+    def deactivate(self) -> None:
+        if not self.state.running:
+            self.poller.stop()
+
+    def __panel__(self):
+        return self.layout

@@ -8,7 +8,7 @@ import pandas as pd
 import panel as pn
 
 from ui.state.evaluate import EvaluateState
-from ui.views.checkpoint_picker import Poller, picker_row
+from ui.views.checkpoint_picker import CheckpointPage, picker_row
 
 POLL_MS = 500
 KPI_CSS = """
@@ -28,13 +28,10 @@ def render_kpis(kpis: list[tuple[str, str]]) -> str:
     return f'<div class="gj-kpis">{cards}</div>'
 
 
-class EvaluatePage(pn.viewable.Viewer):
+class EvaluatePage(CheckpointPage):
     def __init__(self, session, state: EvaluateState | None = None, **params):
-        super().__init__(**params)
-        self.session = session
-        self.state = state or EvaluateState(session)
+        super().__init__(session, state or EvaluateState(session), "Evaluate", POLL_MS, **params)
         s = self.state
-        self.poller = Poller(self._tick, POLL_MS, session, "Evaluate")
         split = pn.widgets.Select.from_param(s.param.split, name="Split", width=140, css_classes=["gj-evaluate-split"])
         examples = pn.widgets.IntInput.from_param(
             s.param.max_examples, name="Examples answered", width=140, css_classes=["gj-evaluate-max-examples"]
@@ -42,10 +39,8 @@ class EvaluatePage(pn.viewable.Viewer):
         self.run_button = pn.widgets.Button(
             label="Run evaluation", color="primary", align="end", css_classes=["gj-evaluate-run"]
         )
-        self.run_button.on_click(lambda _event: self._run())
-        self.spinner = pn.indicators.LoadingSpinner(value=False, visible=False, width=28, height=28, align="center")
-        self.progress = pn.pane.Markdown(s.param.progress, css_classes=["gj-evaluate-progress"])
-        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["gj-evaluate-error"])
+        self.run_button.on_click(lambda _event: self._follow(s.run_evaluation()))
+        self._job_widgets("evaluate")
         self.reports = pn.widgets.Select(label="Reports", options={}, width=420, css_classes=["gj-evaluate-reports"])
         self.reports.param.watch(lambda event: event.new and s.show(event.new), "value")
         self.kpis = pn.pane.HTML(
@@ -77,18 +72,9 @@ class EvaluatePage(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
 
-    def _run(self) -> None:
-        if self.state.run_evaluation():
-            self.poller.start()
-
-    def _tick(self) -> None:
-        self.state.poll()
-
     def _render(self, _event=None) -> None:
         s = self.state
-        self.run_button.disabled = s.running
-        self.spinner.value = self.spinner.visible = s.running
-        self.error.object, self.error.visible = s.error, bool(s.error)
+        self._render_job(self.run_button)
         options = s.report_options
         self.reports.options = options
         self.reports.visible = bool(options)
@@ -98,14 +84,3 @@ class EvaluatePage(pn.viewable.Viewer):
         self.kpis.object = render_kpis(s.kpis())
         self.table.value = pd.DataFrame(s.example_rows())
         self.table.visible = bool(s.report and s.report.get("examples"))
-
-    def activate(self) -> None:
-        self.state.picker.refresh()
-        self.poller.start()
-
-    def deactivate(self) -> None:
-        if not self.state.running:
-            self.poller.stop()
-
-    def __panel__(self):
-        return self.layout

@@ -8,26 +8,21 @@ import pandas as pd
 import panel as pn
 
 from ui.state.export import ExportState
-from ui.views.checkpoint_picker import Poller, picker_row
+from ui.views.checkpoint_picker import CheckpointPage, picker_row
 
 POLL_MS = 500
 
 
-class ExportPage(pn.viewable.Viewer):
+class ExportPage(CheckpointPage):
     def __init__(self, session, state: ExportState | None = None, **params):
-        super().__init__(**params)
-        self.session = session
-        self.state = state or ExportState(session)
+        super().__init__(session, state or ExportState(session), "Export", POLL_MS, **params)
         s = self.state
-        self.poller = Poller(s.poll, POLL_MS, session, "Export")
         merged = pn.widgets.Checkbox.from_param(
             s.param.merged, name="Merged Keras preset (full model)", css_classes=["gj-export-merged"]
         )
         self.export_button = pn.widgets.Button(label="Export", color="primary", css_classes=["gj-export-run"])
-        self.export_button.on_click(lambda _event: self._export())
-        self.spinner = pn.indicators.LoadingSpinner(value=False, visible=False, width=28, height=28, align="center")
-        self.progress = pn.pane.Markdown(s.param.progress, css_classes=["gj-export-progress"])
-        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["gj-export-error"])
+        self.export_button.on_click(lambda _event: self._follow(s.run_export()))
+        self._job_widgets("export")
         self.exports = pn.widgets.Select(label="Exports", options={}, width=320, css_classes=["gj-export-list"])
         self.exports.param.watch(lambda event: event.new and s.show(event.new), "value")
         self.download = pn.widgets.FileDownload(
@@ -55,15 +50,9 @@ class ExportPage(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
 
-    def _export(self) -> None:
-        if self.state.run_export():
-            self.poller.start()
-
     def _render(self, _event=None) -> None:
         s = self.state
-        self.export_button.disabled = s.running
-        self.spinner.value = self.spinner.visible = s.running
-        self.error.object, self.error.visible = s.error, bool(s.error)
+        self._render_job(self.export_button)
         self.exports.options = s.export_options
         self.exports.visible = bool(s.exports)
         export = s.export
@@ -79,14 +68,3 @@ class ExportPage(pn.viewable.Viewer):
         self.files.value = pd.DataFrame(s.file_rows())
         self.files.visible = bool(export)
         self.config.object = f"```yaml\n{s.config_text()}\n```"
-
-    def activate(self) -> None:
-        self.state.picker.refresh()
-        self.poller.start()
-
-    def deactivate(self) -> None:
-        if not self.state.running:
-            self.poller.stop()
-
-    def __panel__(self):
-        return self.layout

@@ -5,18 +5,15 @@ from __future__ import annotations
 import panel as pn
 
 from ui.state.playground import PlaygroundState
-from ui.views.checkpoint_picker import Poller, picker_row
+from ui.views.checkpoint_picker import CheckpointPage, picker_row
 
 POLL_MS = 150
 
 
-class PlaygroundPage(pn.viewable.Viewer):
+class PlaygroundPage(CheckpointPage):
     def __init__(self, session, state: PlaygroundState | None = None, **params):
-        super().__init__(**params)
-        self.session = session
-        self.state = state or PlaygroundState(session)
+        super().__init__(session, state or PlaygroundState(session), "Playground", POLL_MS, **params)
         s = self.state
-        self.poller = Poller(self.state.poll, POLL_MS, session, "Playground")
         if pn.state.curdoc is not None:  # the worker process and its models go with the browser session
             pn.state.on_session_destroyed(lambda _context: self.state.close())
         sliders = [
@@ -44,7 +41,7 @@ class PlaygroundPage(pn.viewable.Viewer):
         self.stop_button = pn.widgets.Button(
             label="Stop", color="warning", disabled=True, css_classes=["gj-playground-stop"]
         )
-        self.generate_button.on_click(lambda _event: self._generate())
+        self.generate_button.on_click(lambda _event: self._follow(s.generate()))
         self.stop_button.on_click(lambda _event: s.stop())
         self.status = pn.pane.Markdown(s.param.status, css_classes=["gj-playground-status"])
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["gj-playground-error"])
@@ -71,22 +68,7 @@ class PlaygroundPage(pn.viewable.Viewer):
             pn.pane.Markdown(pn.bind(lambda value: f"### {value}", label)), body, sizing_mode="stretch_width"
         )
 
-    def _generate(self) -> None:
-        if self.state.generate():
-            self.poller.start()
-
     def _show_state(self, _event=None) -> None:
         running = self.state.running
         self.generate_button.disabled, self.stop_button.disabled = running, not running
         self.error.object, self.error.visible = self.state.error, bool(self.state.error)
-
-    def activate(self) -> None:
-        self.state.picker.refresh()
-        self.poller.start()
-
-    def deactivate(self) -> None:
-        if not self.state.running:
-            self.poller.stop()
-
-    def __panel__(self):
-        return self.layout

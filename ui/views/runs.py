@@ -6,6 +6,7 @@ import pandas as pd
 import panel as pn
 
 from ui.state.runs import COLUMNS, RunsState
+from ui.views.poller import Poller
 
 REFRESH_MS = 2000
 
@@ -17,8 +18,7 @@ class RunsPage(pn.viewable.Viewer):
         super().__init__(**params)
         self.session = session
         self.state = RunsState(session)
-        self._callback = None
-        self._last_error: str | None = None
+        self.poller = Poller(self.refresh, REFRESH_MS, session, "Runs")
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(columns=list(COLUMNS)),
             disabled=True,
@@ -85,23 +85,10 @@ class RunsPage(pn.viewable.Viewer):
     def activate(self) -> None:
         """Refresh now and every REFRESH_MS while the page is shown."""
         self.refresh()
-        if self._callback is None and pn.state.curdoc is not None:
-            self._callback = pn.state.add_periodic_callback(self._refresh_safely, period=REFRESH_MS)
-
-    def _refresh_safely(self) -> None:
-        """The periodic update; a failure is reported once (not every tick) and the page keeps going."""
-        try:
-            self.refresh()
-        except Exception as err:  # noqa: BLE001  (anything: the user must see it, the callback must survive)
-            message = f"Live updates of the Runs page failed: {type(err).__name__}: {err}"
-            if message != self._last_error:
-                self._last_error = message
-                self.session.notify(message, "error")
+        self.poller.start()
 
     def deactivate(self) -> None:
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
+        self.poller.stop()
 
     def _apply_rows(self, _event=None) -> None:
         rows = self.state.rows

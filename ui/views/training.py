@@ -14,6 +14,7 @@ import panel as pn
 from ui.state.kpis import format_bytes, format_duration
 from ui.state.run_logs import is_error_line
 from ui.state.training import TrainingState
+from ui.views.poller import Poller
 from ui.views.training_plots import TrainingPlots
 
 POLL_MS = 500
@@ -91,8 +92,7 @@ class TrainingPage(pn.viewable.Viewer):
         self.session = session
         self.state = TrainingState(session)
         self.plots = TrainingPlots()
-        self._callback = None
-        self._last_error: str | None = None
+        self.poller = Poller(self.tick, POLL_MS, session, "Training")
         self._log_seen = self._samples_seen = -1
         self.title = pn.pane.Markdown("", css_classes=["gj-training-title"], margin=(0, 10))
         self.badge = pn.pane.HTML("", css_classes=["gj-training-state"])
@@ -145,23 +145,10 @@ class TrainingPage(pn.viewable.Viewer):
     # -- live updates ---------------------------------------------------------------------
     def activate(self) -> None:
         self.tick()
-        if self._callback is None and pn.state.curdoc is not None:
-            self._callback = pn.state.add_periodic_callback(self._tick_safely, period=POLL_MS)
-
-    def _tick_safely(self) -> None:
-        """The periodic update; a failure is reported once (not every tick) and the page keeps going."""
-        try:
-            self.tick()
-        except Exception as err:  # noqa: BLE001  (anything: the user must see it, the callback must survive)
-            message = f"Live updates of the Training page failed: {type(err).__name__}: {err}"
-            if message != self._last_error:
-                self._last_error = message
-                self.session.notify(message, "error")
+        self.poller.start()
 
     def deactivate(self) -> None:
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
+        self.poller.stop()
 
     def tick(self) -> None:
         """One poll: apply new plot points and refresh what changed."""

@@ -93,66 +93,45 @@ def decode(
     return jax.lax.while_loop(more, step, (state, weights))[0]
 
 
-def generate_tokens(
-    weights: dict,
-    prompt_ids: jax.Array,
-    starts: jax.Array,
-    max_new_tokens: int,
-    stop_ids: jax.Array,
-    temperature: jax.Array,
-    key: jax.Array,
-    *,
-    config: DecoderConfig,
-    capacity: int,
-    top_k: int | None,
-    top_p: float = 1.0,
-) -> tuple[jax.Array, jax.Array]:
+def generate_tokens(*args, **options) -> tuple[jax.Array, jax.Array]:
     """New tokens [batch, capacity] (NO_TOKEN after a row's stop token and past the end; the stop
-    token itself is kept) and how many columns were generated.
-
-    prompt_ids: [batch, prompt_slots] left-padded; starts: [batch] index of each row's first token.
-    top_k None: greedy; otherwise sample from the top_k logits at `temperature`, within `top_p`.
-    """
-    state = None
-    for state in _states(
-        weights, prompt_ids, starts, max_new_tokens, stop_ids, temperature, key, config, capacity, top_k, top_p, None
-    ):
-        pass
+    token itself is kept) and how many columns were generated. The arguments: `decode_states`'."""
+    *_, state = decode_states(*args, **options)
     return state.tokens, state.count
 
 
-def stream_tokens(
-    weights: dict,
-    prompt_ids: jax.Array,
-    starts: jax.Array,
-    max_new_tokens: int,
-    stop_ids: jax.Array,
-    temperature: jax.Array,
-    key: jax.Array,
-    *,
-    config: DecoderConfig,
-    capacity: int,
-    top_k: int | None,
-    top_p: float = 1.0,
-    chunk: int = 8,
-) -> Iterator[np.ndarray]:
+def stream_tokens(*args, chunk: int = 8, **options) -> Iterator[np.ndarray]:
     """generate_tokens in pieces: the new columns [batch, <= chunk] after each `chunk` decoded tokens."""
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     shown = 0
-    for state in _states(
-        weights, prompt_ids, starts, max_new_tokens, stop_ids, temperature, key, config, capacity, top_k, top_p, chunk
-    ):
+    for state in decode_states(*args, chunk=chunk, **options):
         count = int(state.count)
         if count > shown:
             yield np.asarray(state.tokens[:, shown:count])
             shown = count
 
 
-def _states(
-    weights, prompt_ids, starts, max_new_tokens, stop_ids, temperature, key, config, capacity, top_k, top_p, chunk
-):
-    """The decoding state after the prefill, then after each chunk (one step to the end when chunk is None)."""
+def decode_states(
+    weights: dict,
+    prompt_ids: jax.Array,
+    starts: jax.Array,
+    max_new_tokens: int,
+    stop_ids: jax.Array,
+    temperature: jax.Array,
+    key: jax.Array,
+    *,
+    config: DecoderConfig,
+    capacity: int,
+    top_k: int | None,
+    top_p: float = 1.0,
+    chunk: int | None = None,
+) -> Iterator[_State]:
+    """The decoding state after the prefill, then after each chunk (one step to the end when chunk is None).
+
+    prompt_ids: [batch, prompt_slots] left-padded; starts: [batch] index of each row's first token.
+    top_k None: greedy; otherwise sample from the top_k logits at `temperature`, within `top_p`.
+    """
     top_p = jnp.float32(top_p)
     state = prefill(
         weights, prompt_ids, starts, stop_ids, temperature, top_p, key, config=config, capacity=capacity, top_k=top_k
