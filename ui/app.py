@@ -129,6 +129,7 @@ def build_app(session: Session, page_classes: dict[str, str] | None = None) -> p
         sidebar=sidebar,
         main=[pn.Column(navigation.compact, notifications, pages.container, sizing_mode="stretch_width", margin=0)],
         theme_toggle=True,
+        busy_indicator=None,  # its spinner animates on every periodic update: CPU the training needs
         sidebar_width=200,
         raw_css=[NARROW_CSS, HIDE_SIDEBAR_WHEN_NARROW_CSS],
         main_layout=None,

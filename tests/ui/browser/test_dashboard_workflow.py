@@ -155,6 +155,14 @@ def test_new_user_trains_watches_pauses_survives_a_restart_and_chats(browser, ar
         go(page, "Runs")
         page.locator(".gj-runs-table").first.wait_for(timeout=TIMEOUT)
         page.screenshot(path=artifacts / "12-runs.png", full_page=True)
+
+        # A phone-sized screen in the dark theme: the page menu replaces the sidebar.
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.goto(f"{server.url}?run={store.run_id}&theme=dark")
+        phone.locator(".gj-nav-compact").first.wait_for(timeout=TIMEOUT)
+        phone.locator(".gj-training-kpis").first.wait_for(timeout=TIMEOUT)
+        phone.screenshot(path=artifacts / "13-training-phone-dark.png", full_page=True)
+        phone.close()
     finally:
         server.stop()
         for run in (tmp_path / "workspace" / "runs").glob("*"):
