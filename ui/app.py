@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import traceback
+from pathlib import Path
 
 import panel as pn
 import param
@@ -100,7 +101,8 @@ def _request_arguments() -> dict[str, str]:
 def apply_link(session: Session, arguments: dict[str, str]) -> None:
     """Open the run and page a link names (the CLI and notifications print such links)."""
     run_id, page = arguments.get("run"), arguments.get("page")
-    if run_id and (session.workspace.runs_dir / run_id).is_dir() and "/" not in run_id:
+    plain = bool(run_id) and run_id == Path(run_id).name and not run_id.startswith(".")
+    if plain and (session.workspace.runs_dir / run_id).is_dir():
         session.open_run(run_id, page if page in session.param.page.objects else "Training")
     elif page in session.param.page.objects:
         session.page = page

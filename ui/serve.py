@@ -144,6 +144,20 @@ class DashboardServer:
         return build_app(self.session(pn.state.user if self.login else None))
 
 
+def workspace_lock(root: Path):
+    """An exclusive lock on the workspace held for this process's life, or None when another server holds it."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(root / ".dashboard.lock", "a+")  # noqa: SIM115 (held open until the process exits)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 def configure_uploads(max_upload_mb: int) -> int:
     """FileDropper sends files up to the limit in chunks; returns the websocket message limit in bytes.
 
@@ -178,6 +192,14 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool) 
     from gemma_jax.jobs import JobRunner
 
     root = Path(args.runs_dir).expanduser().resolve()
+    lock = workspace_lock(root)
+    if lock is None:
+        print(
+            f"gemma-jax ui: another dashboard already serves {root}; open that one, or give this one its own "
+            "--runs-dir (two job runners on one workspace would start the same queued run twice)",
+            file=sys.stderr,
+        )
+        return 2
     port = args.port or free_port(args.address)
     runner = JobRunner([], env=job_env).start()  # re-attaches to running jobs, marks dead ones failed
     dashboard = DashboardServer(root, runner, login=login, max_upload_mb=args.max_upload_mb)

@@ -7,7 +7,9 @@ each user gets `<root>/users/<user>/` so nobody sees another user's runs or uplo
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -74,12 +76,22 @@ class Workspace:
         stem, dot, ext = target_name.rpartition(".")
         if not dot:
             stem, ext = target_name, ""
-        path = self.uploads_dir / target_name
-        counter = 2
-        while path.exists():  # never overwrite what the user uploaded before
-            path = self.uploads_dir / (f"{stem}-{counter}.{ext}" if ext else f"{stem}-{counter}")
-            counter += 1
-        tmp = path.with_name(f".{path.name}.part")
-        tmp.write_bytes(data)
-        tmp.rename(path)
-        return path
+        with tempfile.NamedTemporaryFile(dir=self.uploads_dir, prefix=".upload-", delete=False) as part:
+            tmp = Path(part.name)
+        try:
+            tmp.write_bytes(data)
+            path, counter = self.uploads_dir / target_name, 2
+            while True:  # os.link claims the name atomically: never overwrite an earlier or concurrent upload
+                try:
+                    os.link(tmp, path)
+                    return path
+                except FileExistsError:
+                    path = self.uploads_dir / (f"{stem}-{counter}.{ext}" if ext else f"{stem}-{counter}")
+                    counter += 1
+        except OSError as err:
+            raise UploadError(
+                f"could not save {name} on the server ({err.strerror or err}); free some disk space "
+                "or put the file on the server and give its path"
+            ) from err
+        finally:
+            tmp.unlink(missing_ok=True)

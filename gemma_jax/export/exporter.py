@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -81,9 +82,9 @@ def export_run(
     progress(f"loading {run_dir}" + (f" at step {step}" if step is not None else ""))
     model, step = load_run_model(run_dir, step)
     target = export_dir(run_dir, step)
-    work = target.with_name(f".{target.name}.part")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
+    work.chmod(0o755)  # mkdtemp makes it private; the dashboard may serve the files as another user
     method = cfg.method
     lora = method.kind in LORA_KINDS
     settings = {"base_model": cfg.model.source, "step": step, "method": method.kind}

@@ -177,7 +177,11 @@ class JobRunner:
             return
         self._jobs[path] = Job(process.pid, process_start_time(process.pid), process)
         # Recorded now, not when the engine gets going: a crash while it starts up is then detected too.
-        store.update_status(state="running", pid=process.pid, host=self._host, launcher_pid=process.pid, error=None)
+        now = read_status(store) or {}
+        if now.get("state") == "queued":  # the job may already have written running, or failed with its error
+            store.update_status(state="running", pid=process.pid, host=self._host, launcher_pid=process.pid, error=None)
+        else:
+            store.update_status(pid=process.pid, host=self._host, launcher_pid=process.pid)
         log.info("started %s as process %d", path, process.pid)
 
     def reattach(self) -> dict[str, list[str]]:
@@ -219,8 +223,11 @@ class JobRunner:
         (slower, but they never fail for want of the chips nor take them from a job). GPUs are shared.
         """
         env = dict(self.env)
-        if detect_hardware().kind == "tpu":
+        kind = detect_hardware().kind
+        if kind == "tpu":
             env["JAX_PLATFORMS"] = "cpu"
+        elif kind == "gpu":  # JAX would reserve 75% of the GPU's memory and starve the job
+            env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
         return env
 
     # -- actions ------------------------------------------------------------------------------
@@ -279,6 +286,9 @@ class JobRunner:
             state = self._state(store)
             if state not in LIVE_STATES:
                 raise JobError(f"run {store.run_id} is {state}; only a running or paused run takes requests")
+            job = self._jobs.get(store.path)
+            if job is not None and job.stopping:  # a newer request would replace the pending abort
+                raise JobError(f"run {store.run_id} is stopping; wait for it to end, then resume it if you like")
             return store.request(action, **fields)
 
     def pause(self, run: str | os.PathLike[str] | RunStore) -> dict:
@@ -361,7 +371,11 @@ class JobRunner:
                 raise JobError(f"run {store.run_id} is {state}; stop it first, then delete it")
             if store.path in self._jobs:
                 raise JobError(f"run {store.run_id} is {state} but its process is still exiting; try again shortly")
-            shutil.rmtree(store.path)
+            # Gone from every listing at once; the (possibly many GB of) files go in the background, so
+            # the dashboard and the scheduler never wait on a big delete.
+            trash = store.path.with_name(f".deleting-{store.run_id}-{os.getpid()}-{time.monotonic_ns()}")
+            store.path.rename(trash)
+        threading.Thread(target=shutil.rmtree, args=(trash, True), daemon=True, name="gemma-jax-delete").start()
 
     def clone_config(self, run: str | os.PathLike[str] | RunStore) -> JobConfig:
         """The run's config as submitted, to start a new run from (ConfigError if config.yaml is damaged)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from new_run_helpers import BAD_ROW_CSV, make_wizard
+from new_run_helpers import BAD_ROW_CSV, hardware, make_wizard
 
 from ui.state import wizard_data, wizard_method
 from ui.state.config_fields import has_field
@@ -86,3 +86,21 @@ def test_a_source_on_the_server_is_used_as_given(tmp_path):
     wizard = make_wizard(tmp_path)
     assert wizard.data.use_source(str(data))
     assert wizard.data.run_check().report.usable == 2
+
+
+def test_a_logged_in_user_reads_only_their_own_workspace(tmp_path):
+    from ui.state.new_run import NewRunState
+    from ui.state.session import Session
+    from ui.workspace import Workspace
+
+    root = tmp_path / "server"
+    alice = Workspace.for_user(root, "alice").ensure()
+    bob = Workspace.for_user(root, "bob").ensure()
+    (bob.uploads_dir / "secret.jsonl").write_text('{"prompt": "p", "response": "r"}\n')
+    mine = alice.uploads_dir / "mine.jsonl"
+    mine.write_text('{"prompt": "p", "response": "r"}\n')
+    wizard = NewRunState(Session(alice), hardware=hardware())
+    assert not wizard.data.use_source(str(bob.uploads_dir / "secret.jsonl"))
+    assert "outside your workspace" in wizard.data.error
+    assert not wizard.data.use_source(f"{alice.uploads_dir}/../../bob/uploads/secret.jsonl")
+    assert wizard.data.use_source(str(mine)) and wizard.data.use_source("example")

@@ -78,6 +78,8 @@ def test_start_submits_to_the_runner_and_opens_the_run(tmp_path):
     try:
         assert run_id is not None and wizard.session.selected_run == run_id
         assert wizard.session.page == "Training" and wizard.session.notifications[-1][1] == "success"
+        assert wizard.review.start() is None  # a second click on Start: still one run
+        assert [p.name for p in wizard.session.workspace.runs_dir.iterdir()] == [run_id]
         store = RunStore.open(wizard.session.workspace.runs_dir / run_id)
         assert store.config() == wizard.config
     finally:
@@ -88,11 +90,14 @@ def test_start_submits_to_the_runner_and_opens_the_run(tmp_path):
 def test_clone_config_starts_the_wizard_once(tmp_path):
     wizard = make_wizard(tmp_path)
     session = wizard.session
-    session.clone_config = apply_overrides(JobConfig(), ["method.lora_rank=4", "name=again"])
+    session.clone_config = apply_overrides(
+        JobConfig(), ["method.lora_rank=4", "name=again", "checkpoint.directory=/elsewhere/ckpt"]
+    )
     from ui.state.new_run import NewRunState
 
     cloned = NewRunState(session, hardware=wizard.model.hardware)
     assert cloned.config.method.lora_rank == 4 and cloned.config.name == "again"
+    assert cloned.config.checkpoint.directory is None  # never the original's checkpoints
     assert cloned.config.runs_dir == str(session.workspace.runs_dir)
     assert session.clone_config is None
     assert NewRunState(session, hardware=wizard.model.hardware).config.method.lora_rank == 16  # quick start again

@@ -137,3 +137,17 @@ def test_a_login_gives_each_user_their_own_workspace(tmp_path):
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+def test_one_dashboard_per_workspace(tmp_path):
+    import subprocess
+    import sys
+
+    from ui.serve import workspace_lock
+
+    held = workspace_lock(tmp_path / "ws")
+    assert held is not None
+    other = "import pathlib, sys; from ui.serve import workspace_lock; print(workspace_lock(pathlib.Path(sys.argv[1])))"
+    done = subprocess.run([sys.executable, "-c", other, str(tmp_path / "ws")], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "None"  # a second server on this workspace is refused
+    held.close()

@@ -123,9 +123,13 @@ class CheckpointJobState(param.Parameterized):
         if problem:
             self.error = problem
             return False
-        self.error, self.progress, self.running = "", f"Starting the {self.noun}…", True
         args = [*self.picker.arguments(), *self._options()]
-        self._job = BackgroundCommand(self.module, args, env=job_environment(self.session))
+        try:
+            self._job = BackgroundCommand(self.module, args, env=job_environment(self.session))
+        except OSError as err:  # no Python, no processes left, ...: say so, never a stuck "Starting…"
+            self.error = f"could not start the {self.noun} process: {err}"
+            return False
+        self.error, self.progress, self.running = "", f"Starting the {self.noun}…", True
         return True
 
     def poll(self) -> None:

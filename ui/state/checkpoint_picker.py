@@ -53,7 +53,10 @@ class CheckpointPicker(param.Parameterized):
         """Re-read the runs and the chosen run's checkpoints (new runs and new saves appear)."""
         runs_dir = Path(self.session.workspace.runs_dir)
         runs = (
-            sorted((p.name for p in runs_dir.iterdir() if (p / "status.json").is_file()), reverse=True)
+            sorted(
+                (p.name for p in runs_dir.iterdir() if not p.name.startswith(".") and (p / "status.json").is_file()),
+                reverse=True,
+            )
             if runs_dir.is_dir()
             else []
         )

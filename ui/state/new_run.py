@@ -48,6 +48,7 @@ class NewRunState(param.Parameterized):
         if not isinstance(cloned, JobConfig):
             return False
         self.session.clone_config = None
+        cloned = set_field(cloned, "checkpoint.directory", None)  # never the original's (keep-N would prune it)
         self.config = set_field(cloned, "runs_dir", str(self.session.workspace.runs_dir))
         self.data.result = None
         self.review.started = None

@@ -57,18 +57,32 @@ ADVANCED_FIELDS = (
 )
 
 
-def source_problem(source: str) -> str:
-    """Why a typed-in data source cannot be used, in words ('' when it can)."""
+def source_problem(source: str, confine_to: Path | None = None) -> str:
+    """Why a typed-in data source cannot be used, in words ('' when it can).
+
+    `confine_to` (a logged-in user's workspace): local paths must lie inside it, so nobody reads
+    another user's uploads or other files on the server through the data check.
+    """
     if not source:
         return "type a data source: a file path on the server, hf:NAME, tfds:NAME, gs://bucket/file or 'example'"
     if source == EXAMPLE_DATASET or source.startswith(REMOTE_PREFIXES):
         return ""
+    if confine_to is not None and not Path(source).expanduser().resolve().is_relative_to(confine_to.resolve()):
+        return (
+            f"{source} is outside your workspace ({confine_to}); upload the file, or use hf:NAME, tfds:NAME, "
+            "gs://bucket/file or 'example'"
+        )
     if not Path(source).expanduser().exists():
         return (
             f"{source} does not exist on the server; upload the file instead, or give a path that exists there "
             "(or hf:NAME, tfds:NAME, gs://bucket/file, 'example')"
         )
     return ""
+
+
+def confined_root(workspace) -> Path | None:
+    """The folder a logged-in user's local data paths must stay in (None without a login)."""
+    return workspace.root if workspace.user else None
 
 
 class DataStep(param.Parameterized):
@@ -93,7 +107,7 @@ class DataStep(param.Parameterized):
     def use_source(self, source: str) -> bool:
         """Train on `source` (typed in); False, with `error` set, when it cannot be used."""
         source = source.strip()
-        problem = source_problem(source)
+        problem = source_problem(source, confined_root(self.owner.session.workspace))
         self.error = problem
         if problem:
             return False

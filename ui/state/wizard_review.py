@@ -14,6 +14,7 @@ from gemma_jax.config import ConfigError, JobConfig, config_to_yaml, validate
 from gemma_jax.config.convert import config_to_dict
 from gemma_jax.models.registry import shape_for_source
 from ui.state.hardware import memory_budget
+from ui.state.wizard_data import confined_root, source_problem
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
@@ -65,6 +66,7 @@ class ReviewStep(param.Parameterized):
     def __init__(self, owner: NewRunState, **params):
         super().__init__(**params)
         self.owner = owner
+        self._started_config: JobConfig | None = None
 
     def yaml_text(self) -> str:
         return config_to_yaml(self.owner.config)
@@ -100,13 +102,22 @@ class ReviewStep(param.Parameterized):
             session.notify("this dashboard has no job runner; start the run with the command shown", "error")
             return None
         cfg = dataclasses.replace(self.owner.config, runs_dir=str(session.workspace.runs_dir))
+        if self.started and self._started_config == cfg:  # a second click on Start: one run, not two
+            session.notify(f"run {self.started} was already started with this config", "warning")
+            return None
+        confine = confined_root(session.workspace)
+        for path in (cfg.data.train_path, cfg.data.validation_path, cfg.data.test_path):
+            problem = source_problem(path, confine) if path else ""
+            if problem:
+                session.notify(f"could not start the run: {problem}", "error")
+                return None
         try:
             store = session.runner.submit(cfg)
         except (ConfigError, ValueError, OSError, RuntimeError) as err:  # JobError is a RuntimeError
             session.notify(f"could not start the run: {err}", "error")
             return None
         run_id = Path(store.path).name
-        self.started = run_id
+        self.started, self._started_config = run_id, cfg
         session.notify(f"run {run_id} submitted", "success")
         session.open_run(run_id)
         return run_id

@@ -29,11 +29,18 @@ class ReviewView(pn.viewable.Viewer):
             css_classes=["gj-newrun-download"],
         )
         self.start = pn.widgets.Button(label="Start training", color="success", css_classes=["gj-newrun-start"])
-        self.start.on_click(lambda _: review.start())
+        self.start.on_click(self._start)
         state.param.watch(self._refresh, "config")
         state.param.watch(self._refresh, "step")
         state.data.param.watch(self._refresh, ["result", "checking"])
         self._refresh()
+
+    def _start(self, _event=None) -> None:
+        self.start.disabled = True  # a double click submits once
+        try:
+            self.state.review.start()
+        finally:
+            self.start.disabled = False
 
     def _refresh(self, *_) -> None:
         if self.state.step != "Review":
