@@ -8,6 +8,7 @@ for development (one local workspace, see ui/README.md); `gemma-jax ui` is the r
 
 from __future__ import annotations
 
+import base64
 import importlib
 import traceback
 from pathlib import Path
@@ -29,6 +30,7 @@ PAGE_CLASSES = {
 TITLE = "gemma-jax"
 # Panel extensions every page may use; loaded once by the server (FileDropper uploads in chunks).
 EXTENSIONS = ("tabulator", "filedropper", "codeeditor")
+FILEPOND_IDLE_JS = Path(__file__).parent / "static" / "filepond_idle.js"
 NARROW_CSS = "@media (max-width: 600px) { #main { padding: 4px !important; } }"
 
 
@@ -142,11 +144,21 @@ def build_app(session: Session, page_classes: dict[str, str] | None = None) -> p
     return template
 
 
+def load_extensions() -> None:
+    """Panel's extensions for every page, and the script that idles FileDropper's animation loop.
+
+    The script follows FileDropper's own (config.js_files come after the extensions'), inlined as a
+    data URL so that `gemma-jax ui` and `panel serve ui/app.py` need no static route.
+    """
+    script = base64.b64encode(FILEPOND_IDLE_JS.read_bytes()).decode("ascii")
+    pn.extension(*EXTENSIONS, notifications=True, js_files={"gj_filepond_idle": f"data:text/javascript;base64,{script}"})
+
+
 def _development_app() -> None:
     """`panel serve ui/app.py`: one local workspace in ./gemma-jax-workspace with a job runner."""
     from ui.serve import development_session
 
-    pn.extension(*EXTENSIONS, notifications=True)
+    load_extensions()
     build_app(development_session()).servable(title=TITLE)
 
 

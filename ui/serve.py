@@ -206,9 +206,9 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool) 
     if not login:
         dashboard.session(None)  # create the workspace and watch its runs before the first visit
     ws_limit = configure_uploads(dashboard.max_upload_mb)
-    from ui.app import EXTENSIONS
+    from ui.app import load_extensions
 
-    pn.extension(*EXTENSIONS, notifications=True)
+    load_extensions()
     options = {
         "port": port,
         "address": args.address,

@@ -150,7 +150,8 @@ class GenerationClient:
             bufsize=1,
             env=self.env,
         )
-        threading.Thread(target=self._read_replies, args=(self._process,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_replies, args=(self._process,), daemon=True)
+        self._reader.start()
         threading.Thread(target=self._read_stderr, args=(self._process,), daemon=True).start()
 
     def _read_replies(self, process: subprocess.Popen) -> None:
@@ -194,6 +195,7 @@ class GenerationClient:
             self._write({**message, "id": replies.request_id})
         except (OSError, ValueError) as error:
             self._forget(replies)
+            self._reader.join(timeout=5)  # a worker that died at start: say why, not "broken pipe"
             raise GenerationError(self._ended or f"cannot reach the generation worker: {error}") from error
         return replies
 

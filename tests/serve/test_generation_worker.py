@@ -112,3 +112,14 @@ def test_the_worker_protocol_reports_cancellation(run_dir):
         assert worker.wait(30) == 0
     finally:
         worker.kill()
+
+
+def test_a_worker_that_dies_at_start_is_explained_not_a_broken_pipe(tmp_path):
+    """The worker closes its input and exits: the user reads its exit code and last words."""
+    python = tmp_path / "dying-python"
+    python.write_text("#!/bin/sh\nexec 0<&-\necho 'No module named gemma_jax' >&2\nsleep 0.3\nexit 3\n")
+    python.chmod(0o755)
+    client = GenerationClient(python=str(python))
+    with pytest.raises(GenerationError, match=r"exited \(code 3\)[\s\S]*No module named gemma_jax"):
+        client.load("tuned", "tiny:gemma3", timeout=10)
+    client.close()

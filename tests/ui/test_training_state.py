@@ -90,6 +90,29 @@ def test_follows_a_run_by_offset(tmp_path):
     assert state.actions == available_actions("running") and state.actions["pause"]
 
 
+def test_the_running_clock_alone_refreshes_the_figures_only_every_few_seconds(tmp_path):
+    """Every KPI change repaints the page in the browser, which shares the CPU with the job."""
+    session = make_session(tmp_path)
+    store = make_run(session, "r")
+    store.update_status(state="running", pid=os.getpid(), started="2026-01-01T00:00:00+00:00")
+    session.selected_run = "r"
+    state = TrainingState(session)
+    start = 1767225600.0 + 100
+    state.poll(now=start)
+    assert state.kpis["elapsed_s"] == 100.0
+    seen = []
+    state.param.watch(lambda event: seen.append(event.new["elapsed_s"]), "kpis")
+    for tick in range(1, 10):
+        state.poll(now=start + tick)
+    assert seen == []  # nothing but the clock moved
+    train_steps(store, 1, 1, total=10)
+    state.poll(now=start + 9.5)
+    assert seen == [109.5] and state.kpis["step"] == 1  # a new step shows at once, clock included
+    state.poll(now=start + 15)
+    state.poll(now=start + 19.5)
+    assert seen == [109.5, 119.5]
+
+
 def test_run_end_is_notified_once_and_samples_pair_base_with_tuned(tmp_path):
     session = make_session(tmp_path)
     store = make_run(session, "r")

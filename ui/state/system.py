@@ -42,7 +42,7 @@ def flatten_sample(sample: dict[str, Any]) -> dict[str, Any]:
 class SystemUsage:
     """The latest system sample and its history, or why there is none."""
 
-    def __init__(self, disk_paths: Sequence[str | Path] = (".",), interval_s: float = 2.0, max_points: int = 2000):
+    def __init__(self, disk_paths: Sequence[str | Path] = (".",), interval_s: float = 5.0, max_points: int = 2000):
         self.interval_s = interval_s
         self.history = Series(SYSTEM_COLUMNS, max_points)
         self.latest: dict[str, Any] = {}

@@ -1,6 +1,6 @@
 """The Training page's state: one run followed live by offset, its figures, logs, samples and controls.
 
-`poll()` is called by a per-session periodic callback (~500 ms) while the page is open. It
+`poll()` is called by a per-session periodic callback (~1 s) while the page is open. It
 reads only what the training process appended since the last call (status.json is a few
 hundred bytes; metrics, logs and samples are tailed by byte offset), so an open page does
 not slow training down. Plot data comes back as SeriesUpdates the view applies as is.
@@ -28,6 +28,8 @@ EVAL_COLUMNS = ("step", "eval_loss")
 STOP_GRACE_S = 600.0  # "stop early": the engine saves and exits; forced only if it hangs this long
 ABORT_GRACE_S = 20.0  # "abort": the same request, forced after a short wait
 STORAGE_EVERY_S = 15.0  # and at every state change (e.g. the final checkpoint)
+CLOCK_EVERY_S = 10.0  # elapsed/ETA alone refresh the figures this often: each repaint is CPU taken from training
+CLOCK_KPIS = ("elapsed_s", "eta_s")
 ENDINGS = {
     "completed": ("success", "{run} completed at step {step}."),
     "failed": ("error", "{run} failed: {error}"),
@@ -84,6 +86,7 @@ class TrainingState(param.Parameterized):
         self._storage_thread: threading.Thread | None = None
         self.storage_error: str | None = None
         self.status, self.kpis, self.storage_bytes = {}, {}, None
+        self._steady_kpis, self._kpis_at = None, 0.0
         self.actions = available_actions(None)
 
     @property
@@ -109,8 +112,15 @@ class TrainingState(param.Parameterized):
         if self.samples.poll():
             self.samples_version += 1
         self._poll_storage(now)
-        self.kpis = self.tracker.summary(self.status, now)
+        self._update_kpis(now)
         return updates
+
+    def _update_kpis(self, now: float) -> None:
+        """New figures when a step, loss, state... changed; the running clock only every CLOCK_EVERY_S."""
+        kpis = self.tracker.summary(self.status, now)
+        steady = {key: value for key, value in kpis.items() if key not in CLOCK_KPIS}
+        if steady != self._steady_kpis or now - self._kpis_at >= CLOCK_EVERY_S:
+            self.kpis, self._steady_kpis, self._kpis_at = kpis, steady, now
 
     def _poll_status(self) -> None:
         try:

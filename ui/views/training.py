@@ -17,7 +17,7 @@ from ui.state.training import TrainingState
 from ui.views.poller import Poller
 from ui.views.training_plots import TrainingPlots
 
-POLL_MS = 500
+POLL_MS = 1000  # metric to browser within ~1 s (target 2 s); each tick costs the job CPU
 _CONTROLS = (  # (action key, label, button type, css class, TrainingState method)
     ("pause", "Pause", "warning", "gj-training-pause", "pause"),
     ("unpause", "Continue", "success", "gj-training-unpause", "unpause"),
@@ -135,6 +135,7 @@ class TrainingPage(pn.viewable.Viewer):
                 ("System", pn.Column(self.system_text, self.plots.system, sizing_mode="stretch_width")),
                 sizing_mode="stretch_width",
                 css_classes=["gj-training-tabs"],
+                dynamic=True,  # only the shown tab is in the browser: hidden ones cost no repaints
             ),
             sizing_mode="stretch_width",
         )

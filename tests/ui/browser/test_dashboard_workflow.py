@@ -23,6 +23,12 @@ POINTS = (
 )
 BAD_CSV = "prompt,response\nWhat is 2+2?,4\nName a colour.,Blue\n,an answer with no prompt\nCapital of France?,Paris\n"
 TIMEOUT = 120_000
+# Animation frames the page asks for in one second (a page at rest asks for none).
+FRAMES_PER_S = (
+    "() => new Promise(done => { let n = 0; const request = window.requestAnimationFrame;"
+    " window.requestAnimationFrame = cb => { n++; return request.call(window, cb) };"
+    " setTimeout(() => { window.requestAnimationFrame = request; done(n) }, 1000) })"
+)
 
 
 def points(page) -> int:
@@ -102,6 +108,8 @@ def test_new_user_trains_watches_pauses_survives_a_restart_and_chats(browser, ar
         store = RunStore.open(runs[0])
         assert store.config().model.source == "tiny:gemma3"
         page.screenshot(path=artifacts / "06-training.png", full_page=True)
+        # The upload widget's 60 fps animation loop (FilePond) is parked once no drop zone is shown.
+        assert page.evaluate(FRAMES_PER_S) < 10
 
         # Pause: the state says so and the plot stops growing; resume: it grows again.
         page.locator(".gj-training-pause button").click()
