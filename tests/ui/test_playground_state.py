@@ -1,6 +1,7 @@
 """Playground state: checkpoint picking, clear refusals, a worker that fails, and real streamed answers."""
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +62,31 @@ def test_a_worker_that_cannot_start_is_reported(tmp_path):
     state.wait(60)
     assert not state.running and state.status == "Failed."
     assert "Generation failed: the generation worker exited (code 1)" in state.error
+
+
+def test_a_worker_still_starting_when_the_session_closes_is_ended(tmp_path):
+    """Closing the browser tab while the worker starts must not leave a process holding two models."""
+    session = make_session(tmp_path)
+    _run_with_checkpoints(session, tmp_path, 1)
+    worker = tmp_path / "worker-python"
+    worker.write_text("#!/bin/sh\nexec cat > /dev/null\n")  # a worker that waits for its input to end
+    worker.chmod(0o755)
+    release, started = threading.Event(), []
+
+    def slow_start(_session):
+        release.wait(30)
+        client = GenerationClient(python=str(worker))
+        client._start()
+        started.append(client)
+        return client
+
+    state = PlaygroundState(session, client_factory=slow_start)
+    state.prompt = "hello"
+    assert state.generate()
+    state.close()
+    release.set()
+    state.wait(30)
+    assert started and not started[0].running and not state.running
 
 
 @pytest.mark.slow  # a worker process loads two models: about half a minute

@@ -57,6 +57,7 @@ class PlaygroundState(param.Parameterized):
         self._label = self.tuned_label
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False  # the browser session ended: no worker may outlive it
 
     # -- actions (server thread) ------------------------------------------------------------------
     def generate(self) -> bool:
@@ -123,11 +124,13 @@ class PlaygroundState(param.Parameterized):
         self.poll()
 
     def close(self) -> None:
+        """End the worker process (the browser session ended); a worker still starting ends too."""
         self._stop.set()
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            self._closed, client, self._client = True, self._client, None
             self._loaded.clear()
+        if client is not None:
+            client.close()
 
     # -- the background work ----------------------------------------------------------------------
     def _set_status(self, text: str) -> None:
@@ -136,9 +139,9 @@ class PlaygroundState(param.Parameterized):
 
     def _work(self, run_dir: str, step: int | None, prompt: str, options: dict) -> None:
         try:
-            if self._client is None:
-                self._client = self._client_factory(self.session)
-            client = self._client
+            client = self._worker()
+            if client is None:
+                return
             tuned_facts = self._ensure(client, TUNED, run_dir, step)
             self._ensure(client, BASE, client.base_source(run_dir), None)
             with self._lock:
@@ -158,6 +161,19 @@ class PlaygroundState(param.Parameterized):
                 self._errors.append(f"Generation failed: {error}")
                 self._status = "Failed."
             self._loaded.clear()
+
+    def _worker(self):
+        """The session's generation client, started on first use; None once the session closed."""
+        with self._lock:
+            if self._closed or self._client is not None:
+                return self._client
+        client = self._client_factory(self.session)
+        with self._lock:
+            if not self._closed:
+                self._client = client
+                return client
+        client.close()  # the session closed while this one was starting
+        return None
 
     def _ensure(self, client, name: str, source: str, step: int | None) -> dict:
         wanted = (source, step)
