@@ -126,6 +126,8 @@ class GenerationClient:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for reader in (self._reader, self._stderr_reader):
+            reader.join(timeout=5)  # they close the worker's pipes once it has exited
         self._process = None
 
     def __enter__(self) -> Self:
@@ -150,11 +152,14 @@ class GenerationClient:
             bufsize=1,
             env=self.env,
         )
-        self._reader = threading.Thread(target=self._read_replies, args=(self._process,), daemon=True)
+        self._stderr_reader = threading.Thread(target=self._read_stderr, args=(self._process,), daemon=True)
+        self._reader = threading.Thread(
+            target=self._read_replies, args=(self._process, self._stderr_reader), daemon=True
+        )
+        self._stderr_reader.start()
         self._reader.start()
-        threading.Thread(target=self._read_stderr, args=(self._process,), daemon=True).start()
 
-    def _read_replies(self, process: subprocess.Popen) -> None:
+    def _read_replies(self, process: subprocess.Popen, stderr_reader: threading.Thread) -> None:
         for line in process.stdout:
             try:
                 reply = json.loads(line)
@@ -168,7 +173,14 @@ class GenerationClient:
                 target = self._waiting.get(reply.get("id"))
             if target is not None:
                 target.put(reply)
+        process.stdout.close()
         code = process.wait()
+        with self._lock:  # no request is being written now
+            try:
+                process.stdin.close()
+            except OSError:  # bytes still buffered for a worker that is gone
+                pass
+        stderr_reader.join(timeout=2)  # its last words, for the message below
         tail = "\n".join(list(self._stderr)[-15:])
         self._ended = f"the generation worker exited (code {code})" + (f":\n{tail}" if tail else "")
         with self._lock:
@@ -179,6 +191,7 @@ class GenerationClient:
     def _read_stderr(self, process: subprocess.Popen) -> None:
         for line in process.stderr:
             self._stderr.append(line.rstrip())
+        process.stderr.close()
 
     def _write(self, message: dict) -> None:
         with self._lock:
