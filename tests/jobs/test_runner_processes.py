@@ -4,6 +4,8 @@ Processes are shared between assertions (each costs ~10 s of JAX start-up): A an
 start together, B waits for A's slot.
 """
 
+import contextlib
+import json
 import os
 import signal
 import time
@@ -35,7 +37,20 @@ def _state(store: RunStore) -> str:
     return store.read_status()["state"]
 
 
-def test_queue_stop_restart_and_kill_with_real_jobs(tmp_path):
+@pytest.fixture
+def no_jobs_left(tmp_path):
+    """Whatever happens in the test, no training process outlives it (a long job would train on)."""
+    yield
+    for status in tmp_path.rglob("status.json"):
+        pid = None
+        with contextlib.suppress(OSError, ValueError):
+            pid = json.loads(status.read_text()).get("pid")
+        if isinstance(pid, int) and process_alive(pid):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)  # jobs lead their own process groups
+
+
+def test_queue_stop_restart_and_kill_with_real_jobs(tmp_path, no_jobs_left):
     long_cfg = fast_config(tmp_path, "train.max_steps=100000", "checkpoint.every_steps=100000", *TINY)
     short_cfg = fast_config(tmp_path, "train.max_steps=4", *TINY)
     cli_run = RunStore.create(short_cfg, "cli")  # queued without a launcher: never the runner's to start
