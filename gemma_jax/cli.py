@@ -18,18 +18,22 @@ DEFAULT_MODEL = EMBEDDED_MODEL  # the pretrained Gemma 3 270M that ships with ge
 
 def _train(args) -> int:
     from gemma_jax.runs.run_store import RunStore
-    from gemma_jax.train.trainer import train_run
+    from gemma_jax.train.host_memory import retain_for_run, retain_freed_host_memory
 
     if args.resume:
         store = RunStore.open(args.resume)
+        retain_for_run(store.path)  # before JAX starts
         print(f"resuming {store.path}", file=sys.stderr)
     else:
         cfg = load_config(args.config) if args.config else JobConfig()
         cfg = apply_overrides(cfg, args.set or [])
+        retain_freed_host_memory(cfg)
         if not args.skip_memory_check:
             _check_memory(cfg)
         store = RunStore.create(cfg, run_id=args.run_id)
         print(f"run directory: {store.path}", file=sys.stderr)
+    from gemma_jax.train.trainer import train_run
+
     state = train_run(str(store.path), progress=not args.no_progress)
     status = store.read_status()
     if state == "failed":

@@ -3,7 +3,9 @@
 FLOPs count the matmuls the step really needs: the decoder on every
 non-padding token, attention over each token's own segment, and the output
 head at loss positions only. The backward pass costs 2x the forward for
-weights being trained and 1x for frozen ones (activation gradients only).
+weights being trained and 1x for frozen ones (activation gradients only);
+attention has no weights, and its backward (gradients of queries, keys and
+values) is always 2x its forward.
 """
 
 from __future__ import annotations
@@ -54,9 +56,8 @@ def step_flops(decoder, *, tokens: int, attended_pairs: int, loss_positions: int
     heads_dim = backbone.num_query_heads * backbone.head_dim
     attention = 4.0 * attended_pairs * heads_dim * backbone.num_layers  # QK^T and AV
     head = 2.0 * backbone.hidden_dim * backbone.vocabulary_size * loss_positions
-    forward = body + attention + head
-    backward = 2.0 * forward if full else 1.0 * forward
-    return forward + backward
+    weights = body + head
+    return 3.0 * attention + (3.0 if full else 2.0) * weights
 
 
 def attended_pairs(segment_ids: np.ndarray) -> int:

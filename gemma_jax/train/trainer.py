@@ -33,6 +33,7 @@ from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.control import ControlChannel
 from gemma_jax.train.dpo_step import evaluate_pairs
 from gemma_jax.train.early_stopping import EarlyStopping
+from gemma_jax.train.host_memory import host_memory_retained
 from gemma_jax.train.optimizer import with_lr_scale
 from gemma_jax.train.setup import LORA_KINDS, build_training
 from gemma_jax.train.state_restore import restore_state
@@ -172,6 +173,8 @@ class Trainer:
         store = self.store
         store.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), error=None)
         self.control.install_signal_handlers()
+        if host_memory_retained():
+            store.log("CPU host: freed step buffers stay mapped between steps (GEMMA_JAX_RETAIN_HOST_MEMORY=0: off)")
         try:
             if self.setup is None:  # a caller may have prepared it (to evaluate the base model first)
                 self.prepare()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gemma_jax.data import BatchIterator, pack_rows
+from gemma_jax.data.batches import CAPACITY_MULTIPLE
 
 SEQ, BATCH = 48, 4
 
@@ -107,7 +108,7 @@ def test_loss_gather_reproduces_loss_mask_and_capacity_is_static(examples):
             assert valid[g].sum() == batch["loss_mask"][g * 2 : g * 2 + 2].sum()
             biggest = max(biggest, int(valid[g].sum()))
         np.testing.assert_array_equal(rebuilt.reshape(BATCH, SEQ), batch["loss_mask"])
-    assert capacity % 64 == 0 and capacity >= 64 and capacity - 64 < biggest <= capacity
+    assert capacity % CAPACITY_MULTIPLE == 0 and capacity - CAPACITY_MULTIPLE < biggest <= capacity
     assert it.dropped_loss_tokens == 0
 
 
