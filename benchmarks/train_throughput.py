@@ -287,7 +287,7 @@ def run_keras_fit(cfg: JobConfig, proto: bytes, host_batches: list[dict]) -> Pha
     """Keras-Hub's CausalLM trained by fit() on exactly our packed batches and loss positions."""
     model = fresh_model(cfg, proto)
     method = cfg.method
-    apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets)
+    apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets, seed=cfg.train.seed)
 
     def stack(key: str) -> np.ndarray:
         return np.concatenate([np.asarray(b[key]) for b in host_batches])
@@ -345,7 +345,7 @@ def run_guide(cfg: JobConfig, proto: bytes, examples: list[Example], steps: int)
     """One padded example per row, loss on all tokens, preprocessing inside fit() as the guide does."""
     model = fresh_model(cfg, proto)
     method = cfg.method
-    apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets)
+    apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets, seed=cfg.train.seed)
     batch_size, seq = cfg.train.batch_size, cfg.data.sequence_length
     needed = batch_size * (steps + 1)
     chosen = [examples[i % len(examples)] for i in range(needed)]

@@ -34,6 +34,7 @@ import keras
 
 from gemma_jax.models.architectures import ARCHITECTURES, CONTEXT_LENGTH, FULL_VOCABULARY
 from gemma_jax.models.loaded_model import LoadedModel
+from gemma_jax.models.seeding import seeded_init
 from gemma_jax.models.sources.errors import ModelLoadError
 from gemma_jax.models.sources.keras_fixes import apply_keras_hub_fixes
 from gemma_jax.models.sources.kinds import EMBEDDED_MODEL, describe_source
@@ -57,9 +58,9 @@ def build_backbone(arch: str, vocabulary_size: int, *, dtype: str, seed: int) ->
     if arch not in ARCHITECTURES:
         raise ModelLoadError(f"unknown architecture '{arch}'; known: {', '.join(sorted(ARCHITECTURES))}")
     family, kwargs = ARCHITECTURES[arch]
-    keras.utils.set_random_seed(seed)
     extra = {"text_only_model": True, "vision_encoder": None, "image_size": 896} if family == "gemma3" else {}
-    backbone = _backbone_class(family)(vocabulary_size=vocabulary_size, dtype=dtype, **kwargs, **extra)
+    with seeded_init(seed):
+        backbone = _backbone_class(family)(vocabulary_size=vocabulary_size, dtype=dtype, **kwargs, **extra)
     apply_keras_hub_fixes(backbone)
     return backbone, family
 

@@ -49,17 +49,21 @@ def target_layers(backbone: keras.Model, targets) -> list[keras.layers.Layer]:
     return layers
 
 
-def apply_lora(backbone: keras.Model, rank: int, alpha: float, targets) -> int:
+def apply_lora(backbone: keras.Model, rank: int, alpha: float, targets, seed: int = 0) -> int:
     """Freeze the backbone and add rank-`rank` adapters to `targets`; returns #adapted layers.
 
     With a quantized base (QLoRA, see quantization.py) quantize first: Keras then
-    adds the f32 factors next to the int8/int4 kernel.
+    adds the f32 factors next to the int8/int4 kernel. Each A factor gets its own
+    seed derived from `seed`, so the same seed gives the same adapters whatever else
+    the process has drawn from Python's `random` (see seeding.py).
     """
     for variable in backbone.variables:
         variable.trainable = False
     layers = target_layers(backbone, targets)
-    for layer in layers:
-        layer.enable_lora(rank, lora_alpha=alpha)
+    seeds = np.random.SeedSequence([seed, len(layers)]).generate_state(len(layers))
+    for layer, layer_seed in zip(layers, seeds):
+        initializer = keras.initializers.HeUniform(seed=int(layer_seed))  # Keras' default A initializer, seeded
+        layer.enable_lora(rank, lora_alpha=alpha, a_initializer=initializer)
     return len(layers)
 
 

@@ -38,10 +38,10 @@ def _gcs_bytes(url: str) -> int:
     if not bucket:
         raise ValueError(f"{url!r} names no bucket; the form is gs://bucket/path")
     prefix = prefix.strip("/")
-    from google.cloud import storage
+    from gemma_jax.cloud_storage import storage_client
 
     try:
-        client = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT"))
+        client = storage_client()
         blobs = client.list_blobs(bucket, prefix=f"{prefix}/" if prefix else None, timeout=30)
         return sum(int(blob.size or 0) for blob in blobs)
     except Exception as error:  # google-auth, google-api-core and requests errors

@@ -92,7 +92,7 @@ def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devi
     if method.base_quantization is not None:  # QLoRA: int8/int4 frozen projections, f32 LoRA on top
         quantize_base(model.backbone, method.base_quantization)
     if method.kind in LORA_KINDS:
-        apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets)
+        apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets, seed=config.train.seed)
     dropout = method.lora_dropout if method.kind in LORA_KINDS else 0.0
     decoder = PackedDecoder(model.backbone, remat=config.model.remat, lora_dropout=dropout)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.model, devices=devices)

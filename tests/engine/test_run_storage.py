@@ -5,6 +5,7 @@ import socket
 
 import pytest
 
+from gemma_jax.cloud_storage import storage_client
 from gemma_jax.runs import storage_bytes
 
 
@@ -23,7 +24,6 @@ def test_local_folders_count_every_file_once(tmp_path):
 def bucket(monkeypatch):
     """A running gcp-storage-emulator with bucket `runs`; STORAGE_EMULATOR_HOST points at it."""
     from gcp_storage_emulator.server import create_server
-    from google.cloud import storage
 
     with socket.socket() as sock:
         sock.bind(("localhost", 0))
@@ -31,8 +31,9 @@ def bucket(monkeypatch):
     server = create_server("localhost", port, in_memory=True)
     server.start()
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://localhost:{port}")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
     try:
-        yield storage.Client(project="test").create_bucket("runs")
+        yield storage_client().create_bucket("runs")
     finally:
         server.stop()
 

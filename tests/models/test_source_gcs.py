@@ -2,6 +2,7 @@
 
 import os
 import socket
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from model_fixtures import TEXTS, free_port, keras_logits, save_tiny_preset, tiny_proto, token_ids, write_hf_checkpoint
 
+from gemma_jax.cloud_storage import storage_client
 from gemma_jax.models.loading import ModelLoadError, describe_source, load_model
 from gemma_jax.models.sources.gcs import MANIFEST, fetch_gcs
 
@@ -20,7 +22,6 @@ BUCKET = "models"
 def emulator(monkeypatch, tmp_path):
     """A running emulator with bucket `models`; STORAGE_EMULATOR_HOST and the cache point at it / tmp_path."""
     from gcp_storage_emulator.server import create_server
-    from google.cloud import storage
 
     port = free_port()
     server = create_server("localhost", port, in_memory=True)
@@ -28,7 +29,8 @@ def emulator(monkeypatch, tmp_path):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://localhost:{port}")
     monkeypatch.setenv("GEMMA_JAX_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("GEMMA_JAX_HUB_TIMEOUT", "2")
-    client = storage.Client(project="test")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
+    client = storage_client()
     client.create_bucket(BUCKET)
     try:
         yield server, client.bucket(BUCKET)
@@ -127,6 +129,8 @@ def test_unreachable_storage_fails_fast(monkeypatch, tmp_path):
         load_model("gs://some-bucket/model")
     assert time.monotonic() - start < 20
     assert not os.path.exists(tmp_path / "cache" / "gcs" / "some-bucket" / "model")
+    # Nothing keeps trying in the background (google-cloud-storage's bucket-metadata fetch would, for a minute).
+    assert [t.name for t in threading.enumerate() if "_fetch_background" in t.name] == []
 
 
 def test_stalled_storage_fails_within_the_timeout(monkeypatch, tmp_path):

@@ -22,6 +22,7 @@ import tempfile
 import urllib.parse
 import warnings
 
+from gemma_jax.cloud_storage import storage_client
 from gemma_jax.models.sources.connectivity import hub_timeout_s
 from gemma_jax.models.sources.errors import ModelLoadError
 from gemma_jax.models.sources.kinds import GCS_PREFIX
@@ -78,10 +79,9 @@ def _metadata_retry():
 
 def _client(source: str):
     from google.auth.exceptions import DefaultCredentialsError
-    from google.cloud import storage
 
     try:
-        return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT"))
+        return storage_client()
     except DefaultCredentialsError as error:
         raise ModelLoadError(
             f"cannot load '{source}': no usable Google Cloud credentials ({error}); {CREDENTIALS_ADVICE}"
