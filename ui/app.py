@@ -151,7 +151,9 @@ def load_extensions() -> None:
     data URL so that `gemma-jax ui` and `panel serve ui/app.py` need no static route.
     """
     script = base64.b64encode(FILEPOND_IDLE_JS.read_bytes()).decode("ascii")
-    pn.extension(*EXTENSIONS, notifications=True, js_files={"gj_filepond_idle": f"data:text/javascript;base64,{script}"})
+    pn.extension(
+        *EXTENSIONS, notifications=True, js_files={"gj_filepond_idle": f"data:text/javascript;base64,{script}"}
+    )
 
 
 def _development_app() -> None:

@@ -148,6 +148,8 @@ def test_one_dashboard_per_workspace(tmp_path):
     held = workspace_lock(tmp_path / "ws")
     assert held is not None
     other = "import pathlib, sys; from ui.serve import workspace_lock; print(workspace_lock(pathlib.Path(sys.argv[1])))"
-    done = subprocess.run([sys.executable, "-c", other, str(tmp_path / "ws")], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", other, str(tmp_path / "ws")], capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == "None"  # a second server on this workspace is refused
     held.close()
