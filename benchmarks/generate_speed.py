@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\ncommon prefix with our float32 continuation (of {new} tokens): {agreement}")
         print(f"our float32 continuation: {model.tokenizer.decode(reference.token_ids)!r}")
 
-    default = phases.get(f"ours_{default_weight_dtype()}") or next(iter(phases.values()))
+    default = phases.get(f"ours_{default_weight_dtype(model.backbone)}") or next(iter(phases.values()))
     keras_rate = phases["keras_hub"].tokens_per_s if "keras_hub" in phases else None
     torch_rate = phases["transformers"].tokens_per_s if "transformers" in phases else None
     result = {

@@ -8,8 +8,8 @@ import os
 import sys
 
 import gemma_jax  # noqa: F401  (selects the JAX backend for Keras)
-from gemma_jax.command_line import positive_int
-from gemma_jax.config import ConfigError, JobConfig, apply_overrides, load_config, save_config
+from gemma_jax.command_line import guarded, positive_int
+from gemma_jax.config import JobConfig, apply_overrides, load_config, save_config
 from gemma_jax.config.presets import PRESETS, apply_preset
 from gemma_jax.models.registry import EMBEDDED_MODEL
 
@@ -70,7 +70,8 @@ def _generate(args) -> int:
         texts = data_texts(JobConfig().data) if source.startswith(("tiny:", "random:")) else None
         model = load_model(source, vocab_texts=texts)
     prompt = args.prompt if args.raw else prompt_text(args.prompt)
-    generator = Generator(model, max_length=len(model.tokenizer.encode(prompt)) + args.max_new_tokens + 1)
+    max_length = len(model.tokenizer.encode(prompt)) + args.max_new_tokens + 1
+    generator = Generator(model, max_length=max_length, weights=args.weights)
     generation = generator.generate_ids(
         [prompt], args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, seed=args.seed
     )[0]
@@ -119,7 +120,14 @@ def _control(args) -> int:
         raise ValueError("set-lr needs the new peak learning rate, e.g. `gemma-jax control RUN_DIR set-lr 1e-4`")
     if action != "set_lr" and args.value is not None:
         raise ValueError(f"{args.action} takes no value (got {args.value})")
-    request = RunStore.open(args.run_dir).request(action, value=args.value)
+    from gemma_jax.runs.listing import summarize_run
+
+    store = RunStore.open(args.run_dir)
+    summary, _ = summarize_run(store.path)
+    if summary.state not in ("queued", "running", "paused"):
+        hint = "" if summary.state == "completed" else f"; continue it with `gemma-jax train --resume {args.run_dir}`"
+        raise ValueError(f"{args.run_dir} is {summary.state}: no process is there to {args.action}{hint}")
+    request = store.request(action, value=args.value)
     print(f"requested {args.action} ({request['id']}); the run acknowledges it in status.json")
     return 0
 
@@ -165,6 +173,7 @@ def _data_check(args) -> int:
     import dataclasses
     from pathlib import Path
 
+    from gemma_jax.data import limits
     from gemma_jax.data.checks import build_report
 
     cfg = load_config(args.config).data if args.config else JobConfig().data
@@ -183,7 +192,21 @@ def _data_check(args) -> int:
         from gemma_jax.models.tokenizer import GemmaTextTokenizer
 
         tokenizer = GemmaTextTokenizer(Path(args.tokenizer).read_bytes())
-    report = build_report(args.file, cfg, tokenizer=tokenizer, keep_examples=False)  # bounded memory
+    # The readers cap what one file may make them hold; the address-space cap is the backstop for
+    # anything a library still expands. Arrow's default allocator reserves 1 GiB up front: use malloc.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    budget = limits.default_memory_budget()
+    try:
+        with limits.memory_limit(budget):
+            report = build_report(args.file, cfg, tokenizer=tokenizer, keep_examples=False)  # bounded memory
+    except MemoryError:
+        print(
+            f"gemma-jax data check: checking {args.file} needed more than {limits.size_text(budget)} of memory "
+            "and was stopped. The file is probably broken or a decompression bomb; export the data again "
+            "(e.g. as JSONL) or split it into smaller files.",
+            file=sys.stderr,
+        )
+        return 2
     print(report.to_json() if args.json else report.to_text(max_problems=args.max_problems))
     return 0 if report.ok else 1
 
@@ -217,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--step", type=int, default=None, help="checkpoint step of a run (default latest)")
     generate.add_argument("--raw", action="store_true", help="no chat template: the prompt as-is after <bos>")
     generate.add_argument("--json", action="store_true", help="print one JSON object with text and token_ids")
+    generate.add_argument(
+        "--weights",
+        choices=("auto", "float32", "bfloat16", "int8"),
+        default="auto",
+        help="decoder weights: auto (default) keeps the model's own dtype, so the output is the model's own; "
+        "int8 (and bfloat16 for a float32 model) decode faster on CPU but are APPROXIMATE: they may choose "
+        "different tokens",
+    )
     generate.set_defaults(handler=_generate)
 
     models = commands.add_parser("models", help="list the Gemma variants with sizes and memory estimates")
@@ -286,12 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except (ConfigError, ValueError, OSError) as error:
-        # User errors (config, data, model, run directory) come back as their message.
-        print(f"gemma-jax {args.command}: {error}", file=sys.stderr)
-        return 2
+    # User errors (config, data, model, run directory) come back as their message; anything else as one
+    # line with the log file that holds its traceback.
+    return guarded(f"gemma-jax {args.command}", lambda: args.handler(args))
 
 
 if __name__ == "__main__":

@@ -91,10 +91,20 @@ LOGIT_PROMPTS = [
     "日本の首都は",
     long_prompt(),
 ]
+# Greedy continuations of every kind of prompt a user gives `generate`, the Playground or evaluation:
+# plain text, the chat template, code, other languages and scripts, and prompts past the sliding window.
 GREEDY_PROMPTS = [
     "The Eiffel Tower is located in the city of",
     CHAT.format("What is the tallest mountain in the world?"),
     "def fibonacci(n):\n",
+    "Once upon a time, in a small village by the sea,",
+    CHAT.format("Translate to French: I would like a cup of coffee, please."),
+    CHAT.format("¿Cuál es la capital de Argentina?"),
+    "日本の首都は",
+    "Die Hauptstadt von Deutschland ist",
+    CHAT.format("List three primary colors."),
+    long_prompt(),
+    CHAT.format(long_prompt().rsplit("\nAnswer:", 1)[0]),
 ]
 
 

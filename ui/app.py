@@ -17,6 +17,7 @@ import panel as pn
 import param
 
 from ui.state.session import Session
+from ui.views.safe_text import escape_text, preformatted
 from ui.views.shell import HIDE_SIDEBAR_WHEN_NARROW_CSS, NavigationArea, NotificationArea
 
 PAGE_CLASSES = {
@@ -73,12 +74,12 @@ class PageArea(param.Parameterized):
         back.on_click(lambda _event: setattr(self.session, "page", "Runs"))
         return pn.Column(
             pn.pane.Alert(
-                f"**The {page} page could not be shown.** {message}",
+                f"**The {page} page could not be shown.** {escape_text(message)}",
                 alert_type="danger",
                 sizing_mode="stretch_width",
                 css_classes=["gj-error-message"],
             ),
-            pn.pane.Markdown(f"```\n{detail}\n```", sizing_mode="stretch_width", css_classes=["gj-error-detail"]),
+            pn.pane.HTML(preformatted(detail), sizing_mode="stretch_width", css_classes=["gj-error-detail"]),
             back,
             sizing_mode="stretch_width",
             css_classes=["gj-error"],
@@ -126,7 +127,7 @@ def build_app(session: Session, page_classes: dict[str, str] | None = None) -> p
     navigation = NavigationArea(session)
     sidebar = [navigation]
     if user:
-        logout = pn.pane.HTML(f'<a href="/logout" class="gj-logout">Sign out ({user[10:]})</a>')
+        logout = pn.pane.HTML(f'<a href="/logout" class="gj-logout">Sign out ({escape_text(user[10:])})</a>')
         sidebar.append(logout)
     template = pn.template.FastListTemplate(
         title=TITLE,

@@ -44,10 +44,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--show", dest="show", action="store_true", default=True, help="open a browser tab (default)")
     show.add_argument("--no-show", dest="show", action="store_false", help="do not open a browser")
     parser.add_argument(
+        "--users-file",
+        metavar="FILE",
+        help='require a login: a JSON file of {"user": "password", ...}, re-read when it changes (a removed '
+        "user loses access within seconds)",
+    )
+    parser.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="require a login: one password (the file's first line) for any user name; or set GEMMA_JAX_PASSWORD",
+    )
+    parser.add_argument(
         "--basic-auth",
         metavar="PASSWORD_OR_FILE",
-        help="require a login: one password for any user name, or a JSON file of {user: password}",
+        help="a users file, or one password (visible in the process list: prefer --password-file)",
     )
+    parser.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR_OR_GS_PREFIX",
+        help="behind a login, a folder or gs://bucket/prefix every user may read from besides their own "
+        "workspace (repeatable); nothing else outside the workspace can be named",
+    )
+    parser.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--ssl-keyfile", metavar="FILE", help="the certificate's private key (PEM)")
     parser.add_argument(
         "--oauth-provider", metavar="NAME", help="log in with OAuth (e.g. github, google, azure, generic)"
     )
@@ -117,31 +138,68 @@ def default_origins(address: str, port: int) -> list[str]:
 class DashboardServer:
     """The state shared by every browser session: the workspace root, the login mode and one JobRunner."""
 
-    def __init__(self, root: str | Path, runner, *, login: bool, max_upload_mb: int | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        runner,
+        *,
+        login: bool,
+        max_upload_mb: int | None = None,
+        allowed: tuple[str, ...] = (),
+        auth=None,
+    ) -> None:
+        from ui.audit import AuditLog
         from ui.workspace import DEFAULT_MAX_UPLOAD_MB
 
         self.root = Path(root)
         self.runner = runner
         self.login = login
         self.max_upload_mb = max_upload_mb or DEFAULT_MAX_UPLOAD_MB
+        self.allowed = tuple(allowed)
+        self.auth = auth  # ui.auth.DashboardAuth for password logins (None: no login, or OAuth through Panel)
+        self.audit = auth.audit if auth is not None else AuditLog.in_workspace(self.root)
 
     def session(self, user: str | None):
         """A new browser session's state; behind a login, in the user's own workspace."""
         from ui.state.session import Session
-        from ui.workspace import Workspace
+        from ui.workspace import Workspace, claim_user_folder
 
-        workspace = Workspace.for_user(self.root, user if self.login else None, self.max_upload_mb).ensure()
+        workspace = Workspace.for_user(
+            self.root, user if self.login else None, self.max_upload_mb, allowed=self.allowed
+        )
+        if workspace.user:
+            claim_user_folder(workspace.root, workspace.user)  # WorkspaceError: the folder is another name's
+        workspace = workspace.ensure()
         if self.runner is not None:
             self.runner.add_runs_dir(workspace.runs_dir)
-        return Session(workspace, self.runner)
+        session = Session(workspace, self.runner)
+        session.audit_log = self.audit
+        return session
+
+    def current_user(self) -> str | None:
+        """The logged-in user of the Panel session being built (None without a login)."""
+        import panel as pn
+
+        if not self.login:
+            return None
+        if self.auth is not None:
+            return self.auth.user_of_session(pn.state.headers)
+        return pn.state.user
 
     def app(self):
         """Build the dashboard for the current browser session (pn.serve calls this per session)."""
         import panel as pn
 
         from ui.app import build_app
+        from ui.workspace import WorkspaceError
 
-        return build_app(self.session(pn.state.user if self.login else None))
+        user = self.current_user()
+        if self.login and not user:
+            return pn.pane.Alert("Your login has ended. [Log in again](/login)", alert_type="warning")
+        try:
+            return build_app(self.session(user))
+        except WorkspaceError as err:
+            return pn.pane.Alert(str(err), alert_type="danger")
 
 
 def workspace_lock(root: Path):
@@ -172,21 +230,52 @@ def configure_uploads(max_upload_mb: int) -> int:
     return WEBSOCKET_MAX_BYTES
 
 
+def tls_problem(certfile: str | None, keyfile: str | None) -> str | None:
+    """Why the TLS options cannot be used (checked before serving), or None."""
+    if not certfile and not keyfile:
+        return None
+    if not certfile:
+        return "--ssl-keyfile needs --ssl-certfile (the certificate)"
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except FileNotFoundError as err:
+        return f"no such certificate or key file: {err.filename}"
+    except (ssl.SSLError, OSError) as err:
+        return f"cannot use the certificate {certfile} (and key {keyfile}): {err}"
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
     """`gemma-jax ui`: check the options, start the job runner, serve until interrupted."""
-    login = bool(args.basic_auth or args.oauth_provider)
+    from ui.auth import CredentialsError, load_credentials
+
+    try:
+        credentials = load_credentials(
+            basic_auth=args.basic_auth, users_file=args.users_file, password_file=args.password_file
+        )
+    except CredentialsError as err:
+        print(f"gemma-jax ui: {err}", file=sys.stderr)
+        return 2
+    if credentials is not None and args.oauth_provider:
+        print("gemma-jax ui: choose password logins or --oauth-provider, not both", file=sys.stderr)
+        return 2
+    login = bool(credentials or args.oauth_provider)
     refused = exposure_error(args.address, login=login, allow_unauthenticated=args.allow_unauthenticated)
+    refused = refused or tls_problem(args.ssl_certfile, args.ssl_keyfile)
     if refused:
         print(f"gemma-jax ui: {refused}", file=sys.stderr)
         return 2
     if args.oauth_provider and not (args.oauth_key and args.oauth_secret):
         print("gemma-jax ui: --oauth-provider needs --oauth-key and --oauth-secret", file=sys.stderr)
         return 2
+    os.umask(0o077)  # run folders, uploads and the jobs' files: readable by this account only
     job_env = cpu_only_environment()
-    return serve(args, job_env, login=login)
+    return serve(args, job_env, login=login, credentials=credentials)
 
 
-def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool) -> int:
+def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool, credentials=None) -> int:
     import panel as pn
 
     from gemma_jax.jobs import JobRunner
@@ -200,9 +289,20 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool) 
             file=sys.stderr,
         )
         return 2
+    from ui.audit import AuditLog
+    from ui.auth import DashboardAuth
+    from ui.http_security import component_route, security_headers
+
     port = args.port or free_port(args.address)
+    tls = bool(args.ssl_certfile)
+    cookie_secret = args.cookie_secret or (secrets.token_urlsafe(32) if login else None)
+    auth = None
+    if credentials is not None:
+        auth = DashboardAuth(credentials, AuditLog.in_workspace(root), cookie_secret, tls=tls)
     runner = JobRunner([], env=job_env).start()  # re-attaches to running jobs, marks dead ones failed
-    dashboard = DashboardServer(root, runner, login=login, max_upload_mb=args.max_upload_mb)
+    dashboard = DashboardServer(
+        root, runner, login=login, max_upload_mb=args.max_upload_mb, allowed=tuple(args.allow_path), auth=auth
+    )
     if not login:
         dashboard.session(None)  # create the workspace and watch its runs before the first visit
     ws_limit = configure_uploads(dashboard.max_upload_mb)
@@ -216,17 +316,28 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool) 
         "title": "gemma-jax",
         "websocket_origin": args.allow_websocket_origin or default_origins(args.address, port),
         "websocket_max_message_size": ws_limit,
-        "cookie_secret": args.cookie_secret or (secrets.token_urlsafe(32) if login else None),
+        "cookie_secret": cookie_secret,
+        "extra_patterns": [component_route()],
+        "transforms": [security_headers(tls=tls)],
     }
-    if args.basic_auth:
-        options["basic_auth"] = args.basic_auth
+    if tls:
+        options.update(ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+    if auth is not None:
+        from ui.auth.provider import TOKEN_EXCLUDES
+
+        options.update(auth_provider=auth, **TOKEN_EXCLUDES)
     if args.oauth_provider:
         options.update(oauth_provider=args.oauth_provider, oauth_key=args.oauth_key, oauth_secret=args.oauth_secret)
     server = pn.serve({"/": dashboard.app}, start=False, **options)
+    if auth is not None:  # a removed user or an expired login loses its open pages within seconds
+        from tornado.ioloop import PeriodicCallback
+
+        PeriodicCallback(auth.check, 2000).start()
     host = "localhost" if is_local_address(args.address) else args.address
     if host in ("0.0.0.0", "::", ""):  # every interface: the machine's name is what browsers use
         host = socket.gethostname()
-    print(f"gemma-jax dashboard: http://{host}:{server.port}/  (workspace {root}; Ctrl+C to stop)", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"gemma-jax dashboard: {scheme}://{host}:{server.port}/  (workspace {root}; Ctrl+C to stop)", flush=True)
     if not args.allow_websocket_origin and not is_local_address(args.address):
         print(
             f"browsers may reach it as {', '.join(options['websocket_origin'])}; for another name or address "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,16 +31,25 @@ def free_port() -> int:
 class DashboardProcess:
     """`gemma-jax ui` serving `root` on a free local port; `restart()` keeps the port."""
 
-    def __init__(self, root: str | Path, *, port: int | None = None, extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ):
         self.root = Path(root)
         self.port = port or free_port()
         self.extra_args = extra_args
+        self.extra_env = env or {}
+        self.tls = "--ssl-certfile" in extra_args
         self.log_path = self.root / "dashboard-server.log"
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/"
 
     def start(self, timeout_s: float = 90.0) -> DashboardProcess:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -47,7 +57,7 @@ class DashboardProcess:
             sys.executable, "-m", "gemma_jax.cli", "ui",
             "--runs-dir", str(self.root), "--port", str(self.port), "--no-show", *self.extra_args,
         ]  # fmt: skip
-        env = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
+        env = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"} | self.extra_env
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         self._wait_ready(timeout_s)
@@ -59,7 +69,8 @@ class DashboardProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the dashboard exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.url, timeout=5) as response:
+                context = ssl._create_unverified_context() if self.tls else None  # the tests' self-signed cert
+                with urllib.request.urlopen(self.url, timeout=5, context=context) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -7,6 +7,7 @@ that passes here does not fail ten minutes into model loading.
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from typing import Any
 
 from gemma_jax.config.convert import field_types, type_problems
@@ -32,6 +33,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "checkpoint.save": ("trainable", "full"),
 }
 LORA_TARGETS = ("query", "key", "value", "attention_output", "ffw_gating", "ffw_gating_2", "ffw_linear")
+# A run name is shown in pages, logs and configs: one line, no control or invisible formatting characters
+# (Unicode categories Cc, Cf and the like, and line/paragraph separators), short enough for a folder name.
+_NAME_FORBIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+MAX_NAME_LENGTH = 100
 
 
 def _get(cfg: JobConfig, path: str) -> Any:
@@ -93,6 +98,16 @@ def _names(c: _Checker) -> None:
         c.add(
             f"name {name!r} becomes part of the run directory name, so it cannot contain '/' or '\\' "
             f"or be '.' or '..'; e.g. {safe!r}"
+        )
+    if isinstance(name, str) and any(unicodedata.category(ch) in _NAME_FORBIDDEN for ch in name):
+        c.add(
+            f"name {name!r}: the run name may not contain line breaks or control characters; "
+            "use one line of letters, digits, '-' or '_'"
+        )
+    if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+        c.add(
+            f"name is {len(name)} characters long; the run name may have at most {MAX_NAME_LENGTH} "
+            f"(it becomes part of the run directory name), e.g. {name[:MAX_NAME_LENGTH].strip()!r}"
         )
     c.not_empty("runs_dir", "give the folder that holds run directories, e.g. 'runs'")
 

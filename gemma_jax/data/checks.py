@@ -14,6 +14,7 @@ import re
 from collections import Counter, defaultdict
 
 from gemma_jax.config.job_config import DataConfig
+from gemma_jax.data import limits
 from gemma_jax.data.chat_template import render_text
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.example import Example
@@ -195,9 +196,9 @@ class _Checker:
         for (extra, lacking), locations in self.odd_keys.items():
             parts = []
             if extra:
-                parts.append(f"has column(s) {', '.join(repr(c) for c in extra)} the first row lacks")
+                parts.append(f"has column(s) {limits.names_text(extra)} the first row lacks")
             if lacking:
-                parts.append(f"lacks column(s) {', '.join(repr(c) for c in lacking)} the first row has")
+                parts.append(f"lacks column(s) {limits.names_text(lacking)} the first row has")
             numbers = tuple(n for loc in locations if (n := loc.line if loc.line is not None else loc.row) is not None)
             self.problems.append(
                 Problem(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gemma_jax.config.job_config import DataConfig
+from gemma_jax.data import limits
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.report import Location, Problem
 
@@ -132,6 +133,12 @@ def _blank(path: Path) -> bool:
 
 def open_records(path: Path, display: str, cfg: DataConfig) -> RecordSource:
     """Open any supported source as a RecordSource (raises DataError when it cannot be opened at all)."""
+    src = _open_any(path, display, cfg)
+    src.records = _within_limits(src, src.records)
+    return src
+
+
+def _open_any(path: Path, display: str, cfg: DataConfig) -> RecordSource:
     kind, name = source_kind(display, cfg)
     if kind in ("hf", "tfds"):
         from gemma_jax.data import hub_readers
@@ -146,3 +153,25 @@ def open_records(path: Path, display: str, cfg: DataConfig) -> RecordSource:
     from gemma_jax.data import line_readers
 
     return line_readers.open_text_format(fmt, path, display, cfg)
+
+
+def _within_limits(src: RecordSource, records: Iterator[Record]) -> Iterator[Record]:
+    """Every reader's records within the column and value caps; a record over one is a problem and skipped.
+
+    Readers bound what they hold before a record exists (line, record and expansion caps);
+    this is the same last check for all of them, so every format answers the same way.
+    """
+    cap = limits.LIMITS
+    for number, record in records:
+        if len(record) > cap.max_columns:
+            what = f"this record has {len(record):,} columns ({limits.names_text(list(record), 5)})"
+            src.problem(number, limits.over_limit("max_columns", what, limits.FEWER_COLUMNS_FIX), code="limit")
+            continue
+        long = next((k for k, v in record.items() if isinstance(v, (str, bytes)) and len(v) > cap.max_cell_chars), None)
+        if long is not None:
+            what = f"this value is {len(record[long]):,} characters long"
+            src.problem(
+                number, limits.over_limit("max_cell_chars", what, limits.LONG_VALUE_FIX), column=long, code="limit"
+            )
+            continue
+        yield number, record

@@ -1,8 +1,8 @@
 """Hugging Face `datasets` and TensorFlow Datasets sources, read row by row.
 
 Local sources (a `save_to_disk` folder, local files, a prepared TFDS data_dir)
-work offline. A Hub name without a network fails within seconds with what to do,
-instead of hanging in retries.
+work offline; compressed local files are checked for decompression bombs first. A Hub
+name without a network fails within seconds with what to do, instead of hanging in retries.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gemma_jax.config.job_config import DataConfig
+from gemma_jax.data.containers import check_compressed_file
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.formats import BY_EXTENSION, SAVED_DATASET_FILES, Record, RecordSource
 
@@ -38,13 +39,15 @@ def open_hub(kind: str, name: str, display: str, cfg: DataConfig) -> RecordSourc
 
 # ----- Hugging Face datasets ---------------------------------------------------------------------------------
 def _load_hf(name: str, display: str, cfg: DataConfig):
+    local = Path(name).expanduser()
+    if local.is_file():
+        check_compressed_file(local, display)  # before datasets expands a .gz/.bz2/.xz/.zip into its cache
     try:
         import datasets
     except ImportError:
         raise DataError(
             f"{display}: reading Hugging Face datasets needs `pip install datasets`.", path=display
         ) from None
-    local = Path(name).expanduser()
     try:
         if local.is_dir() and any((local / f).exists() for f in SAVED_DATASET_FILES):
             return _pick_split(datasets.load_from_disk(str(local)), cfg.split, display)

@@ -15,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 
 from gemma_jax.config.job_config import DataConfig
+from gemma_jax.data import limits
 from gemma_jax.data.errors import DataError, raise_problems
 from gemma_jax.data.example import Example
 from gemma_jax.data.formats import RecordSource, open_records, resolve_format
@@ -78,6 +79,9 @@ def open_source(path: str, cfg: DataConfig, listed_per_code: int | None = None) 
         ahead = list(itertools.islice(src.records, PEEK_RECORDS))
         columns = list(dict.fromkeys(k for _, r in ahead for k in r))
         src.records = itertools.chain(ahead, src.records)
+    if len(columns) > limits.LIMITS.max_columns:  # e.g. JSON Lines whose every line has other keys
+        what = f"{display} has {len(columns):,} different columns ({limits.names_text(columns, 5)})"
+        raise DataError(limits.over_limit("max_columns", what, limits.FEWER_COLUMNS_FIX), path=display)
     return src, detect_shape(columns, cfg, display)
 
 

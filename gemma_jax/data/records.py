@@ -13,8 +13,10 @@ from collections import defaultdict
 from dataclasses import replace
 
 from gemma_jax.config.job_config import DataConfig
+from gemma_jax.data import limits
 from gemma_jax.data.example import Example, Turn
 from gemma_jax.data.formats import RecordSource
+from gemma_jax.data.json_values import TooDeep, depth_message, loads
 from gemma_jax.data.preference_pair import PreferencePair
 from gemma_jax.data.report import Problem
 from gemma_jax.data.shapes import CONVERSATION, ROLE_FIELDS, SYNONYMS, Mapping
@@ -201,7 +203,7 @@ class RecordConverter:
             return None
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = loads(value)
             except json.JSONDecodeError as err:
                 problem(
                     number,
@@ -209,6 +211,9 @@ class RecordConverter:
                     'Write them as a JSON list like [{"role": "user", "content": "..."}, ...].',
                     column=column,
                 )
+                return None
+            except TooDeep:
+                problem(number, depth_message("the messages' JSON"), column=column, code="limit")
                 return None
         if hasattr(value, "tolist"):
             value = value.tolist()
@@ -232,7 +237,7 @@ class RecordConverter:
             if role is None:
                 problem(
                     number,
-                    f"unknown role {message['role']!r}; use system, user or assistant.",
+                    f"unknown role {limits.shorten(repr(message['role']), 80)}; use system, user or assistant.",
                     column=column,
                     detail=at,
                 )
@@ -251,7 +256,7 @@ class RecordConverter:
             if role not in expected:
                 problem(
                     number,
-                    f"a {message['role']} message cannot come here; after an optional system "
+                    f"a {limits.shorten(str(message['role']), 40)} message cannot come here; after an optional system "
                     "message, turns must alternate user, assistant, user, assistant, ...",
                     column=column,
                     detail=at,
@@ -312,7 +317,7 @@ class RecordConverter:
     ) -> None:
         if not columns and self.src.columns:
             columns = self.src.columns
-        have = ", ".join(repr(c) for c in columns) or "none"
+        have = limits.names_text(columns) or "none"
         fixes = []
         for name in absent:
             field = self._config_field(name)
@@ -390,4 +395,4 @@ def _label(value: object) -> str | None:
 def _shown(value: object) -> str:
     if isinstance(value, float) and math.isnan(value):
         return "NaN"
-    return "empty" if value in (None, "") else repr(value)
+    return "empty" if value in (None, "") else limits.shorten(repr(value), 80)

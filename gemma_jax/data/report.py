@@ -10,6 +10,7 @@ import json
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
+from gemma_jax.data import limits
 from gemma_jax.data.example import Example
 from gemma_jax.data.preference_pair import PreferencePair
 
@@ -30,6 +31,10 @@ class Location:
     row: int | None = None
     column: str | int | None = None
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.column, str) and len(self.column) > 100:  # a hostile header: keep messages short
+            object.__setattr__(self, "column", limits.shorten(self.column, 100))
 
     def where(self) -> str:
         """The place without the file name: "line 3, column 'prompt'"."""
@@ -67,6 +72,10 @@ class Problem:
     severity: str = "error"  # error | warning
     code: str = "format"  # format | columns | missing | empty | duplicate | too_long | balance | quality | ...
     lines: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.message) > limits.LIMITS.max_message_chars:  # e.g. a message quoting a huge value
+            object.__setattr__(self, "message", limits.shorten(self.message, limits.LIMITS.max_message_chars))
 
     def where(self) -> str:
         if len(self.lines) > 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gemma_jax.config.job_config import DataConfig
+from gemma_jax.data import limits
 from gemma_jax.data.errors import DataError
 
 SHAPES = ("prompt_response", "chat", "text", "classification", "preference")
@@ -106,7 +107,7 @@ def _resolve(shape: str, present: list[str], cfg: DataConfig, display: str) -> M
         candidates = [lowered[s] for s in SYNONYMS[role] if s in lowered]
         if len(candidates) > 1 and role in NEEDS[shape]:
             raise DataError(
-                f"{display}: columns {', '.join(repr(c) for c in candidates)} could each be the {role} "
+                f"{display}: columns {limits.names_text(candidates)} could each be the {role} "
                 f"column. Set {ROLE_FIELDS[role] and 'data.' + ROLE_FIELDS[role]} to the right one.",
                 path=display,
             )

@@ -2,14 +2,18 @@
 
 The backbone's weights are re-laid out for decoding (see decoding/weights.py)
 and rebuilt only when training has changed them; prompts are prefilled in one
-pass and continued token by token inside one compiled loop (decoding/). The
-result matches Keras-Hub's `CausalLM.generate` with float32 weights; int8 or
-bfloat16 weights trade a little drift for speed. `stream` yields the text as it
+pass and continued token by token inside one compiled loop (decoding/). By
+default the decoder keeps the model's own weight dtype (float32 on CPU), so the
+result is the model's own output: it matches Keras-Hub's `CausalLM.generate` and
+transformers' greedy decoding of the same weights. `weights="int8"` (or
+bfloat16 for a float32 model) is an explicit, approximate option: faster on CPU,
+but it may pick different tokens. `stream` yields the text as it
 is decoded, a chunk of tokens at a time, with the same tokens as `generate`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterator
 
@@ -17,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gemma_jax.models.decoding.fit import available_bytes, decoding_problem
 from gemma_jax.models.decoding.generate_loop import generate_tokens, stream_tokens
 from gemma_jax.models.decoding.matrix import WEIGHT_DTYPES
 from gemma_jax.models.decoding.result import Generation
@@ -29,9 +34,13 @@ NEW_TOKEN_BUCKET = 32  # room for new tokens is allocated in multiples of this
 STREAM_CHUNK = 8  # tokens decoded per compiled call while streaming
 
 
-def default_weight_dtype() -> str:
-    """int8 on CPU (decoding reads every weight once per token: fewer bytes win), bfloat16 elsewhere."""
-    return "int8" if jax.default_backend() == "cpu" else "bfloat16"
+APPROXIMATE_WEIGHTS = "int8"  # per-channel int8: ~2x faster decoding on CPU, not the model's own output
+
+
+def default_weight_dtype(backbone) -> str:
+    """The model's own weight dtype (float32 or bfloat16), so that default output is the model's own."""
+    dtype = str(getattr(backbone.dtype_policy, "variable_dtype", "float32"))
+    return dtype if dtype in WEIGHT_DTYPES else "float32"
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -48,8 +57,11 @@ class Generator:
             raise ValueError(f"max_length must be at least 2 (the prompt's <bos> and one new token), got {max_length}")
         self.model = model
         self.max_length = max_length
-        self.weight_dtype = default_weight_dtype() if weights == "auto" else weights
+        self.weight_dtype = default_weight_dtype(model.backbone) if weights == "auto" else weights
         self.weights = DecoderWeights(model.backbone, self.weight_dtype)
+        self.config = self.weights.config
+        if model.tokenizer.vocabulary_size < self.config.vocabulary_size:  # ids past the tokenizer: never chosen
+            self.config = dataclasses.replace(self.config, decodable_vocabulary=model.tokenizer.vocabulary_size)
         tokenizer = model.tokenizer
         stops = [tokenizer.eos_id]
         if tokenizer.id_to_piece(tokenizer.end_of_turn_id) == "<end_of_turn>":
@@ -168,6 +180,17 @@ class Generator:
     def _loop_arguments(self, prompt_ids, max_new_tokens, temperature, seed, stop_ids) -> tuple:
         """The positional arguments of generate_tokens / stream_tokens: left-padded prompt block and settings."""
         slots = _round_up(max(len(ids) for ids in prompt_ids), PROMPT_BUCKET)
+        problem = decoding_problem(
+            self.config,
+            batch=len(prompt_ids),
+            prompt_tokens=max(len(ids) for ids in prompt_ids),
+            prompt_slots=slots,
+            new_slots=_round_up(max_new_tokens, NEW_TOKEN_BUCKET),
+            context_length=self.model.context_length,
+            free_bytes=available_bytes(),
+        )
+        if problem:
+            raise ValueError(problem)
         block = np.full((len(prompt_ids), slots), self.model.tokenizer.pad_id, np.int32)
         starts = np.array([slots - len(ids) for ids in prompt_ids], np.int32)
         for row, ids in enumerate(prompt_ids):
@@ -189,9 +212,9 @@ class Generator:
         if temperature <= 0:
             candidates = None
         else:
-            candidates = self.weights.config.vocabulary_size if top_k is None else int(top_k)
+            candidates = self.config.vocabulary_size if top_k is None else int(top_k)
         return {
-            "config": self.weights.config,
+            "config": self.config,
             "capacity": _round_up(max_new_tokens, NEW_TOKEN_BUCKET),
             "top_k": candidates,
             "top_p": 1.0 if top_p is None or temperature <= 0 else float(top_p),

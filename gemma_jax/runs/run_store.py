@@ -12,7 +12,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -90,9 +89,11 @@ class RunStore:
             raise NotADirectoryError(f"runs_dir {root} is a file; set runs_dir to a folder")
         root.mkdir(parents=True, exist_ok=True)
         base = run_id or f"{_safe_name(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-        tmp = Path(tempfile.mkdtemp(prefix=".creating-", dir=root))
+        tmp = root / f".creating-{uuid.uuid4().hex}"
+        # Permissions follow the umask, as for any folder: 0755 from a shell (a dashboard run as another
+        # account can read it), 0700 with files 0600 under the dashboard's umask 077 (private to its users).
+        tmp.mkdir()
         try:
-            tmp.chmod(0o755)  # mkdtemp makes it private; the UI may run as another user
             cls._populate(tmp, cfg)
             names = [base] if run_id else [base, *(f"{base}-{i}" for i in range(2, _MAX_SUFFIX))]
             for name in names:

@@ -44,13 +44,23 @@ class GenerationClient:
         self._ended: str | None = None
 
     # -- public API -----------------------------------------------------------------------------
-    def load(self, name: str, source: str, step: int | None = None, timeout: float | None = None) -> dict:
-        """Load `source` as `name` (replacing a model of that name); returns {"name","source","step","parameters"}.
+    def load(
+        self,
+        name: str,
+        source: str,
+        step: int | None = None,
+        timeout: float | None = None,
+        weights: str = "auto",
+    ) -> dict:
+        """Load `source` as `name` (replacing a model of that name); returns {"name","source","step","parameters",
+        "weights"}.
 
         source: a run directory (its fine-tuned weights at `step`, default latest), base_source(run_dir),
-        or a model source such as "gemma3_270m" / "tiny:gemma3".
+        or a model source such as "gemma3_270m" / "tiny:gemma3". weights: "auto" decodes with the model's
+        own weights (its own output); "int8" is faster on CPU but approximate.
         """
-        replies = self._send({"op": "load", "name": name, "source": str(source), "step": step})
+        request = {"op": "load", "name": name, "source": str(source), "step": step, "weights": weights}
+        replies = self._send(request)
         try:
             reply = self._next(replies, timeout)
         finally:

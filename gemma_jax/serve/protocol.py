@@ -1,7 +1,8 @@
 """The JSON-lines protocol between GenerationClient and the worker (no JAX import).
 
 Requests (one JSON object a line on the worker's stdin), each with a client-chosen "id":
-  {"op": "load", "name", "source", "step"}       -> {"event": "result", "result": {facts}}
+  {"op": "load", "name", "source", "step", "weights"} -> {"event": "result", "result": {facts}}
+                                                  (weights: "auto", the model's own output, or "int8": approximate)
   {"op": "generate", "name", "prompt", "temperature", "top_k", "top_p", "max_new_tokens", "seed", "chat"}
                                                   -> {"event": "delta", "text"}... then {"event": "done", "cancelled"}
   {"op": "cancel", "target": id}                 (no reply of its own: the target ends with done/cancelled)

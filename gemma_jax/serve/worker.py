@@ -118,9 +118,15 @@ class Worker:
         step = request.get("step")
         self._models.pop(name, None)  # free the old model of that name before loading the new one
         model, loaded_step = load_source(source, None if step is None else int(step))
-        generator = Generator(model, max_length=model.context_length)
+        generator = Generator(model, max_length=model.context_length, weights=str(request.get("weights") or "auto"))
         parameters = int(sum(np.prod(v.shape) for v in model.backbone.weights))
-        facts = {"name": name, "source": source, "step": loaded_step, "parameters": parameters}
+        facts = {
+            "name": name,
+            "source": source,
+            "step": loaded_step,
+            "parameters": parameters,
+            "weights": generator.weight_dtype,
+        }
         self._models[name] = (generator, facts)
         return facts
 

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
+from gemma_jax.command_line import cap_message
 from gemma_jax.config import ConfigError, validate
 from gemma_jax.data import build_datasets, data_texts, prepare_data, prompt_text
 from gemma_jax.data.errors import DataError
@@ -36,11 +37,11 @@ from gemma_jax.train.early_stopping import EarlyStopping
 from gemma_jax.train.host_memory import host_memory_retained
 from gemma_jax.train.optimizer import with_lr_scale
 from gemma_jax.train.setup import LORA_KINDS, build_training
-from gemma_jax.train.state_restore import restore_state
+from gemma_jax.train.state_restore import UnreadableCheckpoint, restore_latest_good
 from gemma_jax.train.step_metrics import StepMeter, is_finite
 from gemma_jax.train.webhook import notify_run_end
 
-USER_ERRORS = (ConfigError, DataError, ModelLoadError)
+USER_ERRORS = (ConfigError, DataError, ModelLoadError, UnreadableCheckpoint)
 
 
 def batch_fingerprint(host_batch: dict) -> int:
@@ -132,12 +133,17 @@ class Trainer:
         self.lr_scale = 1.0  # set_lr: the peak learning rate is lr_scale × optimizer.learning_rate
         self.early_stopping = EarlyStopping(cfg.eval.early_stop_patience, cfg.eval.early_stop_min_delta)
         latest = self.checkpoints.latest_step()
-        if latest is not None:
-            self._restore(latest)
+        good = restore_latest_good(self.checkpoints, self.state, self.store.log) if latest is not None else None
+        if good is not None:
+            step, restored = good
+            if step != latest:  # damaged newer steps were moved aside: let Orbax list the folder again
+                self.checkpoints.close()
+                self.checkpoints = CheckpointStore(checkpoint_directory(cfg, self.store), cfg.checkpoint)
+            self._restore(step, restored)
         self.generator = None
 
-    def _restore(self, step: int) -> None:
-        trainable, opt_state, frozen, position, meta = restore_state(self.checkpoints, step, self.state)
+    def _restore(self, step: int, restored: tuple) -> None:
+        trainable, opt_state, frozen, position, meta = restored
         self.state.trainable, self.state.opt_state = trainable, opt_state
         if frozen is not None:
             self.state.frozen = frozen
@@ -215,7 +221,7 @@ class Trainer:
 
     def _fail(self, message: str) -> str:
         self.store.log(message, level="ERROR")
-        self.store.update_status(state="failed", error=message)
+        self.store.update_status(state="failed", error=cap_message(message))  # the whole text is in log.txt
         return "failed"
 
     def _loop(self) -> str:

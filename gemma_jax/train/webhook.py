@@ -25,7 +25,8 @@ def notify_run_end(url: str, store: RunStore) -> bool:
     import requests
 
     try:
-        response = requests.post(url, json=run_end_payload(store), timeout=TIMEOUT_S)
+        # No redirects: a checked public URL must not bounce the POST to an internal address.
+        response = requests.post(url, json=run_end_payload(store), timeout=TIMEOUT_S, allow_redirects=False)
         response.raise_for_status()
     except Exception as error:  # noqa: BLE001  (a notification must never fail the run)
         store.log(f"webhook {url} failed: {type(error).__name__}: {error}", level="WARNING")

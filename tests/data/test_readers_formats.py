@@ -14,7 +14,7 @@ import pytest
 
 from gemma_jax.config import JobConfig, validate
 from gemma_jax.config.job_config import DataConfig
-from gemma_jax.data import DataError, Example, Turn, line_readers, read_examples
+from gemma_jax.data import DataError, Example, Turn, json_readers, read_examples
 from gemma_jax.data.preference_pair import PreferencePair, read_preference_pairs
 from gemma_jax.data.readers import iter_examples, stream_items
 
@@ -281,7 +281,7 @@ def test_big_json_streams_with_the_records_and_places_of_whole_parsing(name, wri
     whole_src, whole, whole_problems = read()
     if name == "binary.json":  # whole parsing also reports the JSON it cut short at the zero byte
         whole_problems = whole_problems[:1]
-    monkeypatch.setattr(line_readers, "STREAM_JSON_BYTES", 0)
+    monkeypatch.setattr(json_readers, "STREAM_JSON_BYTES", 0)
     streamed_src, streamed, streamed_problems = read()
     assert streamed == whole and streamed_problems == whole_problems
     assert (streamed_src.unit, streamed_src.columns) == (whole_src.unit, whole_src.columns)

@@ -179,7 +179,9 @@ def test_reference_equals_policy_while_lora_b_is_zero(tiny):
 
     # One step moves the policy; the reference (LoRA off) stays the initial policy.
     trainable, _, metrics = setup.steps.train(state.trainable, state.frozen, state.opt_state, device)
-    assert abs(float(metrics["loss"]) - math.log(2.0)) < 1e-6 and float(metrics["grad_norm"]) > 0
+    # The training step runs the policy under value_and_grad and the reference forward only: XLA fuses the
+    # two differently, so their log-probs (hence the margin) may differ by float32 rounding (~1e-6 seen).
+    assert abs(float(metrics["loss"]) - math.log(2.0)) < 1e-5 and float(metrics["grad_norm"]) > 0
     moved = log_probs(trainable, state.frozen, micro)
     assert float(jnp.abs(moved - policy).max()) > 1e-4
     np.testing.assert_array_equal(np.asarray(log_probs(lora_off(trainable, is_b), state.frozen, micro)), policy)

@@ -113,3 +113,20 @@ def test_both_answers_stream_and_stop_cancels(tmp_path_factory, tmp_path):
         assert not state.running and state.status == "Stopped."
     finally:
         state.close()
+
+
+def test_the_model_own_output_unless_approximate_decoding_is_chosen(tmp_path):
+    """Faithful by default: the worker loads with weights "auto"; the int8 switch is an explicit choice."""
+    loads = []
+
+    class Recorder:
+        def load(self, name, source, step=None, timeout=None, weights="auto"):
+            loads.append((name, weights))
+            return {"name": name, "step": step, "weights": weights}
+
+    state = PlaygroundState(make_session(tmp_path))
+    state._ensure(Recorder(), "tuned", "run", 1)
+    state.approximate = True
+    state._ensure(Recorder(), "tuned", "run", 1, "int8" if state.approximate else "auto")
+    assert loads == [("tuned", "auto"), ("tuned", "int8")]  # a switch reloads the model with the new weights
+    assert not PlaygroundState(make_session(tmp_path / "b")).approximate

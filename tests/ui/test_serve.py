@@ -118,16 +118,21 @@ def test_serves_the_dashboard_and_stops_on_sigterm(tmp_path):
 
 
 def test_a_login_gives_each_user_their_own_workspace(tmp_path):
+    import re
+
+    import requests
+
     server = Served(tmp_path, "--address", "0.0.0.0", "--basic-auth", "pw-123")
     try:
         no_redirects = urllib.request.build_opener(NoRedirect)
         with pytest.raises(urllib.error.HTTPError) as refused:
             server.get(opener=no_redirects)
         assert refused.value.code == 302 and "login" in refused.value.headers["Location"]
-        cookies = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        server.get("login", data=b"username=alice&password=pw-123", opener=cookies).close()
-        with server.get(opener=cookies) as response:
-            assert response.status == 200
+        http = requests.Session()
+        form = http.get(server.url + "login", timeout=10).text
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', form).group(1)
+        http.post(server.url + "login", data={"username": "alice", "password": "pw-123", "_csrf": csrf}, timeout=10)
+        assert http.get(server.url, timeout=30).status_code == 200
     finally:
         assert server.stop() == 0
     assert (server.root / "users" / "alice" / "runs").is_dir()

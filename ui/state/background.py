@@ -130,6 +130,7 @@ class CheckpointJobState(param.Parameterized):
             self.error = f"could not start the {self.noun} process: {err}"
             return False
         self.error, self.progress, self.running = "", f"Starting the {self.noun}…", True
+        self.session.audit(self.noun, run=self.picker.run, step=self.picker.step)
         return True
 
     def poll(self) -> None:
@@ -152,7 +153,7 @@ class CheckpointJobState(param.Parameterized):
             self.session.notify(f"{self.noun.capitalize()} of {self.picker.run} finished", "success")
         else:
             self.progress = ""
-            self.error = f"The {self.noun} failed: {job.error_message()}"
+            self.error = self.session.confinement.redact(f"The {self.noun} failed: {job.error_message()}")
 
     def wait(self, timeout: float | None = None) -> None:
         if self._job is not None:

@@ -12,15 +12,19 @@ from pathlib import Path
 import param
 
 from gemma_jax.runs.run_store import RunDirError, RunStore
+from ui.confinement import Confinement, ConfinementError
 
 LATEST = "latest"
 
 
-def checkpoint_steps(run_dir: Path) -> list[int]:
-    """Saved checkpoint steps of a run, newest first ([] when none, or when they live on gs://)."""
+def checkpoint_steps(run_dir: Path, confinement: Confinement | None = None) -> list[int]:
+    """Saved checkpoint steps of a run, newest first ([] when none, when they live on gs://, or when
+    the run's checkpoint folder is one `confinement` refuses: its listing is not shown)."""
     try:
         directory = RunStore.open(run_dir).config().checkpoint.directory
-    except (RunDirError, ValueError, OSError):
+        if directory and confinement is not None:
+            directory = confinement.checkpoint_dir(directory)
+    except (RunDirError, ValueError, OSError):  # ConfinementError is a ValueError
         return []
     if directory and "://" in directory:
         return []
@@ -54,7 +58,7 @@ class CheckpointPicker(param.Parameterized):
         runs_dir = Path(self.session.workspace.runs_dir)
         runs = (
             sorted(
-                (p.name for p in runs_dir.iterdir() if not p.name.startswith(".") and (p / "status.json").is_file()),
+                (p.name for p in runs_dir.iterdir() if (p / "status.json").is_file() and self._ours(p.name)),
                 reverse=True,
             )
             if runs_dir.is_dir()
@@ -71,13 +75,21 @@ class CheckpointPicker(param.Parameterized):
         if self.checkpoint not in options:
             self.checkpoint = LATEST
 
+    def _ours(self, run_id: str) -> bool:
+        """A run folder of this workspace (not hidden, not a link leading out of it)."""
+        try:
+            self.session.confinement.run_dir(run_id)
+        except ConfinementError:
+            return False
+        return True
+
     @property
     def run_dir(self) -> Path | None:
-        return None if self.run is None else Path(self.session.workspace.runs_dir) / self.run
+        return None if self.run is None else self.session.confinement.run_dir(self.run)
 
     @property
     def steps(self) -> list[int]:
-        return [] if self.run_dir is None else checkpoint_steps(self.run_dir)
+        return [] if self.run_dir is None else checkpoint_steps(self.run_dir, self.session.confinement)
 
     @property
     def step(self) -> int | None:
@@ -94,6 +106,9 @@ class CheckpointPicker(param.Parameterized):
         """Why there is nothing to work on yet, in words with the way out; None when a checkpoint is chosen."""
         if self.run is None:
             return "There is no run in this workspace yet: start one on the New run page."
+        refused = self.session.confinement.run_problems(self.run_dir)
+        if refused:  # its config names a model, data or checkpoints this user may not read
+            return f"Run {self.run} cannot be used here: {'; '.join(refused)}"
         if self.resolved_step is None and not self._remote():
             return (
                 f"Run {self.run} has no checkpoint yet. Wait for its first save (or use Save checkpoint now on "

@@ -3,6 +3,9 @@
 `check_data` reads the source with the engine's own functions (build_report, prepare_data,
 preview_example, length_report), so what the wizard shows is what training will do.
 It never raises for problems in the data: those are in the report.
+
+`run_isolated(check_data, cfg)` runs it in a child process with a memory cap (RLIMIT_AS) and a time limit,
+so a hostile upload can only end its own check, never the server.
 """
 
 from __future__ import annotations
@@ -10,11 +13,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import logging
 import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from gemma_jax.config.job_config import DataConfig, JobConfig
+from gemma_jax.data import limits
 from gemma_jax.data.augment import MODEL_METHODS
 from gemma_jax.data.checks import build_report
 from gemma_jax.data.errors import DataError
@@ -26,8 +38,17 @@ from gemma_jax.data.report import DataReport
 from gemma_jax.data.tokenize import tokenize_examples
 
 TABLE_ROWS = 200  # raw rows shown in the table (problem rows beyond these are listed, not tabled)
+TABLE_CELL_CHARS = 2000  # longer values are cut in the table (the report and training see them whole)
 PREVIEW_EXAMPLES = 2000  # examples the length histogram is computed on
 BIG_FILE_BYTES = 50 * 1024 * 1024  # above this the report keeps no examples and the split preview is skipped
+CHECK_TIMEOUT_S = 120.0  # a check running longer is stopped (GEMMA_JAX_DATA_CHECK_TIMEOUT_S overrides)
+MEMORY_ENV = "GEMMA_JAX_DATA_CHECK_MEMORY_GB"  # overrides limits.default_memory_budget() for the child
+TIMEOUT_ENV = "GEMMA_JAX_DATA_CHECK_TIMEOUT_S"
+_ROOT = Path(__file__).resolve().parents[2]  # where `ui` is imported from, for the child's sys.path
+_CHILD = "import sys; from ui.state.data_check import child_main; sys.exit(child_main(sys.argv[1:]))"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_NEAR_CAP = 128 * limits.MiB  # an error with the address space this close to the cap is a lack of memory
 
 
 @dataclass
@@ -82,19 +103,27 @@ def _table(path: str, cfg: DataConfig, bad: dict[int, str]) -> tuple[list[str], 
         return [], []
     rows, columns = [], list(src.columns or [])
     remaining = set(bad)
-    for index, item in enumerate(items):
-        number = item.location.line if item.location.line is not None else item.location.row
-        if index >= TABLE_ROWS and not remaining:
-            break
-        if index >= TABLE_ROWS and number not in remaining:
-            continue
-        remaining.discard(number)
-        record = {
-            key: value if isinstance(value, (str, int, float)) else str(value) for key, value in item.record.items()
-        }
-        columns.extend(key for key in record if key not in columns)
-        rows.append({"line": number, "problem": bad.get(number, ""), **record})
+    try:
+        for index, item in enumerate(items):
+            number = item.location.line if item.location.line is not None else item.location.row
+            if index >= TABLE_ROWS and not remaining:
+                break
+            if index >= TABLE_ROWS and number not in remaining:
+                continue
+            remaining.discard(number)
+            record = {key: _cell_text(value) for key, value in item.record.items()}
+            columns.extend(key for key in record if key not in columns)
+            rows.append({"line": number, "problem": bad.get(number, ""), **record})
+    except DataError:  # a cap hit mid-file (the report says which): keep the rows read before it
+        pass
     return columns, rows
+
+
+def _cell_text(value: object) -> str | int | float:
+    """A value as the table shows it: long text cut (a cell may hold up to 16 MiB, a browser row should not)."""
+    if isinstance(value, (int, float)):
+        return value
+    return limits.shorten(value if isinstance(value, str) else str(value), TABLE_CELL_CHARS)
 
 
 @functools.lru_cache(maxsize=4)
@@ -196,3 +225,124 @@ def check_data(cfg: JobConfig) -> DataCheck:
     else:
         check.notes.append("fix the errors above to see the cleaning, split, token and length previews")
     return check
+
+
+class DataCheckStopped(RuntimeError):
+    """The isolated check ran out of memory or time, or crashed; the message says which and what to do."""
+
+
+def run_isolated(
+    check: Callable[[JobConfig], T], cfg: JobConfig, memory_bytes: int | None = None, timeout_s: float | None = None
+) -> T:
+    """`check(cfg)` (a module-level function such as check_data) in a child process capped at
+    `memory_bytes` more address space than it starts with and `timeout_s` seconds (defaults:
+    limits.default_memory_budget(), CHECK_TIMEOUT_S, or the GEMMA_JAX_DATA_CHECK_* variables).
+    Raises DataCheckStopped when the child does not finish, or with the message of what it raised."""
+    budget = memory_bytes or _env_number(MEMORY_ENV, 1024**3) or limits.default_memory_budget()
+    timeout = timeout_s or _env_number(TIMEOUT_ENV, 1) or CHECK_TIMEOUT_S
+    source = cfg.data.train_path
+    with tempfile.TemporaryDirectory(prefix="gj-data-check-") as folder:
+        result, errors = Path(folder) / "result.pickle", Path(folder) / "stderr.txt"
+        with errors.open("wb") as stderr:
+            child = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(result), str(int(budget))],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=_child_env(),
+                start_new_session=True,  # its own process group: a timeout ends anything it started too
+            )
+            try:
+                child.communicate(pickle.dumps((check, cfg)), timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill(child)
+                raise DataCheckStopped(
+                    f"the check took more than {timeout:g} s and was stopped. The file is probably "
+                    "far bigger than training needs, or broken; check it with `gemma-jax data check FILE` on the "
+                    "server, or split it into smaller files."
+                ) from None
+        kind, value = pickle.loads(result.read_bytes()) if result.exists() else ("crash", "")
+        if kind == "ok":
+            return value
+        _log_tail(errors, source, child.returncode)
+    if kind == "error":
+        raise DataCheckStopped(value)
+    if kind == "memory" or child.returncode in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT):
+        raise DataCheckStopped(
+            f"the check needed more than {limits.size_text(int(budget))} of memory and was stopped. "
+            "The file is probably broken or a decompression bomb (a small file that expands hugely); export "
+            "the data again (e.g. as JSONL or CSV), or split it into smaller files."
+        )
+    raise DataCheckStopped(
+        f"the check stopped unexpectedly (exit code {child.returncode}); the server log has the "
+        "details. Try `gemma-jax data check FILE` on the server."
+    )
+
+
+def child_main(argv: list[str]) -> int:
+    """The child's side: read (check, cfg) from stdin, cap memory, run it, pickle the outcome to argv[0]."""
+    out, budget = Path(argv[0]), int(argv[1])
+    check, cfg = pickle.load(sys.stdin.buffer)
+    cap = 0
+    try:
+        with limits.memory_limit(budget) as cap:
+            outcome = ("ok", check(cfg))
+            data = pickle.dumps(outcome)
+    except MemoryError:
+        data = pickle.dumps(("memory", ""))
+    except Exception as err:  # hub readers raise many types: the parent shows the message, the log the trace
+        log.exception("data check of %s failed", cfg.data.train_path)
+        if cap and _peak_address_space() > cap - _NEAR_CAP:  # a library failing to allocate (or start a thread)
+            data = pickle.dumps(("memory", ""))
+        else:
+            data = pickle.dumps(("error", limits.shorten(str(err) or type(err).__name__, 2000)))
+    partial = out.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.replace(out)  # the parent sees a whole result or none
+    return 0
+
+
+def _peak_address_space() -> int:
+    """The most address space this process has had (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _child_env() -> dict[str, str]:
+    """The server's environment, kept off accelerators and from reserving memory it does not use."""
+    env = dict(os.environ)
+    env.update(
+        JAX_PLATFORMS="cpu",
+        ARROW_DEFAULT_MEMORY_POOL="system",  # mimalloc reserves 1 GiB of address space up front
+        MALLOC_ARENA_MAX="2",  # likewise glibc's 64 MiB per thread
+        PYTHONPATH=os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH", "")) if p),
+    )
+    return env
+
+
+def _env_number(name: str, scale: float) -> float:
+    try:
+        return float(os.environ.get(name, "")) * scale
+    except ValueError:
+        return 0.0
+
+
+def _kill(child: subprocess.Popen) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()
+
+
+def _log_tail(errors: Path, source: str, code: int | None) -> None:
+    with errors.open("rb") as f:
+        f.seek(max(0, errors.stat().st_size - 4000))
+        tail = f.read().decode("utf-8", "replace")
+    log.warning("data check of %s ended with exit code %s:\n%s", source, code, tail)

@@ -12,6 +12,7 @@ import param
 
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.config.presets import apply_preset
+from ui.confinement import PATH_FIELDS, ConfinementError
 from ui.state.config_fields import get_field, set_field
 from ui.state.wizard_data import DataStep
 from ui.state.wizard_method import MethodStep
@@ -49,6 +50,11 @@ class NewRunState(param.Parameterized):
             return False
         self.session.clone_config = None
         cloned = set_field(cloned, "checkpoint.directory", None)  # never the original's (keep-N would prune it)
+        try:  # a run made before the checks (or by hand) may name what this user may not read
+            cloned = self.session.confinement.confine(cloned)
+        except ConfinementError as err:
+            self.session.notify(f"cannot clone this run here: {err}", "error")
+            return False
         self.config = set_field(cloned, "runs_dir", str(self.session.workspace.runs_dir))
         self.data.result = None
         self.review.started = None
@@ -59,7 +65,13 @@ class NewRunState(param.Parameterized):
         return get_field(self.config, path)
 
     def set(self, path: str, value: Any) -> None:
-        """Change one field; data fields invalidate the data report (it no longer describes the config)."""
+        """Change one field; data fields invalidate the data report (it no longer describes the config).
+
+        A path-like field is confined first (ConfinementError, a ValueError, when refused), so the
+        config never names what a logged-in user may not read, and no check or estimate reads it.
+        """
+        if path in PATH_FIELDS and value:
+            value = self.session.confinement.field(path, value, self.config)
         if get_field(self.config, path) == (tuple(value) if isinstance(value, list) else value):
             return
         self.config = set_field(self.config, path, value)

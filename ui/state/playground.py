@@ -34,6 +34,11 @@ class PlaygroundState(param.Parameterized):
     top_p = param.Number(default=0.95, bounds=(0.05, 1.0), step=0.05, doc="nucleus: the likeliest tokens up to p")
     max_new_tokens = param.Integer(default=128, bounds=(1, 2048))
     seed = param.Integer(default=0, bounds=(0, None))
+    approximate = param.Boolean(
+        default=False,
+        doc="decode with int8 weights: about twice as fast on a CPU, but APPROXIMATE (it may choose other tokens "
+        "than the model itself would); off = the model's own output",
+    )
     prompt = param.String(default="")
     tuned_output = param.String(default="")
     base_output = param.String(default="")
@@ -107,8 +112,9 @@ class PlaygroundState(param.Parameterized):
             self.tuned_output = tuned
         if self.base_output != base:
             self.base_output = base
-        if errors and self.error != "\n".join(errors):
-            self.error = "\n".join(errors)
+        shown = self.session.confinement.redact("\n".join(errors))  # worker errors name server paths
+        if errors and self.error != shown:
+            self.error = shown
         if self.status != status:
             self.status = status
         if self.tuned_label != label:
@@ -142,8 +148,9 @@ class PlaygroundState(param.Parameterized):
             client = self._worker()
             if client is None:
                 return
-            tuned_facts = self._ensure(client, TUNED, run_dir, step)
-            self._ensure(client, BASE, client.base_source(run_dir), None)
+            weights = "int8" if self.approximate else "auto"
+            tuned_facts = self._ensure(client, TUNED, run_dir, step, weights)
+            self._ensure(client, BASE, client.base_source(run_dir), None, weights)
             with self._lock:
                 self._label = f"Fine-tuned (step {tuned_facts['step']})"
                 self._status = "Generating…"
@@ -175,10 +182,10 @@ class PlaygroundState(param.Parameterized):
         client.close()  # the session closed while this one was starting
         return None
 
-    def _ensure(self, client, name: str, source: str, step: int | None) -> dict:
-        wanted = (source, step)
+    def _ensure(self, client, name: str, source: str, step: int | None, weights: str = "auto") -> dict:
+        wanted = (source, step, weights)
         if self._loaded.get(name, (None,))[0] != wanted:
-            facts = client.load(name, source, step)
+            facts = client.load(name, source, step, weights=weights)
             self._loaded[name] = (wanted, facts)
         return self._loaded[name][1]
 

@@ -15,6 +15,7 @@ import param
 
 from gemma_jax.runs import RunStore, RunSummary, dead_run_error, summarize_run
 from gemma_jax.runs.run_store import RunDirError
+from ui.confinement import ConfinementError
 
 ACTIVE_STATES = ("queued", "running", "paused")
 RESUMABLE_STATES = ("failed", "aborted")
@@ -197,13 +198,16 @@ class RunsState(param.Parameterized):
         return {Path(p).resolve(): i for i, p in enumerate(runner.queue(), start=1)}
 
     def _queue_summary(self, queue: dict[Path, int]) -> str:
+        """This workspace's running and queued jobs: other users' runs are theirs (their positions
+        in the shared queue still show in each queued run's state)."""
         runner = self.session.runner
+        mine = self.runs_dir.resolve()
         active = (
-            len(runner.active())
+            sum(Path(p).resolve().parent == mine for p in runner.active())
             if runner is not None
             else sum(s.state in ("running", "paused") for s in self.summaries.values())
         )
-        return f"{active} running · {len(queue)} queued"
+        return f"{active} running · {sum(path.parent == mine for path in queue)} queued"
 
     def select(self, run_id: str | None) -> None:
         self.selected = run_id
@@ -221,7 +225,11 @@ class RunsState(param.Parameterized):
         if not self.selected:
             self.session.notify("Select a run in the table first.", "warning")
             return None
-        return self.runs_dir / self.selected
+        try:  # a run id names a folder of this workspace's runs, never ../elsewhere
+            return self.session.confinement.run_dir(self.selected)
+        except ConfinementError as err:
+            self.session.notify(str(err), "error")
+            return None
 
     def open_selected(self) -> None:
         if self._selected_path() is not None:
@@ -240,8 +248,13 @@ class RunsState(param.Parameterized):
 
     def resume_selected(self) -> None:
         path = self._selected_path()
+        refused = self.session.confinement.run_problems(path, training=True) if path is not None else []
+        if refused:
+            self.session.notify(f"Cannot resume {self.selected}: {'; '.join(refused)}", "error")
+            return
         if path is not None and self._runner_call("resume", lambda r: r.resume(path)):
             self.session.notify(f"{self.selected} is queued to resume from its last checkpoint.", "success")
+            self.session.audit("resume", run=self.selected)
             self.refresh()
 
     def clone_selected(self) -> None:
@@ -272,8 +285,14 @@ class RunsState(param.Parameterized):
         run_id, self.confirm_delete = self.confirm_delete, None
         if run_id is None:
             return
-        if self._runner_call("delete", lambda r: r.delete(self.runs_dir / run_id)):
+        try:
+            path = self.session.confinement.run_dir(run_id)
+        except ConfinementError as err:
+            self.session.notify(str(err), "error")
+            return
+        if self._runner_call("delete", lambda r: r.delete(path)):
             self.session.notify(f"Deleted {run_id}.", "success")
+            self.session.audit("delete", run=run_id)
             if self.session.selected_run == run_id:
                 self.session.selected_run = None
             self.selected = None

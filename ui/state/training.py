@@ -17,6 +17,7 @@ import param
 
 from gemma_jax.runs import RunStore, dead_run_error
 from gemma_jax.runs.run_store import RunDirError
+from ui.confinement import ConfinementError
 from ui.state.kpis import KpiTracker
 from ui.state.run_logs import RunLogs
 from ui.state.samples import SamplesTail
@@ -72,7 +73,11 @@ class TrainingState(param.Parameterized):
     # -- following a run ------------------------------------------------------------------
     def _reset(self, run_id: str | None) -> None:
         self.run_id = run_id
-        self.store = RunStore(Path(self.session.workspace.runs_dir) / run_id) if run_id else None
+        try:  # a run id that would leave the workspace's runs folder shows nothing
+            self.store = RunStore(self.session.confinement.run_dir(run_id)) if run_id else None
+        except ConfinementError as err:
+            self.session.notify(str(err), "error")
+            self.store = None
         self.train = Series(TRAIN_COLUMNS, self.max_points)
         self.eval = Series(EVAL_COLUMNS, self.max_points)
         self.tracker = KpiTracker()
@@ -187,9 +192,11 @@ class TrainingState(param.Parameterized):
         self._storage_thread.start()
 
     def _checkpoint_dir(self) -> str:
+        """The run's checkpoint folder; the run's own when its config names one this user may not read."""
         try:
             directory = self.store.config().checkpoint.directory
-        except (OSError, ValueError):  # a damaged config: the default location
+            directory = self.session.confinement.checkpoint_dir(directory) if directory else None
+        except (OSError, ValueError):  # a damaged config (or a ConfinementError): the default location
             directory = None
         return directory or str(self.store.checkpoints_dir)
 
@@ -211,6 +218,7 @@ class TrainingState(param.Parameterized):
             self.session.notify(f"{self.run_id}: {err}", "error")
             return False
         self.session.notify(done.format(run=self.run_id), "info")
+        self.session.audit(action, run=self.run_id)
         return True
 
     def pause(self) -> bool:
@@ -232,6 +240,10 @@ class TrainingState(param.Parameterized):
         return self._control("abort", message, lambda r, p: r.stop(p, grace_s=ABORT_GRACE_S))
 
     def resume(self) -> bool:
+        refused = self.session.confinement.run_problems(self.store.path, training=True) if self.store else []
+        if refused:
+            self.session.notify(f"Cannot resume {self.run_id}: {'; '.join(refused)}", "error")
+            return False
         return self._control("resume", "{run} is queued to resume from its last checkpoint.", lambda r, p: r.resume(p))
 
     def set_learning_rate(self, value: Any) -> bool:

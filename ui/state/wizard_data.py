@@ -10,8 +10,9 @@ import param
 
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.data.readers import EXAMPLE_DATASET
+from ui.confinement import Confinement, ConfinementError
 from ui.state.data_check import DataCheck, check_data
-from ui.workspace import UploadError
+from ui.workspace import UploadError, UploadWriter
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
@@ -57,32 +58,23 @@ ADVANCED_FIELDS = (
 )
 
 
-def source_problem(source: str, confine_to: Path | None = None) -> str:
+def source_problem(source: str, confinement: Confinement | None = None) -> str:
     """Why a typed-in data source cannot be used, in words ('' when it can).
 
-    `confine_to` (a logged-in user's workspace): local paths must lie inside it, so nobody reads
-    another user's uploads or other files on the server through the data check.
+    Where it lies is `Confinement.data_source`'s question; this one is whether it exists, said with
+    the path as the user may see it (relative to a logged-in user's workspace).
     """
     if not source:
         return "type a data source: a file path on the server, hf:NAME, tfds:NAME, gs://bucket/file or 'example'"
     if source == EXAMPLE_DATASET or source.startswith(REMOTE_PREFIXES):
         return ""
-    if confine_to is not None and not Path(source).expanduser().resolve().is_relative_to(confine_to.resolve()):
-        return (
-            f"{source} is outside your workspace ({confine_to}); upload the file, or use hf:NAME, tfds:NAME, "
-            "gs://bucket/file or 'example'"
-        )
     if not Path(source).expanduser().exists():
+        shown = confinement.shown(source) if confinement is not None else source
         return (
-            f"{source} does not exist on the server; upload the file instead, or give a path that exists there "
+            f"{shown} does not exist on the server; upload the file instead, or give a path that exists there "
             "(or hf:NAME, tfds:NAME, gs://bucket/file, 'example')"
         )
     return ""
-
-
-def confined_root(workspace) -> Path | None:
-    """The folder a logged-in user's local data paths must stay in (None without a login)."""
-    return workspace.root if workspace.user else None
 
 
 class DataStep(param.Parameterized):
@@ -105,9 +97,15 @@ class DataStep(param.Parameterized):
         return self.owner.config.data.train_path
 
     def use_source(self, source: str) -> bool:
-        """Train on `source` (typed in); False, with `error` set, when it cannot be used."""
-        source = source.strip()
-        problem = source_problem(source, confined_root(self.owner.session.workspace))
+        """Train on `source` (typed in); False, with `error` set, when it cannot be used: missing, or
+        outside a logged-in user's workspace (then nothing of it is read, so nothing of it is shown)."""
+        confinement = self.owner.session.confinement
+        try:
+            source = confinement.data_source(source, self.owner.config.data) if source.strip() else ""
+        except ConfinementError as err:
+            self.error = str(err)
+            return False
+        problem = source_problem(source, confinement)
         self.error = problem
         if problem:
             return False
@@ -115,10 +113,16 @@ class DataStep(param.Parameterized):
         self.result = None
         return True
 
-    def upload(self, name: str, data: bytes) -> Path | None:
-        """Save an uploaded file into the workspace and train on it; None (and `error`) when refused."""
+    def upload(self, name: str, data: bytes | UploadWriter) -> Path | None:
+        """Save an uploaded file into the workspace and train on it; None (and `error`) when refused.
+
+        `data` is the whole file, or the writer the page streamed it into chunk by chunk (then a refusal,
+        e.g. over the size limit, arrives here as soon as it happened)."""
         try:
-            path = self.owner.session.workspace.save_upload(name, data)
+            if isinstance(data, UploadWriter):
+                path = data.finish()
+            else:
+                path = self.owner.session.workspace.save_upload(name, data)
         except UploadError as err:
             self.error = str(err)
             self.owner.session.notify(str(err), "error")
@@ -127,7 +131,7 @@ class DataStep(param.Parameterized):
         self.owner.set("data.train_path", str(path))
         self.owner.set("data.format", "auto")
         self.result = None
-        self.owner.session.notify(f"uploaded {os.path.basename(path)} ({len(data) / 1e6:.1f} MB)", "success")
+        self.owner.session.notify(f"uploaded {os.path.basename(path)} ({path.stat().st_size / 1e6:.1f} MB)", "success")
         return path
 
     def map_column(self, role: str, column: str | None) -> None:
@@ -140,21 +144,28 @@ class DataStep(param.Parameterized):
         self.result = None
 
     def compute(self, cfg: JobConfig | None = None) -> DataCheck:
-        """The check of `cfg` (default: the current config); no state changes, so a worker thread may call it."""
-        return check_data(cfg or self.owner.config)
+        """The check of `cfg` (default: the current config); no state changes, so a worker thread may call it.
+
+        It runs in a child process with memory and time limits, so a hostile file ends only its own
+        check (DataCheckStopped says why), never the server.
+        """
+        from ui.state.data_check import run_isolated
+
+        return run_isolated(check_data, cfg or self.owner.config)
 
     def apply(self, result: DataCheck | None, error: str = "") -> None:
         """Show a finished check (or the error that stopped it)."""
         self.checking = False
-        self.error = error
+        self.error = self.owner.session.confinement.redact(error)
         self.result = result
 
     def run_check(self) -> DataCheck | None:
-        """Check in this thread; None (and `error`) when the source could not be read at all."""
+        """Check (in a child process, waiting here); None (and `error`) when the source could not be read
+        at all, or the check ran out of memory or time."""
         self.checking = True
         try:
             result = self.compute()
-        except Exception as err:  # noqa: BLE001  (hub readers raise many types: show why, keep the page)
+        except Exception as err:  # noqa: BLE001  (DataCheckStopped and pickling errors alike: show why, keep the page)
             self.apply(None, f"could not check {self.source}: {err}")
             return None
         self.apply(result)

@@ -10,6 +10,7 @@ import param
 from gemma_jax.models.memory_check import estimate_for_config, memory_problems
 from gemma_jax.models.memory_estimate import GB
 from gemma_jax.models.registry import EMBEDDED_MODEL, list_variants, shape_for_source
+from ui.confinement import ConfinementError
 from ui.state.hardware import detect_hardware, memory_budget
 
 if TYPE_CHECKING:
@@ -49,13 +50,23 @@ def model_choices() -> list[ModelChoice]:
 class ModelStep(param.Parameterized):
     """The Model step: the picked source's architecture and the memory estimate on `hardware`."""
 
+    error = param.String(default="", doc="why the typed source was refused, with what to do")
+
     def __init__(self, owner: NewRunState, hardware=None, **params):
         super().__init__(**params)
         self.owner = owner
         self.hardware = hardware if hardware is not None else detect_hardware()
 
-    def choose(self, source: str) -> None:
-        self.owner.set("model.source", source)
+    def choose(self, source: str) -> bool:
+        """Train from `source`; False (with `error` set, the config unchanged) when it is refused,
+        e.g. a folder outside a logged-in user's workspace: nothing of it is read then."""
+        try:
+            self.owner.set("model.source", source)
+        except ConfinementError as err:
+            self.error = str(err)
+            return False
+        self.error = ""
+        return True
 
     def architecture(self) -> list[tuple[str, str]]:
         """(property, value) rows describing the chosen model; [] when its shape is unknown before loading."""

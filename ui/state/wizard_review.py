@@ -13,8 +13,9 @@ import yaml
 from gemma_jax.config import ConfigError, JobConfig, config_to_yaml, validate
 from gemma_jax.config.convert import config_to_dict
 from gemma_jax.models.registry import shape_for_source
+from ui.confinement import ConfinementError
 from ui.state.hardware import memory_budget
-from ui.state.wizard_data import confined_root, source_problem
+from ui.state.wizard_data import source_problem
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
@@ -69,17 +70,25 @@ class ReviewStep(param.Parameterized):
         self._started_config: JobConfig | None = None
 
     def yaml_text(self) -> str:
-        return config_to_yaml(self.owner.config)
+        """The config as YAML; a logged-in user sees their paths relative to their workspace."""
+        return self.owner.session.confinement.redact(config_to_yaml(self.owner.config))
 
     def file_name(self) -> str:
         return f"{self.owner.config.name or 'run'}.yaml"
 
     def command(self) -> str:
-        return train_command(self.owner.config)
+        return self.owner.session.confinement.redact(train_command(self.owner.config))
 
     def problems(self) -> list[str]:
-        """Every reason Start is refused: config rules (with memory on this hardware) and data errors."""
+        """Every reason Start is refused: config rules (with memory on this hardware) and data errors.
+
+        Paths a logged-in user may not use come alone: the other checks would read them (the model's
+        config.json for its shape and memory).
+        """
         cfg = self.owner.config
+        refused = self.owner.session.confinement.config_problems(cfg)
+        if refused:
+            return refused
         available, platform, devices = memory_budget(self.owner.model.hardware)
         shape = shape_for_source(cfg.model.source) if isinstance(cfg.model.source, str) else None
         problems = validate(
@@ -102,12 +111,16 @@ class ReviewStep(param.Parameterized):
             session.notify("this dashboard has no job runner; start the run with the command shown", "error")
             return None
         cfg = dataclasses.replace(self.owner.config, runs_dir=str(session.workspace.runs_dir))
+        try:  # the last line of defence: whatever the steps let through, the runner gets no foreign path
+            cfg = session.confinement.confine(cfg)
+        except ConfinementError as err:
+            session.notify(f"could not start the run: {err}", "error")
+            return None
         if self.started and self._started_config == cfg:  # a second click on Start: one run, not two
             session.notify(f"run {self.started} was already started with this config", "warning")
             return None
-        confine = confined_root(session.workspace)
         for path in (cfg.data.train_path, cfg.data.validation_path, cfg.data.test_path):
-            problem = source_problem(path, confine) if path else ""
+            problem = source_problem(path, session.confinement) if path else ""
             if problem:
                 session.notify(f"could not start the run: {problem}", "error")
                 return None
@@ -118,6 +131,7 @@ class ReviewStep(param.Parameterized):
             return None
         run_id = Path(store.path).name
         self.started, self._started_config = run_id, cfg
+        session.audit("start", run=run_id, model=cfg.model.source, method=cfg.method.kind)
         session.notify(f"run {run_id} submitted", "success")
         session.open_run(run_id)
         return run_id

@@ -6,6 +6,7 @@ import panel as pn
 
 from ui.state.checkpoint_picker import CheckpointPicker
 from ui.views.poller import Poller
+from ui.views.safe_text import escape_text
 
 
 def picker_row(picker: CheckpointPicker, page: str, on_refresh=None) -> pn.Row:
@@ -39,7 +40,10 @@ class CheckpointPage(pn.viewable.Viewer):
     def _job_widgets(self, page: str) -> None:
         """A job's spinner, progress line and error (Evaluate, Export); `_render_job` updates them."""
         self.spinner = pn.indicators.LoadingSpinner(value=False, visible=False, width=28, height=28, align="center")
-        self.progress = pn.pane.Markdown(self.state.param.progress, css_classes=[f"gj-{page}-progress"])
+        # the job's output line and its error name the run, the model source, paths: shown as text
+        self.progress = pn.pane.Markdown(
+            pn.bind(escape_text, self.state.param.progress), css_classes=[f"gj-{page}-progress"]
+        )
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=[f"gj-{page}-error"])
 
     def _render_job(self, button) -> None:
@@ -47,7 +51,7 @@ class CheckpointPage(pn.viewable.Viewer):
         s = self.state
         button.disabled = s.running
         self.spinner.value = self.spinner.visible = s.running
-        self.error.object, self.error.visible = s.error, bool(s.error)
+        self.error.object, self.error.visible = escape_text(s.error), bool(s.error)
 
     def _tick(self) -> None:
         self.state.poll()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 
 from ui.state.evaluate import EvaluateState
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
+from ui.views.safe_text import escape_text, text_table
 
 POLL_MS = 500
 KPI_CSS = """
@@ -21,8 +20,8 @@ KPI_CSS = """
 
 def render_kpis(kpis: list[tuple[str, str]]) -> str:
     cards = "".join(
-        f'<div class="gj-kpi"><div class="gj-kpi-label">{html.escape(label)}</div>'
-        f'<div class="gj-kpi-value">{html.escape(value)}</div></div>'
+        f'<div class="gj-kpi"><div class="gj-kpi-label">{escape_text(label)}</div>'
+        f'<div class="gj-kpi-value">{escape_text(value)}</div></div>'
         for label, value in kpis
     )
     return f'<div class="gj-kpis">{cards}</div>'
@@ -46,7 +45,7 @@ class EvaluatePage(CheckpointPage):
         self.kpis = pn.pane.HTML(
             "", stylesheets=[KPI_CSS], sizing_mode="stretch_width", css_classes=["gj-evaluate-kpis"]
         )
-        self.table = pn.widgets.Tabulator(
+        self.table = text_table(
             pd.DataFrame(),
             disabled=True,
             layout="fit_data_stretch",

@@ -9,6 +9,7 @@ import panel as pn
 
 from ui.state.export import ExportState
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
+from ui.views.safe_text import text_table
 
 POLL_MS = 500
 
@@ -28,10 +29,13 @@ class ExportPage(CheckpointPage):
         self.download = pn.widgets.FileDownload(
             file=None, filename="export.zip", color="success", visible=False, css_classes=["gj-export-download"]
         )
-        self.files = pn.widgets.Tabulator(
+        self.files = text_table(
             pd.DataFrame(), disabled=True, show_index=False, width=520, css_classes=["gj-export-files"]
         )
-        self.config = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["gj-export-config"])
+        # an editor's text, not Markdown: a run name with a code fence or HTML shows as typed
+        self.config = pn.widgets.CodeEditor(
+            language="yaml", readonly=True, height=360, sizing_mode="stretch_width", css_classes=["gj-export-config"]
+        )
         self.empty = pn.pane.Markdown("Nothing exported from this run yet: pick a checkpoint, then Export.")
         s.param.watch(self._render, ["export", "exports", "running", "error"])
         self._render()
@@ -67,4 +71,4 @@ class ExportPage(CheckpointPage):
             self.download.label = f"Download {Path(archive).name}"
         self.files.value = pd.DataFrame(s.file_rows())
         self.files.visible = bool(export)
-        self.config.object = f"```yaml\n{s.config_text()}\n```"
+        self.config.value = s.config_text()

@@ -6,6 +6,7 @@ import panel as pn
 
 from ui.state.playground import PlaygroundState
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
+from ui.views.safe_text import escape_text
 
 POLL_MS = 150
 
@@ -26,6 +27,11 @@ class PlaygroundPage(CheckpointPage):
                 s.param.max_new_tokens, name="Max new tokens", css_classes=["gj-playground-max-tokens"]
             ),
             pn.widgets.IntInput.from_param(s.param.seed, name="Seed", css_classes=["gj-playground-seed"]),
+            pn.widgets.Checkbox.from_param(
+                s.param.approximate,
+                name="Fast approximate decoding (int8: may differ from the model's own answer)",
+                css_classes=["gj-playground-approximate"],
+            ),
         ]
         self.prompt = pn.widgets.TextAreaInput.from_param(
             s.param.prompt,
@@ -43,7 +49,7 @@ class PlaygroundPage(CheckpointPage):
         )
         self.generate_button.on_click(lambda _event: self._follow(s.generate()))
         self.stop_button.on_click(lambda _event: s.stop())
-        self.status = pn.pane.Markdown(s.param.status, css_classes=["gj-playground-status"])
+        self.status = pn.pane.Markdown(pn.bind(escape_text, s.param.status), css_classes=["gj-playground-status"])
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["gj-playground-error"])
         self.tuned = self._answer(s.param.tuned_label, s.param.tuned_output, "gj-playground-tuned-output")
         self.base = self._answer(s.param.base_label, s.param.base_output, "gj-playground-base-output")
@@ -65,10 +71,12 @@ class PlaygroundPage(CheckpointPage):
             text, name="", disabled=True, rows=14, sizing_mode="stretch_width", css_classes=[css_class]
         )
         return pn.Column(
-            pn.pane.Markdown(pn.bind(lambda value: f"### {value}", label)), body, sizing_mode="stretch_width"
+            pn.pane.Markdown(pn.bind(lambda value: f"### {escape_text(value)}", label)),
+            body,
+            sizing_mode="stretch_width",
         )
 
     def _show_state(self, _event=None) -> None:
         running = self.state.running
         self.generate_button.disabled, self.stop_button.disabled = running, not running
-        self.error.object, self.error.visible = self.state.error, bool(self.state.error)
+        self.error.object, self.error.visible = escape_text(self.state.error), bool(self.state.error)

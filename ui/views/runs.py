@@ -7,6 +7,7 @@ import panel as pn
 
 from ui.state.runs import COLUMNS, RunsState
 from ui.views.poller import Poller
+from ui.views.safe_text import code_text, escape_text, text_table
 
 REFRESH_MS = 2000
 
@@ -19,7 +20,7 @@ class RunsPage(pn.viewable.Viewer):
         self.session = session
         self.state = RunsState(session)
         self.poller = Poller(self.refresh, REFRESH_MS, session, "Runs")
-        self.table = pn.widgets.Tabulator(
+        self.table = text_table(
             pd.DataFrame(columns=list(COLUMNS)),
             disabled=True,
             selectable=1,
@@ -32,9 +33,13 @@ class RunsPage(pn.viewable.Viewer):
         )
         self.table.param.watch(self._on_select, "selection")
         self.queue = pn.pane.Markdown("", css_classes=["gj-runs-queue"], margin=(0, 10))
+        terminal = (  # a logged-in user is not shown the server's folders
+            ""
+            if session.workspace.confined
+            else f", or with {code_text(f'gemma-jax train --set runs_dir={session.workspace.runs_dir}')}"
+        )
         self.empty = pn.pane.Alert(
-            "No runs yet. Start one on the **New run** page, or with `gemma-jax train` "
-            f"(`--set runs_dir={session.workspace.runs_dir}`).",
+            f"No runs yet. Start one on the **New run** page{terminal}.",
             alert_type="info",
             visible=False,
             css_classes=["gj-runs-empty"],
@@ -80,7 +85,7 @@ class RunsPage(pn.viewable.Viewer):
 
     def refresh(self) -> None:
         self.state.refresh()
-        self.queue.object = f"**Jobs:** {self.state.queue_text}"
+        self.queue.object = f"**Jobs:** {escape_text(self.state.queue_text)}"
 
     def activate(self) -> None:
         """Refresh now and every REFRESH_MS while the page is shown."""
@@ -113,7 +118,7 @@ class RunsPage(pn.viewable.Viewer):
         self.confirm_row.visible = run_id is not None
         if run_id is not None:
             self.confirm_text.object = (
-                f"Delete **{run_id}** with its checkpoints, logs and exports? This cannot be undone."
+                f"Delete **{escape_text(run_id)}** with its checkpoints, logs and exports? This cannot be undone."
             )
 
     def __panel__(self):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import time
 
 import panel as pn
 import param
 
 from ui.state.session import PAGES
+from ui.views.safe_text import escape_text
 
 _LEVEL_ALERT = {"info": "primary", "success": "success", "warning": "warning", "error": "danger"}
 _TOAST_DURATION_MS = {"info": 4000, "success": 4000, "warning": 8000, "error": 0}  # errors stay until closed
@@ -75,7 +75,7 @@ class NotificationArea(pn.viewable.Viewer):
         recent = [n for n in self.session.notifications if n[0] > self._cleared_at][-self.shown :]
         self.messages.objects = [
             pn.pane.Alert(
-                html.escape(message),
+                escape_text(message),
                 alert_type=_LEVEL_ALERT.get(level, "primary"),
                 sizing_mode="stretch_width",
                 margin=(2, 5),
@@ -94,7 +94,7 @@ class NotificationArea(pn.viewable.Viewer):
         if toasts is None:
             return
         for _, level, message in new:
-            toasts.send(message, duration=_TOAST_DURATION_MS.get(level, 4000), type=level)
+            toasts.send(escape_text(message), duration=_TOAST_DURATION_MS.get(level, 4000), type=level)
 
     def __panel__(self):
         return pn.Column(self.messages, self.clear_button, sizing_mode="stretch_width", margin=0)

@@ -7,14 +7,13 @@ only when its data changed.
 
 from __future__ import annotations
 
-import html
-
 import panel as pn
 
 from ui.state.kpis import format_bytes, format_duration
 from ui.state.run_logs import is_error_line
 from ui.state.training import TrainingState
 from ui.views.poller import Poller
+from ui.views.safe_text import escape_text
 from ui.views.training_plots import TrainingPlots
 
 POLL_MS = 1000  # metric to browser within ~1 s (target 2 s); each tick costs the job CPU
@@ -55,7 +54,8 @@ def kpi_cards(kpis: dict, storage: int | None) -> list[tuple[str, str]]:
 
 def render_kpis(kpis: dict, storage: int | None) -> str:
     cards = "".join(
-        f'<div class="gj-kpi"><div class="gj-kpi-label">{label}</div><div class="gj-kpi-value">{value}</div></div>'
+        f'<div class="gj-kpi"><div class="gj-kpi-label">{escape_text(label)}</div>'
+        f'<div class="gj-kpi-value">{escape_text(value)}</div></div>'
         for label, value in kpi_cards(kpis, storage)
     )
     return f'<div class="gj-kpis">{cards}</div>'
@@ -64,7 +64,7 @@ def render_kpis(kpis: dict, storage: int | None) -> str:
 def render_log(lines) -> str:
     """The log as HTML, with ERROR and Traceback lines highlighted."""
     body = "\n".join(
-        f'<span class="gj-log-error">{html.escape(line)}</span>' if is_error_line(line) else html.escape(line)
+        f'<span class="gj-log-error">{escape_text(line)}</span>' if is_error_line(line) else escape_text(line)
         for line in lines
     )
     return f'<pre class="gj-log">{body or "(empty)"}</pre>'
@@ -159,17 +159,17 @@ class TrainingPage(pn.viewable.Viewer):
         if not has_run:
             return
         status = self.state.status
-        title = f"## {self.state.run_id}"
+        title = f"## {escape_text(self.state.run_id)}"
         if self.title.object != title:
             self.title.object = title
         state = status.get("state", "unknown")
-        badge = f'<span class="gj-state gj-state-{state}"><b>{html.escape(state)}</b></span>'
+        badge = f'<span class="gj-state gj-state-{escape_text(state)}"><b>{escape_text(state)}</b></span>'
         if self.badge.object != badge:
             self.badge.object = badge
-        error = status.get("error") if state in ("failed", "aborted") else None
+        error = escape_text(status.get("error")) if state in ("failed", "aborted") else ""
         self.error.visible = bool(error)
         if error and self.error.object != error:
-            self.error.object = html.escape(str(error))
+            self.error.object = error
         kpis = render_kpis(self.state.kpis, self.state.storage_bytes)
         if self.kpis.object != kpis:
             self.kpis.object = kpis
@@ -194,9 +194,9 @@ class TrainingPage(pn.viewable.Viewer):
             return
         cells = "".join(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                html.escape(r.prompt),
-                html.escape(r.base) if r.base is not None else "<i>-</i>",
-                html.escape(r.tuned or "-") + (f"<br><small>step {r.tuned_step}</small>" if r.tuned_step else ""),
+                escape_text(r.prompt),
+                escape_text(r.base) if r.base is not None else "<i>-</i>",
+                escape_text(r.tuned or "-") + (f"<br><small>step {r.tuned_step}</small>" if r.tuned_step else ""),
             )
             for r in rows
         )
@@ -229,6 +229,7 @@ class TrainingPage(pn.viewable.Viewer):
                     f", {busy:.0f}% busy" if busy is not None else ""
                 ))  # fmt: skip
             text = " · ".join(parts)
+        text = escape_text(text)
         if self.system_text.object != text:
             self.system_text.object = text
 

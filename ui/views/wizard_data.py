@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import threading
 
 import pandas as pd
@@ -13,7 +12,10 @@ from bokeh.plotting import figure
 from ui.state.data_check import DataCheck
 from ui.state.new_run import NewRunState
 from ui.state.wizard_data import ADVANCED_FIELDS, BASIC_FIELDS, COLUMN_ROLES
+from ui.views.safe_text import escape_text, text_table
+from ui.views.uploads import StreamingFileDropper
 from ui.views.wizard_fields import field_widgets
+from ui.workspace import UploadWriter
 
 _NONE = "(none)"
 BAD_ROW_STYLE = "background-color: #fde2e1"
@@ -31,10 +33,11 @@ def problems_html(check: DataCheck) -> str:
     items = []
     for problem in check.problem_lines():
         css = "gj-newrun-bad-row" if problem["severity"] == "error" else "gj-newrun-warning-row"
-        where = html.escape(problem["where"] or "whole file")
+        where = escape_text(problem["where"] or "whole file")
+        line = escape_text(problem["line"] or "")
         items.append(
-            f'<li class="{css}" data-line="{problem["line"] or ""}"><b>{problem["severity"]}</b> '
-            f"{where}: {html.escape(problem['message'])}</li>"
+            f'<li class="{css}" data-line="{line}"><b>{escape_text(problem["severity"])}</b> '
+            f"{where}: {escape_text(problem['message'])}</li>"
         )
     if not items:
         return "<p>No problems found.</p>"
@@ -48,7 +51,7 @@ def tokens_html(preview: dict) -> str:
         css = "gj-newrun-loss-token" if loss else "gj-newrun-token"
         style = "background:#d7f5dd;" if loss else "background:#eee;"
         style += "font-weight:bold;" if special else ""
-        spans.append(f'<span class="{css}" style="{style}margin:1px;padding:0 2px">{html.escape(piece)}</span>')
+        spans.append(f'<span class="{css}" style="{style}margin:1px;padding:0 2px">{escape_text(piece)}</span>')
     head = (
         f"<p>{preview['num_tokens']} tokens, {preview['loss_tokens']} graded (green: the model learns to write "
         "these)</p>"
@@ -104,10 +107,16 @@ class DataView(pn.viewable.Viewer):
         self.state = state
         self._filling = False  # columns being refilled from the report: not a user's mapping
         step = state.data
-        limit = f"{state.session.workspace.max_upload_mb}MB"
-        self.upload = pn.widgets.FileDropper(
-            multiple=False, max_file_size=limit, chunk_size=10_000_000, css_classes=["gj-newrun-upload"]
+        workspace = state.session.workspace
+        self.upload = StreamingFileDropper(
+            workspace.open_upload,
+            self._uploaded,
+            multiple=False,
+            max_file_size=f"{workspace.max_upload_mb}MB",  # the browser refuses larger files before sending
+            css_classes=["gj-newrun-upload"],
         )
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.on_session_destroyed(lambda _context: self.upload.discard())
         self.source = pn.widgets.TextInput(
             label="Or type a data source",
             value=state.get("data.train_path"),
@@ -123,7 +132,6 @@ class DataView(pn.viewable.Viewer):
         for role, widget in self.columns.items():
             widget.css_classes = [f"gj-newrun-column-{role}"]
             widget.param.watch(lambda event, role=role: self._map(role, event.new), "value")
-        self.upload.param.watch(self._uploaded, "value")
         self.use.on_click(lambda _: self._use_source())
         self.check.on_click(lambda _: self.start_check())
         self.basic = pn.Row(*field_widgets(state, BASIC_FIELDS))
@@ -137,12 +145,11 @@ class DataView(pn.viewable.Viewer):
         state.param.watch(lambda _: self._fill_columns(), "config")
         self._fill_columns()
 
-    def _uploaded(self, event) -> None:
-        for name, data in (event.new or {}).items():
-            raw = data.encode("utf-8") if isinstance(data, str) else data
-            if self.state.data.upload(name, raw) is not None:
-                self.source.value = self.state.get("data.train_path")
-                self.start_check()
+    def _uploaded(self, name: str, upload: UploadWriter) -> None:
+        """The file just dropped (complete or refused) becomes the training data."""
+        if self.state.data.upload(name, upload) is not None:
+            self.source.value = self.state.get("data.train_path")
+            self.start_check()
 
     def _use_source(self) -> None:
         if self.state.data.use_source(self.source.value):
@@ -172,7 +179,7 @@ class DataView(pn.viewable.Viewer):
 
     def _report(self, result, checking, error):
         if error:
-            return pn.pane.Alert(error, alert_type="danger", css_classes=["gj-newrun-data-error"])
+            return pn.pane.Alert(escape_text(error), alert_type="danger", css_classes=["gj-newrun-data-error"])
         if checking:
             return pn.Row(pn.indicators.LoadingSpinner(value=True, size=24), "checking…", css_classes=["gj-checking"])
         if result is None:
@@ -180,13 +187,14 @@ class DataView(pn.viewable.Viewer):
         report = result.report
         status = "ready to train" if report.ok else f"{len(report.errors)} error(s) to fix"
         head = pn.pane.Markdown(
-            f"**{report.file}**: {report.format or '?'} file, shape **{report.shape or '?'}**, {report.records} "
-            f"record(s), {report.usable} usable, {len(report.warnings)} warning(s): **{status}**."
+            f"**{escape_text(report.file)}**: {escape_text(report.format or '?')} file, shape "
+            f"**{escape_text(report.shape or '?')}**, {report.records} record(s), {report.usable} usable, "
+            f"{len(report.warnings)} warning(s): **{status}**."
         )
         parts = [head, pn.pane.HTML(problems_html(result), css_classes=["gj-newrun-report-problems"])]
         if result.rows:
             frame = pd.DataFrame(result.rows).fillna("")
-            table = pn.widgets.Tabulator(
+            table = text_table(
                 frame, height=300, disabled=True, show_index=False, pagination=None, css_classes=["gj-newrun-rows"]
             )
             table.style.apply(_style_row, axis=1)
@@ -195,23 +203,21 @@ class DataView(pn.viewable.Viewer):
             split = result.summary["split"]["splits"]
             cleaning = result.summary["cleaning"]["changed"]
             augmented = result.summary["augmentation"]["total"]
-            parts.append(
-                pn.pane.Markdown(
-                    "Split: "
-                    + ", ".join(f"{name} {entry['examples']}" for name, entry in split.items())
-                    + f". Cleaning changed {result.summary['cleaning']['changed_any']} example(s) "
-                    + (f"({', '.join(f'{k} {v}' for k, v in cleaning.items())})" if cleaning else "")
-                    + f"; augmentation adds {augmented} copie(s).",
-                    css_classes=["gj-newrun-split"],
-                )
+            text = (
+                "Split: "
+                + ", ".join(f"{name} {entry['examples']}" for name, entry in split.items())
+                + f". Cleaning changed {result.summary['cleaning']['changed_any']} example(s) "
+                + (f"({', '.join(f'{k} {v}' for k, v in cleaning.items())})" if cleaning else "")
+                + f"; augmentation adds {augmented} copie(s)."
             )
+            parts.append(pn.pane.Markdown(escape_text(text), css_classes=["gj-newrun-split"]))
         if result.preview:
             parts.append(pn.pane.HTML(tokens_html(result.preview), css_classes=["gj-newrun-tokens"]))
         if result.lengths:
             parts.append(length_plot(result.lengths))
             suggested = result.lengths["suggested_sequence_length"]
             parts.append(pn.pane.Markdown(f"Suggested sequence length for this data: **{suggested}** tokens."))
-        parts += [pn.pane.Markdown(f"*{note}*") for note in result.notes]
+        parts += [pn.pane.Markdown(f"*{escape_text(note)}*") for note in result.notes]
         return pn.Column(*parts)
 
     def __panel__(self):

@@ -10,6 +10,7 @@ from gemma_jax.config.presets import list_presets
 from ui.state.config_fields import has_field
 from ui.state.new_run import NewRunState
 from ui.state.wizard_method import ADVANCED_FIELDS, BASIC_FIELDS
+from ui.views.safe_text import escape_text
 from ui.views.wizard_fields import field_widget
 
 
@@ -53,7 +54,7 @@ class MethodView(pn.viewable.Viewer):
         try:
             steps, rates = step.curve()
         except (ValueError, TypeError) as err:  # e.g. an unknown schedule name: the Review step lists it
-            self.steps_note.object = f"No learning-rate curve: {err}"
+            self.steps_note.object = f"No learning-rate curve: {escape_text(err)}"
             return
         self.source.data = {"step": steps, "lr": rates}
         total, exact = step.total_steps()

@@ -8,6 +8,7 @@ import panel as pn
 from ui.state.help_text import help_for
 from ui.state.new_run import NewRunState
 from ui.state.wizard_model import model_choices
+from ui.views.safe_text import escape_text, text_table
 
 OTHER = "Other (type a source below)"
 
@@ -59,7 +60,7 @@ class ModelView(pn.viewable.Viewer):
         step = self.state.model
         rows = step.architecture()
         if rows:
-            table = pn.widgets.Tabulator(
+            table = text_table(
                 pd.DataFrame(rows, columns=["", "value"]),
                 show_index=False,
                 disabled=True,
@@ -70,7 +71,7 @@ class ModelView(pn.viewable.Viewer):
             table = pn.pane.Markdown("The architecture of this source is read when the model loads.")
         warnings = step.warnings()
         memory = pn.pane.Alert(
-            step.describe_memory() + ("\n\n" + "\n\n".join(warnings) if warnings else ""),
+            "\n\n".join(escape_text(text) for text in (step.describe_memory(), *warnings)),
             alert_type="warning" if warnings else "success",
             css_classes=["gj-newrun-memory"],
         )
@@ -82,11 +83,18 @@ class ModelView(pn.viewable.Viewer):
         )
         return pn.Column(table, memory, pn.pane.Markdown(advice, css_classes=["gj-newrun-batch-advice"]))
 
+    @staticmethod
+    def _error(error: str):
+        return pn.pane.Alert(
+            escape_text(error), alert_type="danger", visible=bool(error), css_classes=["gj-newrun-model-error"]
+        )
+
     def __panel__(self):
         return pn.Column(
             "## 2. Model",
             self.picker,
             self.custom,
+            pn.bind(self._error, self.state.model.param.error),
             pn.bind(self._details, self.state.param.config),
             self.suggest,
             css_classes=["gj-newrun-model-step"],

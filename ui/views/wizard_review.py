@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import io
 
 import panel as pn
 
 from ui.state.new_run import NewRunState
+from ui.views.safe_text import code_text, escape_text, preformatted
 
 
 class ReviewView(pn.viewable.Viewer):
@@ -20,7 +20,7 @@ class ReviewView(pn.viewable.Viewer):
         self.yaml = pn.widgets.CodeEditor(
             language="yaml", readonly=True, height=360, sizing_mode="stretch_width", css_classes=["gj-newrun-yaml"]
         )
-        self.command = pn.pane.Markdown(css_classes=["gj-newrun-command"])
+        self.command = pn.pane.HTML(css_classes=["gj-newrun-command"])
         self.problems = pn.pane.HTML(css_classes=["gj-newrun-problems"])
         self.download = pn.widgets.FileDownload(
             callback=lambda: io.StringIO(review.yaml_text()),
@@ -48,13 +48,13 @@ class ReviewView(pn.viewable.Viewer):
         review = self.state.review
         self.yaml.value = review.yaml_text()
         self.download.filename = review.file_name()
-        self.command.object = (
-            f"Same job from a terminal:\n```bash\n{review.command()}\n```\nor save the YAML and run "
-            f"`gemma-jax train {review.file_name()}`."
+        self.command.object = (  # a <pre> the run name cannot close, unlike a Markdown code fence
+            f"<p>Same job from a terminal:</p>{preformatted(review.command())}"
+            f"<p>or save the YAML and run {code_text(f'gemma-jax train {review.file_name()}')}.</p>"
         )
         problems = review.problems()
         if problems:
-            items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+            items = "".join(f"<li>{escape_text(p)}</li>" for p in problems)
             self.problems.object = f"<p><b>{len(problems)} problem(s) to fix before starting:</b></p><ul>{items}</ul>"
         else:
             self.problems.object = "<p>No problems: ready to start.</p>"

@@ -31,6 +31,9 @@ class DecoderConfig:
     sliding_windows: tuple[int | None, ...]  # keys at most this many tokens back (itself included), or all
     rope_wavelengths: tuple[float, ...]
     rope_scaling_factors: tuple[float, ...]
+    # Ids the tokenizer can turn into text, when fewer than the embedding's rows (a `random:` full-size model
+    # with a small vocabulary trained on the data): the others are never chosen. None: every id.
+    decodable_vocabulary: int | None = None
 
     @property
     def num_layers(self) -> int:

@@ -127,4 +127,7 @@ def logits(weights: dict, config: DecoderConfig, hidden: jax.Array) -> jax.Array
     """[..., vocab] float32 logits of hidden states [..., hidden]: final norm, tied head, soft cap."""
     normed = rms_norm(hidden, weights["final_norm"], config.norm_epsilon)
     embedding: Matrix = weights["embedding"]
-    return _soft_cap(embedding.apply(normed), config.final_soft_cap)
+    out = _soft_cap(embedding.apply(normed), config.final_soft_cap)
+    if config.decodable_vocabulary is not None and config.decodable_vocabulary < out.shape[-1]:
+        out = jnp.where(jnp.arange(out.shape[-1]) < config.decodable_vocabulary, out, -jnp.inf)
+    return out
