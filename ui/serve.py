@@ -325,7 +325,9 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool, 
     if auth is not None:
         from ui.auth.provider import TOKEN_EXCLUDES
 
-        options.update(auth_provider=auth, **TOKEN_EXCLUDES)
+        # Signed session tokens: the app reads the user from the token's headers, so a client must not be
+        # able to mint a token of its own (Bokeh accepts unsigned ones by default).
+        options.update(auth_provider=auth, sign_sessions=True, secret_key=secrets.token_bytes(32), **TOKEN_EXCLUDES)
     if args.oauth_provider:
         options.update(oauth_provider=args.oauth_provider, oauth_key=args.oauth_key, oauth_secret=args.oauth_secret)
     server = pn.serve({"/": dashboard.app}, start=False, **options)

@@ -47,6 +47,8 @@ def restore_state(checkpoints: CheckpointStore, step: int, like: TrainState):
         with stderr_to_log("checkpoint-restore", linger_s=1.0):
             return _restore(checkpoints, step, like)
     except Exception as error:
+        if _transient(error):  # not the checkpoint's fault: never call it damaged (nor move it aside)
+            raise
         # Orbax leaves the sibling reads of a failed restore as tasks nobody awaits; asyncio would print each
         # one's traceback when it is collected (often at exit). The error is in the message below instead.
         logging.getLogger("asyncio").addFilter(_unretrieved_tasks)
@@ -54,8 +56,18 @@ def restore_state(checkpoints: CheckpointStore, step: int, like: TrainState):
         raise UnreadableCheckpoint(step, str(checkpoints.manager.directory), earlier, error) from error
 
 
+_TRANSIENT_CODES = ("RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "PERMISSION_DENIED", "ABORTED")
+
+
+def _transient(error: BaseException) -> bool:
+    """Out of memory, a storage hiccup or missing permission: errors of the moment, not of the checkpoint."""
+    if isinstance(error, (MemoryError, PermissionError, ConnectionError, TimeoutError)):
+        return True
+    return any(code in str(error)[:500] for code in _TRANSIENT_CODES)
+
+
 def _unretrieved_tasks(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("Task exception was never retrieved")
+    return "exception was never retrieved" not in str(record.msg)  # Task or Future
 
 
 def restore_latest_good(checkpoints: CheckpointStore, like: TrainState, log) -> tuple[int, tuple] | None:

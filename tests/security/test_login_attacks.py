@@ -95,6 +95,38 @@ def test_the_page_never_carries_the_session_cookie_and_a_forged_user_header_is_i
     assert (server.root / "users" / "alice").is_dir() and not (server.root / "users" / "bob" / "runs").exists()
 
 
+def test_a_self_made_session_token_cannot_name_another_user(server):
+    """bob, logged in, mints a Bokeh session token whose headers say he is eve and opens the websocket."""
+    import asyncio
+
+    from bokeh.util.token import generate_jwt_token, generate_session_id
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    http = requests.Session()
+    assert form_login(http, server, "bob", USERS["bob"]).status_code == 302
+    forged = generate_jwt_token(
+        generate_session_id(), signed=False, extra_payload={"headers": {"X-Gemma-Jax-User": "eve"}, "cookies": {}}
+    )
+
+    async def attempt():
+        request = HTTPRequest(
+            server.url.replace("http", "ws") + "ws",
+            headers={"Cookie": f"gj_session={http.cookies['gj_session']}", "Origin": server.url.rstrip("/")},
+        )
+        try:
+            connection = await websocket_connect(request, subprotocols=["bokeh", forged])
+        except Exception:  # noqa: BLE001  (refused at the handshake: the attack failed)
+            return None
+        message = await asyncio.wait_for(connection.read_message(), 20)
+        connection.close()
+        return message
+
+    asyncio.run(attempt())
+    time.sleep(1.0)
+    assert not (server.root / "users" / "eve").exists(), "a forged token opened eve's workspace"
+
+
 def test_pages_cannot_be_framed(server):
     for path in ("", "login", "components/x/y/z/w"):
         headers = requests.get(server.url + path, allow_redirects=False, timeout=30).headers

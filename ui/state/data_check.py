@@ -241,6 +241,7 @@ def run_isolated(
     budget = memory_bytes or _env_number(MEMORY_ENV, 1024**3) or limits.default_memory_budget()
     timeout = timeout_s or _env_number(TIMEOUT_ENV, 1) or CHECK_TIMEOUT_S
     source = cfg.data.train_path
+    request = pickle.dumps((check, cfg))  # before the child starts: a failure here leaves no child waiting
     with tempfile.TemporaryDirectory(prefix="gj-data-check-") as folder:
         result, errors = Path(folder) / "result.pickle", Path(folder) / "stderr.txt"
         with errors.open("wb") as stderr:
@@ -253,7 +254,7 @@ def run_isolated(
                 start_new_session=True,  # its own process group: a timeout ends anything it started too
             )
             try:
-                child.communicate(pickle.dumps((check, cfg)), timeout=timeout)
+                child.communicate(request, timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill(child)
                 raise DataCheckStopped(
