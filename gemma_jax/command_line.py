@@ -23,7 +23,7 @@ def cap_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     text = str(text)
     if len(text) <= limit:
         return text
-    return f"{text[: limit - 40]}… ({len(text) - limit + 40:,} more characters)"
+    return f"{text[: max(limit - 40, 0)]}... ({len(text) - limit + 40:,} more characters)"
 
 
 def crash_log_dir() -> str:

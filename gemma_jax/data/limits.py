@@ -16,6 +16,8 @@ import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+from gemma_jax.command_line import cap_message as shorten  # one way to cut a long message
+
 MiB = 1024 * 1024
 
 
@@ -87,13 +89,6 @@ def over_limit(name: str, what: str, fix: str) -> str:
     value = getattr(LIMITS, name)
     shown = size_text(value) if name.endswith("bytes") else f"{value:,}"
     return f"{what}, over the {name} limit of {shown}. {fix}"
-
-
-def shorten(text: str, limit: int) -> str:
-    """`text` cut to about `limit` characters, saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    return f"{text[: max(limit - 40, 0)]}... ({len(text) - limit + 40:,} more characters)"
 
 
 def names_text(names: Collection[object], shown: int = 10) -> str:
