@@ -27,12 +27,12 @@ class PlaygroundPage(CheckpointPage):
                 s.param.max_new_tokens, name="Max new tokens", css_classes=["gj-playground-max-tokens"]
             ),
             pn.widgets.IntInput.from_param(s.param.seed, name="Seed", css_classes=["gj-playground-seed"]),
-            pn.widgets.Checkbox.from_param(
-                s.param.approximate,
-                name="Fast approximate decoding (int8: may differ from the model's own answer)",
-                css_classes=["gj-playground-approximate"],
-            ),
         ]
+        approximate = pn.widgets.Checkbox.from_param(
+            s.param.approximate,
+            name="Fast approximate decoding (int8: may differ from the model's own answer)",
+            css_classes=["gj-playground-approximate"],
+        )
         self.prompt = pn.widgets.TextAreaInput.from_param(
             s.param.prompt,
             name="Prompt",
@@ -58,6 +58,7 @@ class PlaygroundPage(CheckpointPage):
             "## Playground",
             picker_row(s.picker, "playground"),
             pn.Row(*sliders),
+            approximate,
             self.prompt,
             pn.Row(self.generate_button, self.stop_button, self.status),
             self.error,
