@@ -104,3 +104,35 @@ def test_a_logged_in_user_reads_only_their_own_workspace(tmp_path):
     assert "outside your workspace" in wizard.data.error
     assert not wizard.data.use_source(f"{alice.uploads_dir}/../../bob/uploads/secret.jsonl")
     assert wizard.data.use_source(str(mine)) and wizard.data.use_source("example")
+
+
+def test_a_check_that_ends_after_a_refused_source_keeps_the_refusal(tmp_path, monkeypatch):
+    """The page checks the example on open; a source refused while that check runs keeps its message."""
+    import threading
+
+    from ui.views.wizard_data import check_in_background
+
+    wizard = make_wizard(tmp_path)
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    real_compute = wizard.data.compute
+
+    def slow_compute(*args):
+        started.set()
+        release.wait(30)
+        try:
+            return real_compute(*args)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(wizard.data, "compute", slow_compute)
+    check_in_background(wizard)
+    assert started.wait(30)
+    assert not wizard.data.use_source(str(tmp_path / "missing.jsonl"))
+    refusal = wizard.data.error
+    release.set()
+    assert finished.wait(60)
+    for _ in range(100):  # done() runs right after compute returns, in the same thread
+        if not wizard.data.checking:
+            break
+        threading.Event().wait(0.05)
+    assert not wizard.data.checking and wizard.data.error == refusal and "does not exist" in refusal

@@ -91,6 +91,7 @@ class DataStep(param.Parameterized):
     def __init__(self, owner: NewRunState, **params):
         super().__init__(**params)
         self.owner = owner
+        self.choices = 0  # counts sources typed or uploaded: a check started before the latest one is stale
 
     @property
     def source(self) -> str:
@@ -99,6 +100,7 @@ class DataStep(param.Parameterized):
     def use_source(self, source: str) -> bool:
         """Train on `source` (typed in); False, with `error` set, when it cannot be used: missing, or
         outside a logged-in user's workspace (then nothing of it is read, so nothing of it is shown)."""
+        self.choices += 1
         confinement = self.owner.session.confinement
         try:
             source = confinement.data_source(source, self.owner.config.data) if source.strip() else ""
@@ -118,6 +120,7 @@ class DataStep(param.Parameterized):
 
         `data` is the whole file, or the writer the page streamed it into chunk by chunk (then a refusal,
         e.g. over the size limit, arrives here as soon as it happened)."""
+        self.choices += 1
         try:
             if isinstance(data, UploadWriter):
                 path = data.finish()

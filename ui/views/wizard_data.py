@@ -76,7 +76,7 @@ def check_in_background(state: NewRunState) -> None:
     if step.checking:
         return
     step.checking = True
-    snapshot = state.config
+    snapshot, choices = state.config, step.choices
     doc = pn.state.curdoc if pn.state.curdoc and pn.state.curdoc.session_context else None
 
     def work() -> None:
@@ -86,6 +86,12 @@ def check_in_background(state: NewRunState) -> None:
             result, error = None, f"could not check {snapshot.data.train_path}: {err}"
 
         def done() -> None:
+            if step.choices != choices and state.config.data == snapshot.data:
+                # a source was chosen meanwhile and refused (the config is unchanged): its message stays
+                step.checking = False
+                if not step.error:
+                    check_in_background(state)
+                return
             stale = state.config.data != snapshot.data
             step.apply(None if stale else result, "" if stale else error)
             if stale:
