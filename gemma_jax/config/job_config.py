@@ -161,6 +161,8 @@ class EvalConfig:
     max_new_tokens: int = 32
     early_stop_patience: int = 0  # stop after this many evals without improvement of eval loss (0: off)
     early_stop_min_delta: float = 0.0  # an eval loss improves only when lower than the best by more than this
+    metrics: tuple[str, ...] = ()  # `gemma-jax evaluate`'s task metrics; () chooses by the data (see gemma_jax.metrics)
+    custom_metrics: tuple[str, ...] = ()  # "module:function" callables (prediction, reference, example) -> float | dict
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,23 @@ def _checkpoint_and_eval(c: _Checker) -> None:
     c.at_least("eval.max_batches", 1, "e.g. 8")
     c.at_least("eval.sample_every_steps", 0, "use 0 to turn samples off, or e.g. 50")
     c.at_least("eval.max_new_tokens", 1, "e.g. 32")
+    _eval_metrics(c)
     _early_stopping(c)
+
+
+def _eval_metrics(c: _Checker) -> None:
+    from gemma_jax.metrics.selection import parse_metric_names
+
+    metrics, custom = c.cfg.eval.metrics, c.cfg.eval.custom_metrics
+    if not isinstance(metrics, tuple | list) or not all(isinstance(m, str) for m in metrics):
+        c.add("eval.metrics must be a list of metric names, e.g. [rougeL, chrf], or [] to choose by the data")
+    else:
+        try:
+            parse_metric_names(list(metrics))
+        except ValueError as err:
+            c.add(f"eval.metrics: {err}")
+    if not isinstance(custom, tuple | list) or not all(isinstance(m, str) and ":" in m for m in custom):
+        c.add("eval.custom_metrics must be a list of 'module:function' names, e.g. ['my_metrics:length_ok']")
 
 
 def _early_stopping(c: _Checker) -> None:

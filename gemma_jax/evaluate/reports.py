@@ -1,4 +1,7 @@
-"""Where evaluation reports live in a run directory, and reading them back (no JAX import)."""
+"""Where evaluation reports live in a run directory, and reading them back (no JAX import).
+
+`eval/step-<N>-<split>/report.json` (the metrics, settings, data hash) beside `predictions.jsonl`
+(one row per example). Reports of earlier versions, `eval/step-<N>-<split>.json`, are still read."""
 
 from __future__ import annotations
 
@@ -6,20 +9,57 @@ import json
 from pathlib import Path
 
 SPLITS = ("validation", "test")
+REPORT = "report.json"
+PREDICTIONS = "predictions.jsonl"
+
+
+def report_dir(run_dir, step: int, split: str) -> Path:
+    return Path(run_dir) / "eval" / f"step-{step}-{split}"
 
 
 def report_path(run_dir, step: int, split: str) -> Path:
-    return Path(run_dir) / "eval" / f"step-{step}-{split}.json"
+    return report_dir(run_dir, step, split) / REPORT
+
+
+def predictions_path(report_file) -> Path:
+    return Path(report_file).parent / PREDICTIONS
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # being written, or damaged: the next listing will see it
+    return report if isinstance(report, dict) and "step" in report else None
 
 
 def read_reports(run_dir) -> list[dict]:
     """Every report of the run, newest checkpoint first; each gets "path". Unreadable files are skipped."""
-    reports = []
-    for path in (Path(run_dir) / "eval").glob("step-*-*.json"):
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # being written, or damaged: the next listing will see it
-        if isinstance(report, dict) and "step" in report:
-            reports.append({**report, "path": str(path)})
-    return sorted(reports, key=lambda r: (-int(r["step"]), str(r.get("split"))))
+    folder = Path(run_dir) / "eval"
+    found = {}
+    for path in [*folder.glob(f"step-*-*/{REPORT}"), *folder.glob("step-*-*.json")]:
+        report = _read(path)
+        if report is not None:
+            found.setdefault((int(report["step"]), str(report.get("split"))), {**report, "path": str(path)})
+    return sorted(found.values(), key=lambda r: (-int(r["step"]), str(r.get("split"))))
+
+
+def read_predictions(report: dict, limit: int = 100_000) -> list[dict]:
+    """The report's per-example rows (predictions.jsonl beside it; older reports kept them inside)."""
+    if "path" not in report or Path(report["path"]).suffix != ".json" or Path(report["path"]).name != REPORT:
+        return list(report.get("examples") or []) if isinstance(report.get("examples"), list) else []
+    rows = []
+    try:
+        with predictions_path(report["path"]).open(encoding="utf-8") as lines:
+            for line in lines:
+                if len(rows) >= limit:
+                    break
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash
+                if isinstance(row, dict):
+                    rows.append(row)
+    except OSError:
+        return []
+    return rows

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
 from gemma_jax.config.job_config import JobConfig
+from gemma_jax.jobs.progress import ProgressReporter, silent
 from gemma_jax.models.loading import ModelLoadError
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.run_model import build_run_training, open_run
@@ -55,14 +56,16 @@ def latest_or(checkpoints: CheckpointStore, run_dir: str, step: int | None) -> i
     return step
 
 
-def load_run_checkpoint(run_dir: str, step: int | None = None) -> RunCheckpoint:
+def load_run_checkpoint(run_dir: str, step: int | None = None, progress: ProgressReporter = silent) -> RunCheckpoint:
     """The run's model with its base weights and those of checkpoint `step` (default latest)."""
     store, cfg = open_run(run_dir)
     checkpoints = CheckpointStore(checkpoint_directory(cfg, store), cfg.checkpoint)
     try:
         step = latest_or(checkpoints, run_dir, step)
+        progress("loading the model", detail=cfg.model.source)
         setup = build_run_training(store, cfg)
         initial = setup.initial_state()
+        progress("restoring the checkpoint", detail=f"step {step}")
         trainable, _, frozen, _, _ = checkpoints.restore(step, initial)
     finally:
         checkpoints.close()

@@ -1,0 +1,45 @@
+"""Evaluate a run's checkpoint and write `eval/step-<N>-<split>/`: predictions.jsonl first, then
+report.json, each atomically, so a reader that finds the report also finds its rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from gemma_jax.evaluate.evaluation import evaluate_run
+from gemma_jax.evaluate.reports import PREDICTIONS, REPORT, report_dir
+from gemma_jax.evaluate.settings import EvalSettings
+from gemma_jax.jobs.progress import ProgressReporter, silent
+from gemma_jax.runs.files import atomic_write_json
+
+
+def write_rows(path: Path, rows) -> None:
+    """JSON lines written to a temp file in the same folder and renamed into place."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def evaluate_and_write(
+    checkpoint, run_dir, settings: EvalSettings, progress: ProgressReporter = silent
+) -> tuple[dict, dict[str, Path]]:
+    """(report, {"report": path, "predictions": path}); custom metrics are imported from the run's
+    folder, then the working directory."""
+    report, rows = evaluate_run(checkpoint, settings, progress, search_path=[str(run_dir), os.getcwd()])
+    progress("writing the report")
+    folder = report_dir(run_dir, checkpoint.step, settings.split)
+    folder.mkdir(parents=True, exist_ok=True)
+    where = {"report": folder / REPORT, "predictions": folder / PREDICTIONS}
+    write_rows(where["predictions"], rows)
+    atomic_write_json(where["report"], report)
+    return report, where
