@@ -1,6 +1,8 @@
 """The dashboard shell: a template with the page navigation, theme toggle, notifications and the current page.
 
 Pages are built lazily, once per browser session, from `ui.views.<module>.<Class>(session)`.
+The address bar carries ?run=ID&page=PAGE (UrlLink), so a reload lands where the user was; the
+theme is remembered in a cookie.
 A page that fails to import or build shows its error and a way back instead of a blank
 area, so one broken page never takes the dashboard down. `panel serve ui/app.py` serves it
 for development (one local workspace, see ui/README.md); `gemma-jax ui` is the real entry point.
@@ -12,6 +14,7 @@ import base64
 import importlib
 import traceback
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 import panel as pn
 import param
@@ -33,6 +36,15 @@ TITLE = "gemma-jax"
 EXTENSIONS = ("tabulator", "filedropper", "codeeditor")
 FILEPOND_IDLE_JS = Path(__file__).parent / "static" / "filepond_idle.js"
 NARROW_CSS = "@media (max-width: 600px) { #main { padding: 4px !important; } }"
+THEMES = ("default", "dark")
+THEME_COOKIE = "gj_theme"
+_LINK_KEYS = ("run", "page", "theme")  # the query parameters the dashboard writes
+# The template's theme toggle reloads the page with ?theme=...; remember it for visits without one.
+THEME_COOKIE_JS = (
+    "(function () { var t = new URLSearchParams(window.location.search).get('theme');"
+    f" if (t === 'dark' || t === 'default') document.cookie = '{THEME_COOKIE}=' + t +"
+    " '; path=/; max-age=31536000; SameSite=Lax'; })();"
+)
 
 
 def _load_class(path: str):
@@ -101,14 +113,36 @@ def _request_arguments() -> dict[str, str]:
     return {key: values[-1].decode("utf-8", "replace") for key, values in arguments.items() if values}
 
 
-def apply_link(session: Session, arguments: dict[str, str]) -> None:
-    """Open the run and page a link names (the CLI and notifications print such links)."""
-    run_id, page = arguments.get("run"), arguments.get("page")
-    plain = bool(run_id) and run_id == Path(run_id).name and not run_id.startswith(".")
-    if plain and (session.workspace.runs_dir / run_id).is_dir():
-        session.open_run(run_id, page if page in session.param.page.objects else "Training")
-    elif page in session.param.page.objects:
-        session.page = page
+def choose_theme(arguments: dict[str, str], cookies: dict[str, str]) -> str:
+    """The light/dark theme: the URL's `theme=` (the template's toggle reloads the page with it), else
+    the THEME_COOKIE remembered from an earlier visit, else light."""
+    for theme in (arguments.get("theme"), cookies.get(THEME_COOKIE)):
+        if theme in THEMES:
+            return theme
+    return "default"
+
+
+def link_search(search: str, link: dict[str, str], theme: str = "default") -> str:
+    """`search` (location.search: "?a=1&...") with `link`'s run and page first, then `theme` unless it is
+    the default one; other parameters kept, a run no longer selected removed."""
+    query = [(k, v) for k, v in parse_qsl(search.lstrip("?"), keep_blank_values=True) if k not in _LINK_KEYS]
+    return "?" + urlencode([*link.items(), *query, *([("theme", theme)] if theme != "default" else [])])
+
+
+class UrlLink:
+    """Keeps ?run=ID&page=PAGE (and the theme) in the browser's address bar, so a reload or a copied link
+    opens the same run on the same page. Reading it back is Session.open_link (checked like any run id)."""
+
+    def __init__(self, session: Session, location, theme: str) -> None:
+        self.session, self.location, self.theme = session, location, theme
+        session.param.watch(self.write, ["page", "selected_run"])
+        # the browser sends its own address once the page is shown: write ours after that
+        pn.state.onload(self.write)
+
+    def write(self, _event=None) -> None:
+        search = link_search(self.location.search or "", self.session.link(), self.theme)
+        if self.location.search != search:
+            self.location.search = search
 
 
 def _call(view, hook: str) -> None:
@@ -120,7 +154,9 @@ def _call(view, hook: str) -> None:
 
 def build_app(session: Session, page_classes: dict[str, str] | None = None) -> pn.template.FastListTemplate:
     """The whole dashboard for one browser session."""
-    apply_link(session, _request_arguments())
+    arguments = _request_arguments()
+    session.open_link(arguments)
+    theme = choose_theme(arguments, pn.state.cookies if pn.state.curdoc is not None else {})
     pages = PageArea(session, page_classes)
     notifications = NotificationArea(session)
     user = f"signed in as {session.workspace.user}" if session.workspace.user else ""
@@ -133,6 +169,7 @@ def build_app(session: Session, page_classes: dict[str, str] | None = None) -> p
         title=TITLE,
         sidebar=sidebar,
         main=[pn.Column(navigation.compact, notifications, pages.container, sizing_mode="stretch_width", margin=0)],
+        theme=theme,
         theme_toggle=True,
         busy_indicator=None,  # its spinner animates on every periodic update: CPU the training needs
         sidebar_width=200,
@@ -142,6 +179,8 @@ def build_app(session: Session, page_classes: dict[str, str] | None = None) -> p
     template.page_area = pages  # tests and the server reach the pages through the template
     template.notification_area = notifications
     template.navigation = navigation
+    location = pn.state.location if pn.state.curdoc is not None else None
+    template.url_link = UrlLink(session, location, theme) if location is not None else None
     return template
 
 
@@ -151,9 +190,13 @@ def load_extensions() -> None:
     The script follows FileDropper's own (config.js_files come after the extensions'), inlined as a
     data URL so that `gemma-jax ui` and `panel serve ui/app.py` need no static route.
     """
-    script = base64.b64encode(FILEPOND_IDLE_JS.read_bytes()).decode("ascii")
+    scripts = {"gj_filepond_idle": FILEPOND_IDLE_JS.read_bytes(), "gj_theme": THEME_COOKIE_JS.encode()}
     pn.extension(
-        *EXTENSIONS, notifications=True, js_files={"gj_filepond_idle": f"data:text/javascript;base64,{script}"}
+        *EXTENSIONS,
+        js_files={
+            name: f"data:text/javascript;base64,{base64.b64encode(script).decode('ascii')}"
+            for name, script in scripts.items()
+        },
     )
 
 

@@ -291,6 +291,7 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool, 
         return 2
     from ui.audit import AuditLog
     from ui.auth import DashboardAuth
+    from ui.download_route import download_route
     from ui.http_security import component_route, security_headers
 
     port = args.port or free_port(args.address)
@@ -317,7 +318,7 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool, 
         "websocket_origin": args.allow_websocket_origin or default_origins(args.address, port),
         "websocket_max_message_size": ws_limit,
         "cookie_secret": cookie_secret,
-        "extra_patterns": [component_route()],
+        "extra_patterns": [component_route(), download_route(dashboard)],
         "transforms": [security_headers(tls=tls)],
     }
     if tls:

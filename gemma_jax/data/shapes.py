@@ -128,3 +128,76 @@ def _distinct(one: Mapping, other: Mapping) -> bool:
 
 def _cols(mapping: Mapping) -> str:
     return ", ".join(repr(mapping.columns[r]) for r in NEEDS[mapping.shape])
+
+
+# ----- suggesting a mapping for a new file ----------------------------------------------------------------
+# Column names of common dataset layouts, most telling first (compared lower-case, "-" and " " as "_").
+# Unlike data.infer_columns (used while reading, and refusing anything ambiguous), these pick one answer
+# for a person to confirm: the New-run wizard sets them when a file is chosen.
+SUGGESTED_NAMES = {
+    "messages": ("messages", "conversations", "conversation", "chat", "dialog", "dialogue", "turns"),
+    "chosen": ("chosen", "preferred", "accepted", "better", "chosen_response"),
+    "rejected": ("rejected", "dispreferred", "worse", "rejected_response"),
+    "prompt": ("prompt", "question", "query", "instruction", "input", "user", "human", "request", "source"),
+    "response": ("response", "answer", "completion", "output", "reply", "target", "assistant", "gpt", "answers"),
+    "system": ("system", "system_prompt", "context", "input"),
+    "text": ("text", "content", "document", "sentence", "body", "passage", "review"),
+    "label": ("label", "labels", "class", "category", "sentiment", "intent", "topic"),
+}
+
+
+@dataclass(frozen=True)
+class ColumnSuggestion:
+    """A shape and role -> column for a file's columns, and the layout's name in words ("Alpaca")."""
+
+    shape: str
+    columns: dict[str, str]
+    layout: str
+
+
+def _normal_name(name: str) -> str:
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def suggest_columns(columns: list[str], preferred: str = "auto") -> ColumnSuggestion | None:
+    """The most likely mapping of a file's `columns`, or None when no known layout fits.
+
+    Layouts, in order: chat (a messages/conversations column: OpenAI messages or ShareGPT), preference
+    pairs (chosen and rejected), Alpaca (instruction, output and an optional input, which is put before
+    the instruction as the system/context text), prompt and response (question/answer,
+    prompt/completion, ...; a context or system column goes before the prompt), classification (a text
+    and a label) and plain text. With `preferred` set to a shape, that shape wins when its columns are there.
+    """
+    by_name: dict[str, str] = {}
+    for column in columns:
+        by_name.setdefault(_normal_name(str(column)), column)
+    layouts = [s for s in _LAYOUTS if preferred in ("auto", s[0])] + [s for s in _LAYOUTS if s[0] != preferred]
+    for shape, layout, needed, optional in layouts:
+        found = _pick(by_name, needed, optional)
+        if found is not None:
+            return ColumnSuggestion(shape, found, layout)
+    return None
+
+
+def _pick(by_name: dict[str, str], needed: tuple, optional: tuple) -> dict[str, str] | None:
+    """role -> column for every needed role (a role is a name from SUGGESTED_NAMES, or (role, names))."""
+    chosen: dict[str, str] = {}
+    for spec in needed + optional:
+        role, names = spec if isinstance(spec, tuple) else (spec, SUGGESTED_NAMES[spec])
+        column = next((by_name[n] for n in names if n in by_name and by_name[n] not in chosen.values()), None)
+        if column is not None:
+            chosen[role] = column
+        elif spec in needed:
+            return None
+    return chosen
+
+
+_ALPACA = (("prompt", ("instruction",)), ("response", ("output",)))
+_LAYOUTS = (  # (shape, layout in words, needed roles, optional roles)
+    ("chat", "chat messages", ("messages",), ("system",)),
+    ("preference", "preference pairs", ("chosen", "rejected"), ("prompt", "system")),
+    ("prompt_response", "Alpaca", _ALPACA, (("system", ("input",)),)),
+    ("prompt_response", "prompt and response", ("prompt", "response"), ("system",)),
+    ("classification", "text and label", ("text", "label"), ()),
+    ("text", "plain text", ("text",), ()),
+)

@@ -1,42 +1,83 @@
-"""Where exports live in a run directory, and listing them for download (no JAX import)."""
+"""Where exports live in a run directory, and listing them for download (no JAX import).
+
+Each kind of export has a folder of its own, so writing one never touches the other:
+
+    RUN/export/step-N-adapter/   the LoRA adapter, config.yaml, README.md, export.json and a zip of them
+    RUN/export/step-N-merged/    preset/ (a Keras-Hub preset, bf16), config.yaml, README.md, export.json, a zip
+
+Exports written before kinds had folders of their own (`RUN/export/step-N/`, adapter and
+merged preset together) are still listed, as kind "bundle".
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 MANIFEST = "export.json"
+README = "README.md"
+KINDS = ("adapter", "merged")  # the order they are listed and offered in: the adapter is the default download
+LEGACY_KIND = "bundle"
+_FOLDER = re.compile(r"step-(\d+)(?:-(adapter|merged))?")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def export_dir(run_dir, step: int) -> Path:
-    return Path(run_dir) / "export" / f"step-{step}"
+def export_dir(run_dir, step: int, kind: str) -> Path:
+    """RUN/export/step-<step>-<kind>/ (kind: adapter or merged)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown export kind {kind!r}; choose one of {', '.join(KINDS)}")
+    return Path(run_dir) / "export" / f"step-{step}-{kind}"
+
+
+def archive_stem(run_dir, step: int, kind: str) -> str:
+    """The zip's name without .zip, and the folder it unpacks to: `<run>-step-<N>-<kind>`, plain ASCII."""
+    run = _UNSAFE.sub("-", Path(run_dir).name).strip("-.") or "run"
+    return f"{run}-step-{step}-{kind}"
 
 
 def _files(folder: Path) -> list[dict]:
     return [
-        {"name": str(path.relative_to(folder)), "size": path.stat().st_size}
+        {"name": path.relative_to(folder).as_posix(), "size": path.stat().st_size}
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     ]
 
 
+def _archive(folder: Path, manifest: dict) -> Path | None:
+    named = manifest.get("archive")
+    if isinstance(named, str) and named == Path(named).name and (folder / named).is_file():
+        return folder / named
+    zips = sorted(folder.glob("*.zip"))  # an export written before the manifest named its zip
+    return zips[0] if zips else None
+
+
 def list_exports(run_dir) -> list[dict]:
-    """Finished exports, newest step first: the manifest plus "path", "zip", "zip_size" and "files" (name, size)."""
+    """Finished exports, newest step first and the adapter before the merged model: the manifest plus
+    "kind", "path", "folder" (its name under RUN/export), "zip", "zip_size" and "files" (name, size)."""
     exports = []
     for folder in (Path(run_dir) / "export").glob("step-*"):
-        manifest_file = folder / MANIFEST
+        match = _FOLDER.fullmatch(folder.name)
+        if match is None or not folder.is_dir():
+            continue  # a half-written export is hidden (.step-N-kind.*.part) and never matches
         try:
-            manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            continue  # not finished (the manifest is written last) or damaged
-        archive = folder / f"{folder.name}.zip"
+            continue  # damaged (a folder is moved into place only when complete)
+        if not isinstance(manifest, dict):
+            continue
+        archive = _archive(folder, manifest)
         exports.append(
             {
                 **manifest,
+                "step": int(manifest.get("step", match.group(1))),
+                "kind": match.group(2) or LEGACY_KIND,
                 "path": str(folder),
-                "zip": str(archive) if archive.is_file() else None,
-                "zip_size": archive.stat().st_size if archive.is_file() else 0,
+                "folder": folder.name,
+                "zip": str(archive) if archive else None,
+                "zip_size": archive.stat().st_size if archive else 0,
                 "files": _files(folder),
             }
         )
-    return sorted(exports, key=lambda e: -int(e.get("step", 0)))
+    order = {kind: i for i, kind in enumerate((*KINDS, LEGACY_KIND))}
+    return sorted(exports, key=lambda e: (-e["step"], order[e["kind"]]))

@@ -17,7 +17,7 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Self
 
 from gemma_jax.serve.protocol import base_source
@@ -78,10 +78,14 @@ class GenerationClient:
         max_new_tokens: int = 128,
         seed: int = 0,
         chat: bool = True,
+        history: Sequence[Mapping[str, str]] = (),
+        on_note: Callable[[str], None] | None = None,
     ) -> Iterator[str]:
         """The answer of model `name` to `prompt`, as text pieces as they are decoded.
 
         chat: wrap the prompt in the chat template (as training did); False sends it as-is.
+        history: the conversation so far ({"role": "user"|"model", "text"} turns, chat only); the worker
+        leaves out the oldest exchanges when they do not all fit, and on_note(message) says so.
         Closing the iterator early (break, or .close()) cancels the generation in the worker.
         """
         request = {
@@ -95,6 +99,8 @@ class GenerationClient:
             "seed": seed,
             "chat": chat,
         }
+        if history:
+            request["history"] = [{"role": turn["role"], "text": turn["text"]} for turn in history]
         replies = self._send(request)
         finished = False
         try:
@@ -103,6 +109,10 @@ class GenerationClient:
                 if reply["event"] == "done":
                     finished = True
                     return
+                if reply["event"] == "note":
+                    if on_note is not None:
+                        on_note(str(reply.get("message", "")))
+                    continue
                 yield reply["text"]
         except GenerationError:
             finished = True

@@ -3,7 +3,9 @@
 A reader thread takes requests off stdin (cancellations act at once); the main
 thread loads models and advances every active generation by one chunk in turn,
 so two answers (fine-tuned and base) stream side by side. A failed request is
-answered with its message and the worker carries on.
+answered with its message and the worker carries on. A chat request may carry the
+conversation so far (`history`): it is formatted with training's chat template and
+trimmed to what fits (conversation.py), and a `note` reply says what was left out.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import numpy as np
 from gemma_jax.config import ConfigError
 from gemma_jax.data import prompt_text
 from gemma_jax.data.errors import DataError
-from gemma_jax.models.generation import Generator
+from gemma_jax.models.decoding.fit import available_bytes, decoding_problem
+from gemma_jax.models.generation import NEW_TOKEN_BUCKET, PROMPT_BUCKET, Generator
 from gemma_jax.models.loading import ModelLoadError
+from gemma_jax.serve.conversation import FittedConversation, fit_conversation, parse_history
 from gemma_jax.serve.sources import load_source
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError, ValueError, OSError)
@@ -85,7 +89,7 @@ class Worker:
                     self._cancelled.discard(request_id)
                     self.send(id=request_id, event="done", cancelled=True)
                 else:
-                    self._active[request_id] = self._pieces(request)
+                    self._active[request_id] = self._pieces(request, request_id)
             else:
                 raise ValueError(f"unknown op {op!r}; use one of load, generate, cancel, shutdown")
         except USER_ERRORS as error:
@@ -130,7 +134,7 @@ class Worker:
         self._models[name] = (generator, facts)
         return facts
 
-    def _pieces(self, request: dict) -> Iterator[str]:
+    def _pieces(self, request: dict, request_id=None) -> Iterator[str]:
         name = request.get("name")
         if name not in self._models:
             loaded = ", ".join(sorted(self._models)) or "none"
@@ -139,12 +143,23 @@ class Worker:
         prompt = str(request.get("prompt") or "")
         if not prompt.strip():
             raise ValueError("the prompt is empty; type a question or instruction")
-        text = prompt_text(prompt) if request.get("chat", True) else prompt
         temperature = float(request.get("temperature", 0.7))
         top_k, top_p = request.get("top_k"), request.get("top_p")
         max_new_tokens = int(request.get("max_new_tokens", 128))
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        history = parse_history(request.get("history"))
+        if not request.get("chat", True):
+            if history:
+                raise ValueError("a raw prompt (chat off) takes no history; send the conversation with chat on")
+            text = prompt
+        elif not history:
+            text = prompt_text(prompt)
+        else:
+            fitted = self._fit(generator, history, prompt, max_new_tokens)
+            if fitted.dropped:
+                self.send(id=request_id, event="note", dropped=fitted.dropped, message=_dropped_note(fitted))
+            text = fitted.prompt
         pieces = generator.stream(
             text,
             max_new_tokens=max_new_tokens,
@@ -154,3 +169,47 @@ class Worker:
             seed=request.get("seed", 0),
         )
         return pieces
+
+    @staticmethod
+    def _fit(generator: Generator, history: list, prompt: str, max_new_tokens: int) -> FittedConversation:
+        """The conversation trimmed so that it, and room for the answer, fit the model and this machine."""
+        context = generator.model.context_length
+        room = min(max_new_tokens, context // 2) if context else max_new_tokens
+        free = available_bytes()
+
+        def problem(tokens: int) -> str | None:
+            if context and tokens + room > context:
+                return f"the model reads at most {context:,} tokens, answer included"
+            return decoding_problem(
+                generator.config,
+                batch=1,
+                prompt_tokens=tokens,
+                prompt_slots=_round_up(tokens, PROMPT_BUCKET),
+                new_slots=_round_up(max_new_tokens, NEW_TOKEN_BUCKET),
+                context_length=context,
+                free_bytes=free,
+            )
+
+        tokenizer = generator.model.tokenizer
+        return fit_conversation(history, prompt, lambda text: 1 + len(tokenizer.encode(text)), problem)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _dropped_note(fitted: FittedConversation) -> str:
+    """What the user reads when the oldest exchanges were left out of the prompt."""
+    n, dropped = fitted.exchanges, fitted.dropped
+    if n == 1:
+        unseen = "the earlier exchange"
+    elif dropped == n:
+        unseen = f"any of the {n} earlier exchanges"
+    else:
+        unseen = f"the {dropped} oldest of the {n} earlier exchanges"
+    kept = n - dropped
+    seen = f"the last {kept} exchange{'s' if kept > 1 else ''} and the new prompt" if kept else "the new prompt alone"
+    return (
+        f"The model did not see {unseen}: with them the conversation does not fit ({fitted.problem}). "
+        f"It answered from {seen} ({fitted.tokens:,} tokens). Start a New chat to clear the conversation."
+    )

@@ -25,6 +25,7 @@ from gemma_jax.command_line import cap_message
 from gemma_jax.config import ConfigError, validate
 from gemma_jax.data import build_datasets, data_texts, prepare_data, prompt_text
 from gemma_jax.data.errors import DataError
+from gemma_jax.data.stats_text import describe_data
 from gemma_jax.models.generation import Generator
 from gemma_jax.models.loading import ModelLoadError, load_model
 from gemma_jax.models.lora import lora_metadata
@@ -116,7 +117,7 @@ class Trainer:
             self.total_steps = cfg.train.max_steps
         else:
             self.total_steps = max(1, round(cfg.train.epochs * self.data.train.steps_per_epoch))
-        self.store.log(f"data: {self.data.stats}")
+        self.store.log(f"data: {describe_data(self.data.stats)}")  # the full figures: status.json's "data"
 
         self.setup = build_training(cfg, self.model, self.total_steps)
         self.state = self.setup.initial_state()

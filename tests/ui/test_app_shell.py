@@ -1,12 +1,14 @@
 """The dashboard shell built for a real session: navigation, lazy pages, the error boundary, notifications."""
 
 import os
+from urllib.parse import parse_qsl
 
 import pytest
 from ui_helpers import make_run, make_session, train_steps
 
-from ui.app import PAGE_CLASSES, build_app
-from ui.state.session import PAGES
+from ui.app import PAGE_CLASSES, build_app, choose_theme, link_search
+from ui.state.session import NOTICE_SECONDS, PAGES, current_notices
+from ui.views.shell import NotificationArea
 
 
 class BrokenPage:
@@ -87,9 +89,13 @@ def test_runs_page_table_selection_drives_the_buttons(tmp_path):
     make_run(session, "done").update_status(state="completed")
     make_run(session, "busy").update_status(state="running", pid=os.getpid())
     template = build_app(session)
+    assert (session.page, session.selected_run) == ("Training", "busy")  # a bare URL opens the running run
+    session.page = "Runs"
     view, _ = template.page_area.pages["Runs"]
     order = list(view.table.value["run"])
     assert sorted(order) == ["busy", "done"]
+    assert view.table.selection == [order.index("busy")]  # the session's run is selected here too
+    view.table.selection = []
     assert view.buttons["open"].disabled
     view.table.selection = [order.index("busy")]
     assert not view.buttons["open"].disabled and view.buttons["delete"].disabled
@@ -118,3 +124,133 @@ def test_a_failing_live_update_is_reported_once(tmp_path):
     assert [n[2] for n in session.notifications] == [
         "Live updates of the Runs page failed: ZeroDivisionError: division by zero"
     ]
+
+
+def _arguments(search: str) -> dict[str, str]:
+    return dict(parse_qsl(search.lstrip("?")))
+
+
+def test_the_url_carries_run_and_page_and_a_reload_lands_there_again(tmp_path):
+    session = make_session(tmp_path)
+    make_run(session, "old").update_status(state="completed", created="2026-01-01T00:00:00+00:00")
+    make_run(session, "mine").update_status(state="completed", created="2026-01-02T00:00:00+00:00")
+    session.open_run("old", "Playground")
+    search = link_search("?theme=dark&utm=x", session.link(), "dark")
+    assert search == "?run=old&page=Playground&utm=x&theme=dark"
+    reloaded = make_session(tmp_path)  # a new browser session on the same workspace
+    reloaded.open_link(_arguments(search))
+    assert (reloaded.selected_run, reloaded.page) == ("old", "Playground") and reloaded.notifications == []
+    reloaded.selected_run = None  # a deleted run leaves the URL; the theme stays the user's choice
+    assert link_search(search, reloaded.link(), "default") == "?page=Playground&utm=x"
+    only_run = make_session(tmp_path)
+    only_run.open_link({"run": "old"})
+    assert (only_run.selected_run, only_run.page) == ("old", "Training")
+
+
+@pytest.mark.parametrize("run_id", ["../elsewhere", "gone", "a/b", ".hidden", "x" * 5000, "nul\x00"])
+def test_a_url_naming_a_foreign_or_unknown_run_is_explained_not_opened(tmp_path, run_id):
+    session = make_session(tmp_path)
+    make_run(session, "mine").update_status(state="completed")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "status.json").write_text("{}")
+    session.open_link({"run": run_id, "page": "Export"})
+    ((_, level, message),) = session.notifications
+    assert level == "warning" and "not in your workspace" in message and len(message) < 300
+    assert (session.selected_run, session.page) == ("mine", "Export")  # the page asked for, with a run of mine
+    session.open_link({"run": run_id})
+    assert session.page == "Runs"
+
+
+def test_without_a_run_in_the_url_the_running_else_the_latest_run_opens_on_training(tmp_path):
+    empty = make_session(tmp_path / "empty")
+    empty.open_link({})
+    assert (empty.selected_run, empty.page) == (None, "Runs")
+    session = make_session(tmp_path)
+    make_run(session, "older").update_status(state="completed", created="2026-01-01T00:00:00+00:00")
+    make_run(session, "newer").update_status(state="failed", created="2026-01-03T00:00:00+00:00")
+    session.open_link({})
+    assert (session.selected_run, session.page) == ("newer", "Training")
+    make_run(session, "live").update_status(state="running", pid=os.getpid(), created="2026-01-02T00:00:00+00:00")
+    session.open_link({"page": "Runs"})
+    assert (session.selected_run, session.page) == ("live", "Runs")
+    session.selected_run = None  # e.g. the selected run was deleted: Training picks the default again
+    template = build_app(session)
+    session.page = "Training"
+    view, _ = template.page_area.pages["Training"]
+    assert session.selected_run == "live" and view.state.run_id == "live" and not view.no_run.visible
+
+
+def test_the_theme_comes_from_the_url_else_the_cookie_the_toggle_left():
+    assert choose_theme({}, {}) == "default"
+    assert choose_theme({}, {"gj_theme": "dark"}) == "dark"
+    assert choose_theme({"theme": "default"}, {"gj_theme": "dark"}) == "default"
+    assert choose_theme({"theme": "<script>"}, {"gj_theme": "neon"}) == "default"
+
+
+def test_one_notification_area_newest_message_no_duplicates_errors_stay(tmp_path, monkeypatch):
+    session = make_session(tmp_path)
+    area = NotificationArea(session)
+    assert not area.layout.visible
+    session.notify("Live updates failed", "error")
+    session.notify("Live updates failed", "error")  # a repeat is the same message, brought to the top
+    assert len(session.notifications) == 1
+    session.notify("Saved", "success")
+    (shown,) = area.messages.objects
+    assert "Saved" in shown.object and area.layout.visible and area.clear_button.visible
+    later = session.notifications[-1][0] + NOTICE_SECONDS["success"] + 1
+    assert [n[2] for n in current_notices(session.notifications, 0.0, later)] == ["Live updates failed"]
+    far = later + 10_000  # an error never times out, until dismissed
+    assert [n[1] for n in current_notices(session.notifications, 0.0, far)] == ["error"]
+    area._clear()
+    assert area.messages.objects == [] and not area.layout.visible
+    assert current_notices(session.notifications, area._dismissed_at, far) == []
+    session.notify("Live updates failed", "error")
+    assert len(area.messages.objects) == 1 and "gj-notification-error" in area.messages.objects[0].css_classes
+
+
+def test_a_finished_run_offers_its_next_steps_with_the_run_picked(tmp_path):
+    session = make_session(tmp_path)
+    store = make_run(session, "done")
+    store.update_status(state="running", pid=os.getpid())
+    make_run(session, "other").update_status(state="completed", last_checkpoint_step=1)
+    template = build_app(session)
+    session.open_run("done")
+    view, _ = template.page_area.pages["Training"]
+    view.tick()
+    assert not view.next_row.visible
+    store.update_status(state="completed", last_checkpoint_step=3)
+    view.tick()
+    assert view.next_row.visible and [b.label for b in view.next_buttons] == [
+        "Chat in Playground",
+        "Evaluate",
+        "Export",
+    ]
+    session.page = "Playground"
+    playground, _ = template.page_area.pages["Playground"]
+    playground.state.picker.run = "other"  # the user had picked another run there
+    session.page = "Training"
+    view.next_buttons[0].clicks += 1
+    assert (session.page, session.selected_run) == ("Playground", "done")
+    assert playground.state.picker.run == "done"
+    view.next_buttons[2].clicks += 1
+    assert session.page == "Export"
+
+
+def test_on_cpu_the_accelerator_series_and_device_memory_are_hidden(tmp_path):
+    session = make_session(tmp_path)
+    cpu, gpu = make_run(session, "cpu"), make_run(session, "gpu")
+    train_steps(cpu, 1, 2, total=4)
+    train_steps(gpu, 1, 2, total=4)
+    gpu.append_metrics({"step": 3, "loss": 1.0, "device_memory_gb": 2.5, "time": 1003.0})
+    template = build_app(session)
+    session.open_run("cpu")
+    view, _ = template.page_area.pages["Training"]
+    view.tick()
+    assert view.plots.accelerator is False and not view.plots.device_memory.visible
+    assert all(not line.visible for line in view.plots._accelerator_lines)
+    assert "Device memory" not in view.kpis.object
+    session.open_run("gpu")
+    view.tick()
+    assert view.plots.accelerator is True and view.plots.device_memory.visible
+    assert all(line.visible for line in view.plots._accelerator_lines)
+    assert "Device memory" in view.kpis.object and "2&#46;50 GB" in view.kpis.object

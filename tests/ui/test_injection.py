@@ -12,7 +12,6 @@ import pandas as pd
 import panel as pn
 import pytest
 import yaml
-from bokeh.document import Document
 from new_run_helpers import make_wizard
 from ui_helpers import make_run, make_session
 
@@ -228,16 +227,3 @@ def test_run_names_are_capped_and_a_long_plain_name_still_makes_a_run_directory(
         cfg = JobConfig(name=name, runs_dir=str(tmp_path))
         assert not [p for p in validate(cfg) if p.startswith("name")]
         assert RunStore.create(cfg).path.parent == tmp_path
-
-
-def test_toasts_are_sent_as_text(tmp_path, monkeypatch):
-    """Notification toasts (Notyf) put their message into innerHTML."""
-    sent = []
-    toasts = type("Toasts", (), {"send": lambda _self, message, **_kwargs: sent.append(message)})()
-    document = Document()
-    monkeypatch.setattr(type(pn.state), "curdoc", property(lambda _state: document))
-    monkeypatch.setattr(type(pn.state), "notifications", property(lambda _state: toasts))
-    session = make_session(tmp_path)
-    NotificationArea(session)
-    session.notify(IMG, "error")
-    assert sent == [escape_text(IMG)] and "<img" not in sent[0]

@@ -5,7 +5,8 @@ import os
 from ui_helpers import make_run, make_session, train_steps
 
 from gemma_jax.jobs import JobRunner
-from ui.state.runs import RunsState, available_actions
+from gemma_jax.runs import RunStore
+from ui.state.runs import RunsState, available_actions, default_run
 
 
 def test_lists_runs_newest_first_and_follows_progress_incrementally(tmp_path):
@@ -114,3 +115,35 @@ def test_without_a_runner_actions_explain_themselves(tmp_path):
     state.select("stopped")
     state.resume_selected()
     assert session.notifications[-1][1] == "error" and "no job runner" in session.notifications[-1][2]
+
+
+def test_the_default_run_is_the_running_one_else_the_newest(tmp_path):
+    session = make_session(tmp_path)
+    assert default_run(session.workspace.runs_dir, session.confinement) is None
+    make_run(session, "old").update_status(state="running", pid=os.getpid(), created="2026-01-01T00:00:00+00:00")
+    make_run(session, "new").update_status(state="completed", created="2026-01-05T00:00:00+00:00")
+    make_run(session, "crashed").update_status(
+        state="running", pid=2**22 + 12345, created="2026-01-09T00:00:00+00:00"
+    )  # its process is gone: not running, only the newest
+    assert default_run(session.workspace.runs_dir, session.confinement) == "old"
+    assert session.default_run() == "old"
+    RunStore.open(session.workspace.runs_dir / "old").update_status(state="completed")
+    assert session.default_run() == "crashed"
+    (session.workspace.runs_dir / ".creating-x").mkdir()  # half-made runs and non-runs are never chosen
+    (session.workspace.runs_dir / "zzz-not-a-run").mkdir()
+    assert session.default_run() == "crashed"
+
+
+def test_a_double_click_on_a_row_opens_the_run_on_training(tmp_path):
+    session = make_session(tmp_path)
+    make_run(session, "a").update_status(state="completed")
+    make_run(session, "b").update_status(state="completed")
+    state = RunsState(session)
+    state.refresh()
+    assert not state.click("a", now=10.0)
+    assert not state.click("b", now=10.2)  # another row: a new first click
+    assert not state.click("b", now=11.0)  # too slow
+    assert session.page == "Runs"
+    assert state.click("b", now=11.3)
+    assert (session.page, session.selected_run, state.selected) == ("Training", "b", "b")
+    assert not state.click("b", now=11.5)  # a third click starts over

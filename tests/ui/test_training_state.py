@@ -10,8 +10,9 @@ import pytest
 from ui_helpers import TINY_JOB, make_run, make_session, train_steps
 
 from gemma_jax.config import JobConfig, apply_overrides
+from gemma_jax.data.stats_text import describe_data
 from gemma_jax.jobs import JobRunner
-from ui.state.kpis import KpiTracker, format_bytes, format_duration, perplexity
+from ui.state.kpis import KpiTracker, format_bytes, format_duration, kpi_cards, perplexity
 from ui.state.run_logs import LogTail, is_error_line
 from ui.state.series import Series
 from ui.state.training import TrainingState, available_actions
@@ -205,3 +206,63 @@ def test_checkpoint_storage_is_measured_off_the_server_thread(tmp_path):
     state.poll()
     state._storage_thread.join(timeout=10)
     assert state.storage_bytes == 1234 and state.storage_error is None
+
+
+def test_the_learning_rate_card_shows_the_current_rate_with_the_peak_beside_it():
+    tracker = KpiTracker()
+    for step, lr in ((1, 2e-5), (2, 4e-5), (3, 3.5e-5)):  # warmup, then decay
+        tracker.add({"step": step, "loss": 2.0, "lr": lr, "time": 100.0 + step})
+    kpis = tracker.summary({"state": "running", "step": 3, "learning_rate": 4e-5}, now=200.0)
+    assert (kpis["learning_rate"], kpis["peak_learning_rate"]) == (3.5e-5, 4e-5)
+    cards = {label: (value, note) for label, value, note in kpi_cards(kpis, None)}
+    assert cards["Learning rate"] == ("3.50e-05", "peak 4.00e-05")
+    tracker.add({"step": 4, "loss": 2.0, "lr": 4e-5, "time": 105.0})  # at the peak: no note
+    cards = {
+        label: (value, note) for label, value, note in kpi_cards(tracker.summary({"learning_rate": 4e-5}, 0), None)
+    }
+    assert cards["Learning rate"] == ("4.00e-05", "")
+
+
+def test_device_memory_is_a_figure_only_on_an_accelerator():
+    tracker = KpiTracker()
+    tracker.add({"step": 1, "loss": 2.0, "time": 1.0})
+    kpis = tracker.summary({}, now=2.0)
+    assert kpis["accelerator"] is False and "Device memory" not in [c[0] for c in kpi_cards(kpis, None)]
+    tracker.add({"step": 2, "loss": 2.0, "device_memory_gb": 1.25, "time": 2.0})
+    kpis = tracker.summary({}, now=3.0)
+    assert kpis["accelerator"] is True and ("Device memory", "1.25 GB", "") in kpi_cards(kpis, None)
+
+
+def test_the_data_statistics_are_logged_as_a_sentence():
+    stats = {  # as Datasets.stats has them (abridged: the rest is ignored)
+        "examples": 1234, "train_examples": 1100, "validation_examples": 56, "test_examples": 78,
+        "augmented_examples": 0, "tokens": 95700, "rows": 200, "packing_efficiency": 0.934,
+        "truncated": 3, "steps_per_epoch": 25, "sequence_length": 512, "dropped_empty": 2,
+        "cleaning": {"examples": 1236, "changed": {"unicode": 0}}, "split": {"total": 1234},
+    }  # fmt: skip
+    assert describe_data(stats) == (
+        "1,234 examples: 1,100 training, 56 validation, 78 test; 95,700 tokens in 200 rows of 512 (93% filled), "
+        "87 per example on average; 3 examples cut to fit 512 tokens; 2 examples dropped (empty after cleaning); "
+        "25 steps per epoch"
+    )
+    pairs = {"examples": 10, "pairs": 10, "skipped_pairs": 1, "train_examples": 9, "tokens": 900, "rows": 9}
+    assert describe_data(pairs).startswith("10 preference pairs: 9 training; 900 tokens in 9 rows")
+    assert "1 preference pair skipped" in describe_data(pairs)
+    assert describe_data({}) == "0 examples: 0 training; 0 tokens in 0 rows of 0"
+
+
+def test_next_steps_are_offered_once_a_run_ends_with_a_checkpoint(tmp_path):
+    session = make_session(tmp_path)
+    store = make_run(session, "r")
+    store.update_status(state="running", pid=os.getpid())
+    session.selected_run = "r"
+    state = TrainingState(session)
+    state.poll()
+    assert not state.actions["next"]
+    store.update_status(state="aborted", last_checkpoint_step=7)  # "stop early" keeps a checkpoint
+    state.poll()
+    assert state.actions["next"] and state.actions["resume"]
+    state.go_on("Evaluate")
+    assert (session.page, session.selected_run) == ("Evaluate", "r")
+    state.go_on("New run")  # not a next step
+    assert session.page == "Evaluate"

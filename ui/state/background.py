@@ -1,9 +1,10 @@
 """A command-line job of the dashboard (evaluate, export) run as a subprocess, its output collected.
 
-A thread reads the output into `lines`; the page's periodic callback reads them on
-the server thread, so no state is touched from another thread. `CheckpointJobState` is
-what the Evaluate and Export pages share: start the job on the picked checkpoint, follow
-it, and at its end list the results and show the new one, or the error.
+Threads read its stdout (progress, result) and stderr (errors, library logs) apart; the page's
+periodic callback reads them on the server thread, so no state is touched from another thread.
+`CheckpointJobState` is what the Evaluate and Export pages share: start the job on the picked
+checkpoint, follow its `GJ-PROGRESS` lines (gemma_jax.jobs.progress), and at its end list the
+results and show the new one, or the error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import param
 
+from gemma_jax.jobs.progress import latest_progress
 from ui.state.checkpoint_picker import CheckpointPicker
 
 _KEPT_LINES = 200
@@ -31,30 +33,50 @@ def job_environment(session) -> dict[str, str]:
 
 
 class BackgroundCommand:
-    """`python -m <module> <args>` in its own process group; `done`, `returncode`, `lines` while and after."""
+    """`python -m <module> <args>` in its own process group; `done`, `returncode` and its output while and after.
+
+    stdout (`output`) is what the command prints on purpose: its progress and result. stderr
+    (`errors`) is its error line and everything the libraries log there (XLA's `I0000 ... cuda
+    drivers`, absl, warnings): shown when the command fails, never as progress.
+    """
 
     def __init__(self, module: str, args: Sequence[str], *, env: Mapping[str, str] | None = None, python=None):
         self.command = [python or sys.executable, "-m", module, *map(str, args)]
-        self.lines: collections.deque[str] = collections.deque(maxlen=_KEPT_LINES)
+        self.output: collections.deque[str] = collections.deque(maxlen=_KEPT_LINES)
+        self.errors: collections.deque[str] = collections.deque(maxlen=_KEPT_LINES)
         self.returncode: int | None = None
         self._process = subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
             errors="replace",
             env=dict(os.environ if env is None else env),
             start_new_session=True,
         )
+        self._errors_thread = threading.Thread(
+            target=self._collect, args=(self._process.stderr, self.errors), name=f"gj-{module}-err", daemon=True
+        )
+        self._errors_thread.start()
         self._thread = threading.Thread(target=self._read, name=f"gj-{module}", daemon=True)
         self._thread.start()
 
-    def _read(self) -> None:
-        for line in self._process.stdout:
+    @staticmethod
+    def _collect(stream, lines: collections.deque) -> None:
+        for line in stream:
             if line.strip():
-                self.lines.append(line.rstrip())
+                lines.append(line.rstrip())
+
+    def _read(self) -> None:
+        self._collect(self._process.stdout, self.output)
+        self._errors_thread.join()
         self.returncode = self._process.wait()
+
+    @property
+    def lines(self) -> list[str]:
+        """Everything it printed, stdout then stderr."""
+        return [*self.output, *self.errors]
 
     @property
     def done(self) -> bool:
@@ -65,14 +87,15 @@ class BackgroundCommand:
         return self.returncode
 
     def last_line(self) -> str:
-        return self.lines[-1] if self.lines else ""
+        """The last line it printed on stdout (its own progress, not a library's log)."""
+        return self.output[-1] if self.output else ""
 
     def error_message(self) -> str:
-        """What went wrong, for the user: the command's own error line, else the end of its output."""
-        errors = [line for line in self.lines if line.startswith(("evaluate:", "export:"))]
+        """What went wrong, for the user: the command's own error line, else the end of its error output."""
+        errors = [line for line in self.errors if line.startswith(("evaluate:", "export:"))]
         if errors:
             return errors[-1].split(":", 1)[1].strip()
-        tail = "\n".join(list(self.lines)[-8:])
+        tail = "\n".join(list(self.errors or self.output)[-8:])
         return f"the process exited with code {self.returncode}" + (f":\n{tail}" if tail else "")
 
     def cancel(self) -> None:
@@ -87,7 +110,10 @@ class CheckpointJobState(param.Parameterized):
     how it lists the chosen run's results (`_load`), where a step's result is, and how to show it."""
 
     running = param.Boolean(default=False)
-    progress = param.String(default="")
+    progress = param.String(default="", doc="the job's newest progress line (gemma_jax.jobs.progress), in words")
+    fraction = param.Number(
+        default=None, allow_None=True, bounds=(0.0, 1.0), doc="how far the current stage is; None: no count"
+    )
     error = param.String(default="")
 
     module = ""
@@ -139,11 +165,16 @@ class CheckpointJobState(param.Parameterized):
         if job is None:
             return
         if not job.done:
-            line = job.last_line()
-            if line and line != self.progress:
-                self.progress = line
+            latest = latest_progress(list(job.output))  # GJ-PROGRESS lines only: never a library's log
+            message = latest.message if latest else f"Starting the {self.noun}…"
+            text = message[:1].upper() + message[1:]
+            if text != self.progress:
+                self.progress = text
+            fraction = latest.fraction if latest else None
+            if fraction != self.fraction:
+                self.fraction = fraction
             return
-        self._job, self.running = None, False
+        self._job, self.running, self.fraction = None, False, None
         if job.returncode == 0:
             self.progress = f"{self.noun.capitalize()} finished."
             self._load()

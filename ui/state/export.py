@@ -1,7 +1,10 @@
-"""The Export page: write a checkpoint's adapter / merged preset / zip, then offer them for download.
+"""The Export page: write a checkpoint's adapter and/or merged model, then offer them as download links.
 
-`run_export` starts `python -m gemma_jax.export` (a separate process: it loads the
-model); `poll()` on the server thread follows it and lists the exports at the end.
+`run_export` starts `python -m gemma_jax.export` (a separate process: it loads the model);
+`poll()` on the server thread shows its progress lines (the stage, bytes written of the total)
+and lists the exports at the end. Downloads are plain links to the server's download route
+(ui/downloads.py), never bytes through the page's websocket. The adapter is the default: small,
+quick, and what most people want first; the merged model is the whole model in bf16.
 """
 
 from __future__ import annotations
@@ -11,22 +14,25 @@ from pathlib import Path
 import param
 
 from gemma_jax.export import export_dir, list_exports
+from gemma_jax.export.progress import format_size
+from gemma_jax.runs.run_store import RunDirError, RunStore
+from ui.downloads import download_url
 from ui.state.background import CheckpointJobState
 
+__all__ = ["ExportState", "format_size"]
 
-def format_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
+KIND_LABELS = {"adapter": "LoRA adapter", "merged": "merged model (bf16)", "bundle": "adapter and merged model"}
+LORA_METHODS = ("lora", "qlora", "dpo")  # gemma_jax.train.setup.LORA_KINDS, without importing JAX
 
 
 class ExportState(CheckpointJobState):
-    merged = param.Boolean(default=True, doc="also write the merged Keras preset (the full model: larger, slower)")
-    exports = param.List(default=[], doc="finished exports of the chosen run, newest step first")
-    export = param.Dict(default=None, allow_None=True, doc="the export shown")
+    kind = param.Selector(
+        default="adapter",
+        objects=["adapter", "merged", "both"],
+        doc="what to export: the LoRA adapter (small), the merged model (the whole model in bf16), or both",
+    )
+    exports = param.List(default=[], doc="finished exports of the chosen run, newest step first, adapter first")
+    step_shown = param.Integer(default=None, allow_None=True, doc="the step whose exports are shown")
 
     module = "gemma_jax.export"
     noun = "export"
@@ -34,30 +40,111 @@ class ExportState(CheckpointJobState):
     def _load(self, _event=None) -> None:
         run_dir = self.picker.run_dir
         self.exports = list_exports(run_dir) if run_dir is not None else []
-        self.export = self.exports[0] if self.exports else None
+        self.step_shown = self.exports[0]["step"] if self.exports else None
+        if self.kind == "adapter" and not self.has_adapter():
+            self.kind = "merged"  # a fully fine-tuned run has no adapter: its model is the export
+
+    @property
+    def shown(self) -> list[dict]:
+        """The exports of the step shown, the adapter first."""
+        return [e for e in self.exports if e["step"] == self.step_shown]
+
+    @property
+    def export(self) -> dict | None:
+        """The export shown first (the adapter, when there is one)."""
+        shown = self.shown
+        return shown[0] if shown else None
 
     def show(self, path: str) -> None:
-        self.export = next((e for e in self.exports if e["path"] == path), self.export)
+        found = next((e for e in self.exports if e["path"] == path), None)
+        if found is not None:
+            self.step_shown = found["step"]
+
+    def show_step(self, step: int) -> None:
+        if any(e["step"] == step for e in self.exports):
+            self.step_shown = step
+
+    def has_adapter(self) -> bool:
+        """The chosen run trained LoRA adapters (a fully fine-tuned run has only the merged model)."""
+        run_dir = self.picker.run_dir
+        if run_dir is None:
+            return True
+        try:
+            return RunStore.open(run_dir).config().method.kind in LORA_METHODS
+        except (RunDirError, ValueError, OSError):
+            return True  # unreadable: the export process says what is wrong
+
+    def _kinds(self) -> list[str]:
+        return ["adapter", "merged"] if self.kind == "both" else [self.kind]
 
     def _options(self) -> list[str]:
-        return [] if self.merged else ["--no-merged"]
+        return ["--kind", "all" if self.kind == "both" else self.kind]
 
     def _result_path(self, run_dir: Path, step: int) -> Path:
-        return export_dir(run_dir, step)
+        kinds = self._kinds() if self.has_adapter() else ["merged"]
+        return export_dir(run_dir, step, kinds[0])
 
     def run_export(self) -> bool:
         """Start the export; False (with `error` set) when it cannot start."""
+        if self.picker.run is not None and self.kind == "adapter" and not self.has_adapter():
+            self.error = (
+                f"Run {self.picker.run} was fine-tuned in full: it has no LoRA adapter. "
+                "Export the merged model instead."
+            )
+            return False
         return self._start()
 
+    def downloads(self) -> list[dict]:
+        """A link per export of the step shown: kind label, file name, size, URL, and where it is on the
+        server (relative to the workspace behind a login: the server's own folders are never shown)."""
+        run = self.picker.run
+        links = []
+        for export in self.shown:
+            archive = export.get("zip")
+            if not archive or run is None:
+                continue
+            name = Path(archive).name
+            links.append(
+                {
+                    "kind": export["kind"],
+                    "label": KIND_LABELS.get(export["kind"], export["kind"]),
+                    "name": name,
+                    "size": format_size(export["zip_size"]),
+                    "url": download_url(run, f"{export['folder']}/{name}"),
+                    "server_path": self.session.confinement.shown(export["path"]),
+                }
+            )
+        return links
+
     def file_rows(self) -> list[dict]:
-        return [{"file": f["name"], "size": format_size(f["size"])} for f in (self.export or {}).get("files", [])]
+        return [
+            {"file": f"{e['folder']}/{f['name']}", "size": format_size(f["size"])}
+            for e in self.shown
+            for f in e.get("files", [])
+        ]
+
+    def readme_text(self) -> str:
+        """The README of the export shown first: what the files are, how to load them, the chat template."""
+        export = self.export
+        path = None if export is None else Path(export["path"]) / "README.md"
+        return self._shown_text(path)
 
     def config_text(self) -> str:
         """The run's config.yaml, as exported (or the run's own when nothing is exported yet)."""
         folder = Path(self.export["path"]) if self.export else self.picker.run_dir
-        path = None if folder is None else folder / "config.yaml"
-        return path.read_text(encoding="utf-8") if path is not None and path.is_file() else ""
+        return self._shown_text(None if folder is None else folder / "config.yaml")
+
+    def _shown_text(self, path: Path | None) -> str:
+        """A file's text for the page; behind a login, the workspace's absolute path made relative (a local
+        data or model path in the config is absolute on the server) and the server's own hidden."""
+        if path is None or not path.is_file():
+            return ""
+        return self.session.confinement.redact(path.read_text(encoding="utf-8"))
 
     @property
-    def export_options(self) -> dict[str, str]:
-        return {f"step {e['step']} ({format_size(e['zip_size'])})": e["path"] for e in self.exports}
+    def export_options(self) -> dict[str, int]:
+        """One entry per exported step: its kinds and their zips' sizes."""
+        steps: dict[int, list[str]] = {}
+        for e in self.exports:
+            steps.setdefault(e["step"], []).append(f"{e['kind']} {format_size(e['zip_size'])}")
+        return {f"step {step} ({', '.join(kinds)})": step for step, kinds in steps.items()}

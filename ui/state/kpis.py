@@ -95,7 +95,6 @@ class KpiTracker:
         started = parse_time(status.get("started"))
         end = now if state in ("running", "paused") else parse_time(status.get("updated"))
         elapsed = end - started if started is not None and end is not None else None
-        lr = _number(status.get("learning_rate"))
         return {
             "state": state,
             "step": step,
@@ -107,8 +106,48 @@ class KpiTracker:
             "perplexity": perplexity(eval_loss),
             "tokens_per_s": self.latest.get("tokens_per_s"),
             "mfu": self.latest.get("mfu"),
-            "learning_rate": lr if lr is not None else self.latest.get("lr"),
+            # the plot draws the schedule, so the card shows where it is now; status.json holds the peak
+            "learning_rate": self.latest.get("lr"),
+            "peak_learning_rate": _number(status.get("learning_rate")),
             "elapsed_s": elapsed,
             "eta_s": self.eta_seconds(step, total) if state == "running" else None,
             "device_memory_gb": self.latest.get("device_memory_gb"),
+            "accelerator": self.on_accelerator,
         }
+
+    @property
+    def on_accelerator(self) -> bool:
+        """Whether the run trains on an accelerator: the engine logs device memory only where the backend
+        reports it (GPU, TPU), never on CPU. False until the first step says otherwise."""
+        return "device_memory_gb" in self.latest
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def kpi_cards(kpis: dict[str, Any], storage: int | None) -> list[tuple[str, str, str]]:
+    """(label, value, small note) of every key figure, in display order.
+
+    Device memory is only shown for a run on an accelerator (on CPU it is never known)."""
+    step, total = kpis.get("step"), kpis.get("total_steps")
+    progress = "-" if step is None else (f"{step}/{total}" if total else str(step))
+    mfu = kpis.get("mfu")
+    lr, peak = _fmt(kpis.get("learning_rate"), ".2e"), _fmt(kpis.get("peak_learning_rate"), ".2e")
+    cards = [
+        ("Step", progress, ""),
+        ("Epoch", _fmt(kpis.get("epoch"), ".2f"), ""),
+        ("Loss", _fmt(kpis.get("loss")), ""),
+        ("Eval loss", _fmt(kpis.get("eval_loss")), ""),
+        ("Perplexity", _fmt(kpis.get("perplexity"), ".2f"), ""),
+        ("Tokens/s", _fmt(kpis.get("tokens_per_s"), ",.0f"), ""),
+        ("MFU", "-" if mfu is None else f"{100 * mfu:.1f}%", ""),
+        ("Learning rate", lr, "" if peak in ("-", lr) else f"peak {peak}"),
+        ("Elapsed", format_duration(kpis.get("elapsed_s")), ""),
+        ("ETA", format_duration(kpis.get("eta_s")), ""),
+    ]
+    if kpis.get("accelerator"):
+        memory = kpis.get("device_memory_gb")
+        cards.append(("Device memory", "-" if memory is None else f"{memory:.2f} GB", ""))
+    cards.append(("Checkpoints", format_bytes(storage), ""))
+    return cards

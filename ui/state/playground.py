@@ -1,9 +1,15 @@
-"""The Playground: one prompt, answered by the fine-tuned checkpoint and by the base model, side by side.
+"""The Playground: a chat with the fine-tuned checkpoint and with the base model, side by side.
+
+Each model keeps its own conversation (their answers differ): every prompt is sent
+with the turns before it, which the worker formats with training's chat template and
+trims to the model's context (gemma_jax.serve.conversation), saying when it left
+old turns out. New chat clears both; with `chat` off each prompt stands alone.
 
 Generation runs in a separate worker process (gemma_jax.serve) through a
 GenerationClient; two threads stream the two answers into buffers, and `poll()`
 (called by the page's periodic callback on the server thread) copies them into
-the params the view shows. Stop cancels both streams in the worker.
+the params the view shows, and files the finished exchange into the conversations.
+Stop cancels both streams in the worker.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from ui.state.background import job_environment
 from ui.state.checkpoint_picker import CheckpointPicker
 
 TUNED, BASE = "tuned", "base"
+
+
+def exchange(prompt: str, answer: str) -> list[dict]:
+    """One exchange as conversation turns (the worker's `history` format)."""
+    return [{"role": "user", "text": prompt}, {"role": "model", "text": answer}]
 
 
 def default_client_factory(session) -> object:
@@ -39,9 +50,19 @@ class PlaygroundState(param.Parameterized):
         doc="decode with int8 weights: about twice as fast on a CPU, but APPROXIMATE (it may choose other tokens "
         "than the model itself would); off = the model's own output",
     )
+    chat = param.Boolean(
+        default=True,
+        doc="remember the conversation: each prompt is answered with the turns before it; off = every prompt "
+        "on its own",
+    )
     prompt = param.String(default="")
-    tuned_output = param.String(default="")
+    pending_prompt = param.String(default="", doc="the prompt being answered (or, chat off, the last one)")
+    tuned_output = param.String(default="", doc="the fine-tuned model's answer to pending_prompt, as it streams")
     base_output = param.String(default="")
+    tuned_history = param.List(default=[], doc="the fine-tuned model's conversation: {role, text} turns")
+    base_history = param.List(default=[])
+    tuned_note = param.String(default="", doc="earlier turns the model could not see this time, and why")
+    base_note = param.String(default="")
     tuned_label = param.String(default="Fine-tuned")
     base_label = param.String(default="Base model")
     running = param.Boolean(default=False)
@@ -57,6 +78,7 @@ class PlaygroundState(param.Parameterized):
         self._loaded: dict[str, tuple] = {}  # model name -> what is loaded under it
         self._lock = threading.Lock()
         self._buffers = {TUNED: "", BASE: ""}
+        self._notes = {TUNED: "", BASE: ""}
         self._errors: list[str] = []
         self._status = ""
         self._label = self.tuned_label
@@ -77,8 +99,14 @@ class PlaygroundState(param.Parameterized):
             self.error = problem
             return False
         run_dir, step = self.picker.run_dir, self.picker.resolved_step
-        self.tuned_output = self.base_output = ""
+        prompt = self.prompt
+        histories = {TUNED: list(self.tuned_history), BASE: list(self.base_history)} if self.chat else {}
+        self.tuned_output = self.base_output = self.tuned_note = self.base_note = ""
+        self.pending_prompt = prompt
+        if self.chat:
+            self.prompt = ""  # the prompt moves into the conversation (it comes back if generation fails)
         self._buffers = {TUNED: "", BASE: ""}
+        self._notes = {TUNED: "", BASE: ""}
         self._errors = []
         self._stop.clear()
         self.running = True
@@ -91,7 +119,7 @@ class PlaygroundState(param.Parameterized):
             "seed": int(self.seed),
         }
         self._thread = threading.Thread(
-            target=self._work, args=(str(run_dir), step, self.prompt, options), name="gj-playground", daemon=True
+            target=self._work, args=(str(run_dir), step, prompt, options, histories), name="gj-playground", daemon=True
         )
         self._thread.start()
         return True
@@ -102,16 +130,29 @@ class PlaygroundState(param.Parameterized):
             self._stop.set()
             self.status = self._status = "Stopping…"
 
+    def new_chat(self) -> bool:
+        """Forget both conversations; False while an answer is being generated (stop it first)."""
+        if self.running:
+            return False
+        self.tuned_history, self.base_history = [], []
+        self.pending_prompt = self.tuned_output = self.base_output = self.tuned_note = self.base_note = ""
+        self.error = self.status = self._status = ""
+        return True
+
     def poll(self) -> None:
         """Copy what the threads produced into the params (call on the server thread)."""
         with self._lock:
             tuned, base, status, errors = self._buffers[TUNED], self._buffers[BASE], self._status, list(self._errors)
-            label = self._label
+            label, notes = self._label, dict(self._notes)
             finished = self._thread is not None and not self._thread.is_alive()
         if self.tuned_output != tuned:
             self.tuned_output = tuned
         if self.base_output != base:
             self.base_output = base
+        if self.tuned_note != notes[TUNED]:
+            self.tuned_note = notes[TUNED]
+        if self.base_note != notes[BASE]:
+            self.base_note = notes[BASE]
         shown = self.session.confinement.redact("\n".join(errors))  # worker errors name server paths
         if errors and self.error != shown:
             self.error = shown
@@ -121,7 +162,23 @@ class PlaygroundState(param.Parameterized):
             self.tuned_label = label
         if finished and self.running:
             self._thread = None
+            self._file_exchange(failed=bool(errors))
             self.running = False
+
+    def _file_exchange(self, failed: bool) -> None:
+        """At the end of an answer (chat on): the prompt and each model's answer join its conversation.
+        A stopped answer joins as far as it got; after a failure nothing does and the prompt comes back."""
+        if not self.chat or not self.pending_prompt:
+            return
+        prompt, self.pending_prompt = self.pending_prompt, ""
+        if failed:
+            self.tuned_output = self.base_output = ""
+            if not self.prompt:
+                self.prompt = prompt
+            return
+        self.tuned_history = [*self.tuned_history, *exchange(prompt, self.tuned_output)]
+        self.base_history = [*self.base_history, *exchange(prompt, self.base_output)]
+        self.tuned_output = self.base_output = ""
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the current generation ended, then poll (for tests and scripts)."""
@@ -143,7 +200,7 @@ class PlaygroundState(param.Parameterized):
         with self._lock:
             self._status = text
 
-    def _work(self, run_dir: str, step: int | None, prompt: str, options: dict) -> None:
+    def _work(self, run_dir: str, step: int | None, prompt: str, options: dict, histories: dict) -> None:
         try:
             client = self._worker()
             if client is None:
@@ -155,7 +212,9 @@ class PlaygroundState(param.Parameterized):
                 self._label = f"Fine-tuned (step {tuned_facts['step']})"
                 self._status = "Generating…"
             streams = [
-                threading.Thread(target=self._stream, args=(client, name, prompt, options), daemon=True)
+                threading.Thread(
+                    target=self._stream, args=(client, name, prompt, options, histories.get(name, [])), daemon=True
+                )
                 for name in (TUNED, BASE)
             ]
             for thread in streams:
@@ -189,8 +248,13 @@ class PlaygroundState(param.Parameterized):
             self._loaded[name] = (wanted, facts)
         return self._loaded[name][1]
 
-    def _stream(self, client, name: str, prompt: str, options: dict) -> None:
-        pieces = client.stream(name, prompt, **options)
+    def _set_note(self, name: str, note: str) -> None:
+        with self._lock:
+            self._notes[name] = note
+
+    def _stream(self, client, name: str, prompt: str, options: dict, history: list) -> None:
+        chat = {"history": history, "on_note": lambda note: self._set_note(name, note)} if history else {}
+        pieces = client.stream(name, prompt, **options, **chat)
         try:
             for piece in pieces:
                 with self._lock:
@@ -199,7 +263,8 @@ class PlaygroundState(param.Parameterized):
                     break
         except Exception as error:  # noqa: BLE001
             label = "fine-tuned" if name == TUNED else "base"
+            hint = " (the conversation so far was sent with the prompt: New chat clears it)" if history else ""
             with self._lock:
-                self._errors.append(f"The {label} model failed: {error}")
+                self._errors.append(f"The {label} model failed: {error}{hint}")
         finally:
             pieces.close()

@@ -8,6 +8,8 @@ status.json and the new lines of metrics.jsonl only (read by offset).
 from __future__ import annotations
 
 import dataclasses
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,12 @@ import param
 
 from gemma_jax.runs import RunStore, RunSummary, dead_run_error, summarize_run
 from gemma_jax.runs.run_store import RunDirError
-from ui.confinement import ConfinementError
+from ui.confinement import Confinement, ConfinementError
 
 ACTIVE_STATES = ("queued", "running", "paused")
 RESUMABLE_STATES = ("failed", "aborted")
 COLUMNS = ("run", "state", "model", "method", "progress", "loss", "best eval loss", "started", "note")
+DOUBLE_CLICK_S = 0.6  # two clicks on one row within this long open the run (Tabulator has no double-click event)
 
 
 def _mtime_ns(path: Path) -> int | None:
@@ -38,6 +41,38 @@ def _size(path: Path) -> int:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _created(status: dict[str, Any], path: Path) -> float:
+    for key in ("created", "started"):
+        try:
+            return datetime.fromisoformat(status[key]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            continue
+    mtime = _mtime_ns(path)
+    return mtime / 1e9 if mtime is not None else 0.0
+
+
+def default_run(runs_dir: Path, confinement: Confinement) -> str | None:
+    """The run to show when the user named none: the running (or paused) one, else the newest.
+
+    Reads status.json only (no metrics), so it stays cheap for a workspace of long runs; a run the
+    confinement refuses (a link leading out of the workspace) is never chosen."""
+    try:
+        entries = [p for p in Path(runs_dir).iterdir() if not p.name.startswith(".") and p.is_dir()]
+    except OSError:
+        return None
+    best: tuple[bool, float, str] | None = None
+    for path in entries:
+        try:
+            confinement.run_dir(path.name)
+            status = RunStore(path).read_status()
+        except (ConfinementError, RunDirError, OSError):
+            continue
+        live = status.get("state") in ("running", "paused") and not dead_run_error(status)
+        key = (live, _created(status, path), path.name)
+        best = key if best is None or key > best else best
+    return best[2] if best else None
 
 
 class _TrackedRun:
@@ -147,6 +182,8 @@ class RunsState(param.Parameterized):
         self.session = session
         self._tracked: dict[str, _TrackedRun] = {}
         self.summaries: dict[str, RunSummary] = {}
+        self._last_click: tuple[str, float] | None = None
+        self.selected = session.selected_run  # the run the URL or another page opened is selected here too
 
     @property
     def runs_dir(self) -> Path:
@@ -234,6 +271,18 @@ class RunsState(param.Parameterized):
     def open_selected(self) -> None:
         if self._selected_path() is not None:
             self.session.open_run(self.selected, "Training")
+
+    def click(self, run_id: str | None, now: float | None = None) -> bool:
+        """A click on a run's row; the second on the same row within DOUBLE_CLICK_S opens it on Training."""
+        now = time.monotonic() if now is None else now
+        previous = self._last_click
+        self._last_click = (run_id, now) if run_id else None
+        if run_id is None or previous is None or previous[0] != run_id or now - previous[1] > DOUBLE_CLICK_S:
+            return False
+        self._last_click = None
+        self.select(run_id)  # the second click may have toggled the row's selection off
+        self.open_selected()
+        return True
 
     def _runner_call(self, what: str, call) -> bool:
         if self.session.runner is None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 
 import param
 
+from gemma_jax.command_line import cap_message
 from ui.confinement import Confinement
+from ui.state.runs import default_run
 from ui.workspace import Workspace
 
 PAGES = ("Runs", "New run", "Training", "Playground", "Evaluate", "Export")
+# How long a message stays in the notification area (seconds); errors stay until dismissed.
+NOTICE_SECONDS = {"info": 8.0, "success": 8.0, "warning": 20.0}
 
 
 class Session(param.Parameterized):
@@ -40,10 +45,92 @@ class Session(param.Parameterized):
             self.audit_log.record(action, user=self.workspace.user, **detail)
 
     def notify(self, message: str, level: str = "info") -> None:
-        """Show `message` to the user (levels: info, success, warning, error), the server's paths hidden."""
+        """Show `message` to the user (levels: info, success, warning, error), the server's paths hidden.
+
+        The same message twice in a row is one message, brought back to the top (a failing live update
+        or a repeated click must not fill the area with copies)."""
         message = self.confinement.redact(str(message))
-        self.notifications = [*self.notifications[-49:], (time.time(), level, message)]
+        kept = self.notifications[-49:]
+        if kept and kept[-1][1:] == (level, message):
+            kept = kept[:-1]
+        self.notifications = [*kept, (time.time(), level, message)]
 
     def open_run(self, run_id: str, page: str = "Training") -> None:
-        self.selected_run = run_id
+        """Show `run_id` on `page`; pages that pick a run (Playground, Evaluate, Export) follow it even
+        when it already was the selected run, since their own picker may have moved since."""
+        if self.selected_run == run_id:
+            self.param.trigger("selected_run")
+        else:
+            self.selected_run = run_id
         self.page = page
+
+    # -- the browser's URL ----------------------------------------------------------------------
+    def link(self) -> dict[str, str]:
+        """What the browser's URL carries so that a reload lands here again: ?run=ID&page=PAGE."""
+        return {**({"run": self.selected_run} if self.selected_run else {}), "page": self.page}
+
+    def run_problem(self, run_id: str) -> str | None:
+        """Why `run_id` (from a URL: any text) cannot be opened here; None when it is a run of this workspace."""
+        try:  # the same check as every other run id: a plain folder name of this workspace's runs
+            path = self.confinement.run_dir(run_id)
+            known = (path / "status.json").is_file() or (path / "config.yaml").is_file()
+        except (ValueError, OSError):  # a ConfinementError; a name too long, or with a NUL, for the file system
+            known = False
+        if not known:
+            return (
+                f"The link names run {cap_message(run_id, 100)!r}, which is not in your workspace "
+                "(deleted, or never here); pick a run on the Runs page."
+            )
+        return None
+
+    def default_run(self) -> str | None:
+        """The run pages show when none was picked: the running (or paused) one, else the newest."""
+        return default_run(self.workspace.runs_dir, self.confinement)
+
+    def open_link(self, arguments: Mapping[str, str]) -> None:
+        """Open what a link names (?run=ID&page=PAGE, from the URL of a reload or a link the CLI prints).
+
+        Without a usable run, the running (or else the latest) run is selected, and shown on Training
+        unless the link names another page; an unknown or foreign run is explained, never opened."""
+        run_id, page = arguments.get("run"), arguments.get("page")
+        page = page if page in PAGES else None
+        if run_id:
+            problem = self.run_problem(run_id)
+            if problem is None:
+                self.open_run(run_id, page or "Training")
+                return
+            self.notify(problem, "warning")
+        fallback = self.default_run()
+        self.selected_run = fallback
+        self.page = page or ("Training" if fallback and not run_id else "Runs")
+
+    def ensure_run(self) -> None:
+        """Select the default run when none is selected (the Training page is never empty while runs exist)."""
+        if self.selected_run is None:
+            self.selected_run = self.default_run()
+
+
+def current_notices(
+    notifications: Sequence[tuple[float, str, str]], dismissed_at: float, now: float, count: int = 1
+) -> list[tuple[float, str, str]]:
+    """The newest `count` messages still on screen, newest first: after the last dismissal, and not yet
+    timed out (NOTICE_SECONDS; errors never time out). Equal messages show once."""
+    shown: list[tuple[float, str, str]] = []
+    for notice in reversed(notifications):
+        when, level, _ = notice
+        if when <= dismissed_at:
+            break
+        expires = NOTICE_SECONDS.get(level)
+        if expires is not None and now - when > expires:
+            continue
+        if all(other[1:] != notice[1:] for other in shown):
+            shown.append(notice)
+        if len(shown) >= count:
+            break
+    return shown
+
+
+def next_expiry(notices: Sequence[tuple[float, str, str]]) -> float | None:
+    """When the first of `notices` times out (None: none of them does)."""
+    times = [when + NOTICE_SECONDS[level] for when, level, _ in notices if level in NOTICE_SECONDS]
+    return min(times) if times else None

@@ -38,8 +38,12 @@ ENDINGS = {
 }
 
 
-def available_actions(state: str | None) -> dict[str, bool]:
-    """Which controls the page enables for a run in `state`."""
+NEXT_STEPS = ("Playground", "Evaluate", "Export")  # pages a finished run goes on to, with that run picked
+
+
+def available_actions(state: str | None, checkpoint: bool = False) -> dict[str, bool]:
+    """Which controls the page enables for a run in `state`; `next` (Playground, Evaluate, Export) once
+    it has ended with a `checkpoint` those pages can load."""
     live = state in ("running", "paused")
     return {
         "pause": state == "running",
@@ -49,6 +53,7 @@ def available_actions(state: str | None) -> dict[str, bool]:
         "abort": live or state == "queued",
         "resume": state in ("failed", "aborted"),
         "set_lr": live,
+        "next": checkpoint and state in ENDINGS,
     }
 
 
@@ -152,7 +157,9 @@ class TrainingState(param.Parameterized):
                 self.session.notify(text.format(run=self.run_id, step=self.status.get("step"), error=error), level)
             self._last_state = state
             self._storage_at = 0.0
-            self.actions = available_actions(state)
+        actions = available_actions(state, isinstance(self.status.get("last_checkpoint_step"), int))
+        if actions != self.actions:
+            self.actions = actions
 
     def _poll_metrics(self, updates: dict[str, SeriesUpdate]) -> None:
         records, self.metrics_offset = self.store.read_metrics(self.metrics_offset)
@@ -245,6 +252,12 @@ class TrainingState(param.Parameterized):
             self.session.notify(f"Cannot resume {self.run_id}: {'; '.join(refused)}", "error")
             return False
         return self._control("resume", "{run} is queued to resume from its last checkpoint.", lambda r, p: r.resume(p))
+
+    def go_on(self, page: str) -> None:
+        """A next step for the finished run: open it on Playground, Evaluate or Export (their run pickers
+        follow session.selected_run)."""
+        if self.run_id is not None and page in NEXT_STEPS:
+            self.session.open_run(self.run_id, page)
 
     def set_learning_rate(self, value: Any) -> bool:
         try:

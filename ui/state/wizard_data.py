@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,32 +13,17 @@ import param
 
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.data.readers import EXAMPLE_DATASET
+from gemma_jax.data.shapes import ColumnSuggestion
 from ui.confinement import Confinement, ConfinementError
-from ui.state.data_check import DataCheck, check_data
+from ui.state.data_check import DataCheck
+from ui.state.wizard_columns import COLUMN_ROLES, SHAPE_ROLES, column_advice, reset_mapping, shown_roles, with_mapping
+from ui.state.wizard_skip import COPY_FOLDER, Skipped, copy_data
+from ui.state.wizard_source_check import CheckPlan, SourceCheck, check_source
 from ui.workspace import UploadError, UploadWriter
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
 
-# Column roles the user can map, and the DataConfig field each one sets.
-COLUMN_ROLES = {
-    "prompt": "data.prompt_column",
-    "response": "data.response_column",
-    "messages": "data.messages_column",
-    "text": "data.text_column",
-    "label": "data.label_column",
-    "chosen": "data.chosen_column",
-    "rejected": "data.rejected_column",
-    "system": "data.system_column",
-}
-# The roles each data shape reads (the mapping shows these once the shape is known).
-SHAPE_ROLES = {
-    "prompt_response": ("prompt", "response", "system"),
-    "chat": ("messages", "system"),
-    "text": ("text",),
-    "classification": ("text", "label"),
-    "preference": ("prompt", "chosen", "rejected", "system"),
-}
 REMOTE_PREFIXES = ("hf:", "tfds:", "gs://")
 # What the Data step shows at once, and what waits behind "Advanced" (cleaning, augmentation, split, reading).
 BASIC_FIELDS = ("data.shape", "data.sequence_length", "data.loss_on", "data.validation_fraction")
@@ -77,25 +65,63 @@ def source_problem(source: str, confinement: Confinement | None = None) -> str:
     return ""
 
 
+NAME_CHARS = re.compile(r"[^\w.-]+")
+DEFAULT_RUN_NAME = JobConfig().name
+
+
+def name_for_source(source: str) -> str:
+    """A run name from a data source ("faq.csv" -> "faq", "hf:org/set" -> "set"); '' when none fits."""
+    if source == EXAMPLE_DATASET:
+        return "pirate-qa"
+    last = re.split(r"[/:\\]", source.rstrip("/"))[-1]
+    stem = NAME_CHARS.sub("-", Path(last).stem if "." in last else last).strip("-.")
+    return stem[:60].rstrip("-.")
+
+
 class DataStep(param.Parameterized):
     """The Data step: the source, the column mapping and the validation report of the current config.
 
     The report is computed by `compute()` (pure, safe in a worker thread) and shown by
-    `apply()`; `run_check()` does both for tests and small files.
+    `apply()`; `run_check()` does both for tests and small files. A new source starts from a clean
+    column mapping that the next check matches to the file's columns (`matched` says how).
     """
 
     error = param.String(default="", doc="the last thing that went wrong, with what to do")
     checking = param.Boolean(default=False, doc="a check is running (the view shows 'checking…')")
     result = param.ClassSelector(class_=DataCheck, default=None, allow_None=True)
+    matched = param.ClassSelector(class_=ColumnSuggestion, default=None, allow_None=True, doc="automatic mapping")
+    skip_invalid = param.Boolean(default=False, doc="train on the valid rows only (a copy without the others)")
+    skipped = param.ClassSelector(class_=Skipped, default=None, allow_None=True, doc="the copy training uses")
 
     def __init__(self, owner: NewRunState, **params):
         super().__init__(**params)
         self.owner = owner
         self.choices = 0  # counts sources typed or uploaded: a check started before the latest one is stale
+        self.match_columns = False  # the next check matches the columns of a newly chosen file
+        self._auto_name = ""  # the run name this step proposed (replaced by the next; a typed name is kept)
 
     @property
     def source(self) -> str:
-        return self.owner.config.data.train_path
+        """The file the user chose (the original, also while training uses its valid rows' copy)."""
+        skipped = self.skipped
+        path = self.owner.config.data.train_path
+        return skipped.original if skipped is not None and path == skipped.copy else path
+
+    def _new_source(self, source: str, **fields) -> None:
+        """Train on `source` with a clean column mapping, matched to its columns by the next check."""
+        cfg = reset_mapping(self.owner.config)
+        self.owner.config = cfg  # the config alone: set() below confines the path
+        self.skipped = None
+        self.matched = None
+        self.match_columns = True
+        self.owner.set("data.train_path", source)
+        for path, value in fields.items():
+            self.owner.set(path, value)
+        name = name_for_source(source)
+        if name and self.owner.config.name in (DEFAULT_RUN_NAME, self._auto_name):
+            self.owner.set("name", name)
+            self._auto_name = name
+        self.result = None
 
     def use_source(self, source: str) -> bool:
         """Train on `source` (typed in); False, with `error` set, when it cannot be used: missing, or
@@ -111,8 +137,7 @@ class DataStep(param.Parameterized):
         self.error = problem
         if problem:
             return False
-        self.owner.set("data.train_path", source)
-        self.result = None
+        self._new_source(source)
         return True
 
     def upload(self, name: str, data: bytes | UploadWriter) -> Path | None:
@@ -131,9 +156,7 @@ class DataStep(param.Parameterized):
             self.owner.session.notify(str(err), "error")
             return None
         self.error = ""
-        self.owner.set("data.train_path", str(path))
-        self.owner.set("data.format", "auto")
-        self.result = None
+        self._new_source(str(path), **{"data.format": "auto"})
         self.owner.session.notify(f"uploaded {os.path.basename(path)} ({path.stat().st_size / 1e6:.1f} MB)", "success")
         return path
 
@@ -143,24 +166,60 @@ class DataStep(param.Parameterized):
             raise ValueError(f"unknown column role {role!r}; use one of {', '.join(COLUMN_ROLES)}")
         if column is None and role != "system":
             return
+        self.match_columns = False  # the person decides from here on
         self.owner.set(COLUMN_ROLES[role], column)
         self.result = None
 
-    def compute(self, cfg: JobConfig | None = None) -> DataCheck:
+    def set_skip_invalid(self, skip: bool) -> None:
+        """Train on the valid rows only (a copy without the invalid ones), or on the whole file again."""
+        if skip == self.skip_invalid:
+            return
+        self.skip_invalid = skip
+        if not skip and self.skipped is not None:
+            restored = self.skipped.restore(self.owner.config.data)
+            self.skipped = None
+            self.owner.config = dataclasses.replace(self.owner.config, data=restored)
+        self.result = None
+
+    def plan(self) -> CheckPlan:
+        folder = self.owner.session.workspace.uploads_dir / COPY_FOLDER
+        return CheckPlan(match_columns=self.match_columns, skip_invalid=self.skip_invalid, copy_folder=str(folder))
+
+    def compute(self, cfg: JobConfig | None = None) -> SourceCheck:
         """The check of `cfg` (default: the current config); no state changes, so a worker thread may call it.
 
         It runs in a child process with memory and time limits, so a hostile file ends only its own
-        check (DataCheckStopped says why), never the server.
+        check (DataCheckStopped says why), never the server. While training uses the copy without the
+        invalid rows, the original is checked again (the mapping may have changed which rows are valid).
         """
         from ui.state.data_check import run_isolated
 
-        return run_isolated(check_data, cfg or self.owner.config)
+        cfg = cfg or self.owner.config
+        skipped = self.skipped
+        if skipped is not None and cfg.data.train_path == skipped.copy:
+            cfg = dataclasses.replace(cfg, data=skipped.restore(cfg.data))
+        return run_isolated(functools.partial(check_source, self.plan()), cfg)
 
-    def apply(self, result: DataCheck | None, error: str = "") -> None:
-        """Show a finished check (or the error that stopped it)."""
+    def apply(self, result: SourceCheck | DataCheck | None, error: str = "") -> None:
+        """Show a finished check (or the error that stopped it): take its matched columns, and train on
+        the copy without invalid rows when one was made (else on the file the user chose)."""
         self.checking = False
         self.error = self.owner.session.confinement.redact(error)
-        self.result = result
+        if not isinstance(result, SourceCheck):
+            self.result = result
+            return
+        cfg = self.owner.config
+        if self.skipped is not None and cfg.data.train_path == self.skipped.copy:
+            cfg = dataclasses.replace(cfg, data=self.skipped.restore(cfg.data))
+        if result.suggestion is not None:
+            cfg = with_mapping(cfg, result.config.data)
+            self.matched = result.suggestion
+        self.match_columns = False
+        self.skipped = result.skipped
+        if result.skipped is not None:
+            cfg = dataclasses.replace(cfg, data=copy_data(cfg.data, Path(result.skipped.copy)))
+        self.result = result.check  # first: the config change below then needs no new check
+        self.owner.config = cfg
 
     def run_check(self) -> DataCheck | None:
         """Check (in a child process, waiting here); None (and `error`) when the source could not be read
@@ -172,18 +231,26 @@ class DataStep(param.Parameterized):
             self.apply(None, f"could not check {self.source}: {err}")
             return None
         self.apply(result)
-        return result
+        return self.result
 
     @property
     def columns(self) -> list[str]:
-        return list(self.result.columns) if self.result else []
+        shown = self.skipped.original_check if self.skipped is not None else self.result
+        return list(shown.columns) if shown else []
+
+    def detected_shape(self) -> str | None:
+        result = self.result
+        return result.report.shape if result is not None and result.report.shape else None
 
     def roles(self) -> list[str]:
-        """The column roles worth showing: those of the chosen or detected shape, else all of them."""
-        shape = self.owner.config.data.shape
-        if shape == "auto" and self.result is not None and self.result.ok:
-            shape = self.result.report.shape
-        return list(SHAPE_ROLES.get(shape, COLUMN_ROLES))
+        """The column roles worth showing: those of the chosen or detected shape, else prompt and response."""
+        return shown_roles(self.owner.config.data, self.detected_shape())
+
+    def advice(self) -> str:
+        """What to do about the column mapping, in the page's words ('' when the mapped columns are there)."""
+        if self.result is None or self.checking:
+            return ""
+        return column_advice(self.owner.config.data, self.columns, self.detected_shape())
 
     def problems(self) -> list[str]:
         """What keeps the Data step from being done, in words."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import panel as pn
+from bokeh.models.widgets.tables import NumberFormatter
 
 from ui.state.evaluate import EvaluateState
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
+from ui.views.refresh_label import labelled_refresh
 from ui.views.safe_text import escape_text, text_table
 
 POLL_MS = 500
@@ -16,6 +18,15 @@ KPI_CSS = """
 .gj-kpi-label { font-size: 0.8em; opacity: .75; }
 .gj-kpi-value { font-size: 1.15em; font-weight: 600; }
 """
+LOSS_COLUMNS = {"loss": 80, "base loss": 110}  # fixed and first: the numbers stay in view
+TEXT_COLUMNS = ("prompt", "reference", "fine-tuned answer", "base answer")  # share the rest, wrapped
+# Tabulator's "textarea" formatter escapes the text (sanitizeHTML) and wraps it, keeping line breaks;
+# a long word (a path, a model's garbled output) breaks too rather than running off the cell.
+TABLE_CSS = ".tabulator-cell { overflow-wrap: anywhere; }"
+TABLE_FORMATTERS = {
+    **{column: NumberFormatter(format="0.000") for column in LOSS_COLUMNS},
+    **{column: {"type": "textarea"} for column in TEXT_COLUMNS},
+}
 
 
 def render_kpis(kpis: list[tuple[str, str]]) -> str:
@@ -45,10 +56,16 @@ class EvaluatePage(CheckpointPage):
         self.kpis = pn.pane.HTML(
             "", stylesheets=[KPI_CSS], sizing_mode="stretch_width", css_classes=["gj-evaluate-kpis"]
         )
+        self.progress_bar = pn.indicators.Progress(
+            value=-1, max=100, width=220, visible=False, align="center", css_classes=["gj-evaluate-progress-bar"]
+        )
         self.table = text_table(
             pd.DataFrame(),
             disabled=True,
-            layout="fit_data_stretch",
+            layout="fit_columns",
+            widths=dict(LOSS_COLUMNS),
+            formatters=TABLE_FORMATTERS,
+            stylesheets=[TABLE_CSS],
             sizing_mode="stretch_width",
             show_index=False,
             css_classes=["gj-evaluate-examples"],
@@ -57,12 +74,13 @@ class EvaluatePage(CheckpointPage):
             "No evaluation of this run yet: pick a checkpoint and a split, then Run evaluation."
         )
         s.param.watch(self._render, ["report", "reports", "running", "error"])
+        s.param.watch(self._show_progress, ["fraction", "running"])
         self._render()
         self.layout = pn.Column(
             "## Evaluate",
-            picker_row(s.picker, "evaluate", on_refresh=self._render),
+            labelled_refresh(picker_row(s.picker, "evaluate", on_refresh=self._render)),
             pn.Row(split, examples, self.run_button),
-            pn.Row(self.spinner, self.progress),
+            pn.Row(self.spinner, self.progress_bar, self.progress),
             self.error,
             self.reports,
             self.empty,
@@ -70,6 +88,12 @@ class EvaluatePage(CheckpointPage):
             self.table,
             sizing_mode="stretch_width",
         )
+
+    def _show_progress(self, _event=None) -> None:
+        """The bar fills with the current stage's count; without one it runs indeterminate."""
+        fraction = self.state.fraction
+        self.progress_bar.value = -1 if fraction is None else round(100 * fraction)
+        self.progress_bar.visible = self.state.running
 
     def _render(self, _event=None) -> None:
         s = self.state

@@ -1,74 +1,116 @@
-"""The Export page: export a checkpoint, then download the zip and see the files and the run's config."""
+"""The Export page: export a checkpoint, then download links (plain HTTP), the files, README and config.
+
+The links point at the server's download route (ui/download_route.py): the browser saves the file
+itself, streamed from disk, where a FileDownload widget sent it base64 through the websocket and
+an 800 MB merged model crashed the tab.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import html
 
 import pandas as pd
 import panel as pn
 
 from ui.state.export import ExportState
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
-from ui.views.safe_text import text_table
+from ui.views.safe_text import code_text, escape_text, text_table
 
 POLL_MS = 500
+KIND_OPTIONS = {"Adapter (small, default)": "adapter", "Merged model (whole model, bf16)": "merged", "Both": "both"}
+LINKS_CSS = """
+.gj-export-link { display: block; margin: 4px 0; }
+.gj-export-link a { font-weight: 600; }
+.gj-export-where { font-size: 0.85em; opacity: .8; margin-bottom: 6px; }
+"""
+
+
+def render_links(links: list[dict]) -> str:
+    """One `<a href download>` per export, with where it is on the server; every text escaped."""
+    items = []
+    for link in links:
+        name = escape_text(link["name"])
+        items.append(
+            f'<div class="gj-export-link"><a class="gj-export-download gj-export-download-{html.escape(link["kind"])}" '
+            f'href="{html.escape(link["url"], quote=True)}" download="{html.escape(link["name"], quote=True)}">'
+            f"Download the {escape_text(link['label'])}: {name}</a> ({escape_text(link['size'])})</div>"
+            f'<div class="gj-export-where">On the server: {code_text(link["server_path"])}</div>'
+        )
+    return "".join(items)
 
 
 class ExportPage(CheckpointPage):
     def __init__(self, session, state: ExportState | None = None, **params):
         super().__init__(session, state or ExportState(session), "Export", POLL_MS, **params)
         s = self.state
-        merged = pn.widgets.Checkbox.from_param(
-            s.param.merged, name="Merged Keras preset (full model)", css_classes=["gj-export-merged"]
+        kind = pn.widgets.RadioButtonGroup.from_param(
+            s.param.kind, name="What to export", options=KIND_OPTIONS, color="primary", css_classes=["gj-export-kind"]
         )
         self.export_button = pn.widgets.Button(label="Export", color="primary", css_classes=["gj-export-run"])
         self.export_button.on_click(lambda _event: self._follow(s.run_export()))
         self._job_widgets("export")
-        self.exports = pn.widgets.Select(label="Exports", options={}, width=320, css_classes=["gj-export-list"])
-        self.exports.param.watch(lambda event: event.new and s.show(event.new), "value")
-        self.download = pn.widgets.FileDownload(
-            file=None, filename="export.zip", color="success", visible=False, css_classes=["gj-export-download"]
+        self.progress_bar = pn.indicators.Progress(
+            value=-1, max=100, width=220, visible=False, align="center", css_classes=["gj-export-progress-bar"]
+        )
+        self.exports = pn.widgets.Select(label="Exports", options={}, width=420, css_classes=["gj-export-list"])
+        self.exports.param.watch(lambda event: event.new is not None and s.show_step(event.new), "value")
+        self.links = pn.pane.HTML(
+            "", stylesheets=[LINKS_CSS], sizing_mode="stretch_width", css_classes=["gj-export-downloads"]
         )
         self.files = text_table(
-            pd.DataFrame(), disabled=True, show_index=False, width=520, css_classes=["gj-export-files"]
+            pd.DataFrame(), disabled=True, show_index=False, width=620, css_classes=["gj-export-files"]
         )
-        # an editor's text, not Markdown: a run name with a code fence or HTML shows as typed
+        # editors' text, not Markdown: a run name with a code fence or HTML shows as typed
+        self.readme = pn.widgets.CodeEditor(
+            language="markdown",
+            readonly=True,
+            height=360,
+            sizing_mode="stretch_width",
+            css_classes=["gj-export-readme"],
+        )
         self.config = pn.widgets.CodeEditor(
             language="yaml", readonly=True, height=360, sizing_mode="stretch_width", css_classes=["gj-export-config"]
         )
+        self.readme_heading = pn.pane.Markdown("### How to use it")  # its README; "README.md" would be linkified
         self.empty = pn.pane.Markdown("Nothing exported from this run yet: pick a checkpoint, then Export.")
-        s.param.watch(self._render, ["export", "exports", "running", "error"])
+        s.param.watch(self._render, ["step_shown", "exports", "running", "error"])
+        s.param.watch(self._render_fraction, "fraction")
         self._render()
         self.layout = pn.Column(
             "## Export",
             picker_row(s.picker, "export", on_refresh=self._render),
-            pn.Row(merged, self.export_button),
-            pn.Row(self.spinner, self.progress),
+            pn.Row(kind, self.export_button),
+            pn.Row(self.spinner, self.progress_bar, self.progress),
             self.error,
             self.exports,
             self.empty,
-            self.download,
+            self.links,
             self.files,
+            self.readme_heading,
+            self.readme,
             pn.pane.Markdown("### The run's config"),
             self.config,
             sizing_mode="stretch_width",
         )
 
+    def _render_fraction(self, _event=None) -> None:
+        fraction = self.state.fraction
+        self.progress_bar.visible = self.state.running and fraction is not None
+        self.progress_bar.value = -1 if fraction is None else int(100 * fraction)
+
     def _render(self, _event=None) -> None:
         s = self.state
         self._render_job(self.export_button)
+        self._render_fraction()
         self.exports.options = s.export_options
         self.exports.visible = bool(s.exports)
-        export = s.export
-        if export and self.exports.value != export["path"]:
-            self.exports.value = export["path"]
-        self.empty.visible = not export
-        archive = export and export.get("zip")
-        self.download.visible = bool(archive)
-        if archive:
-            self.download.file = archive
-            self.download.filename = Path(archive).name
-            self.download.label = f"Download {Path(archive).name}"
+        if s.step_shown is not None and self.exports.value != s.step_shown:
+            self.exports.value = s.step_shown
+        self.empty.visible = not s.exports
+        self.links.object = render_links(s.downloads())
+        self.links.visible = bool(s.shown)
         self.files.value = pd.DataFrame(s.file_rows())
-        self.files.visible = bool(export)
+        self.files.visible = bool(s.shown)
+        self.readme.value = s.readme_text()
+        self.readme.visible = self.readme_heading.visible = bool(self.readme.value)
         self.config.value = s.config_text()

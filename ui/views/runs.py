@@ -1,4 +1,6 @@
-"""The Runs page: every run of the workspace in a table, refreshed every ~2 s, with open/resume/clone/delete."""
+"""The Runs page: every run of the workspace in a table, refreshed every ~2 s, with open/resume/clone/delete.
+
+A double-click on a row opens the run on Training."""
 
 from __future__ import annotations
 
@@ -32,11 +34,15 @@ class RunsPage(pn.viewable.Viewer):
             css_classes=["gj-runs-table"],
         )
         self.table.param.watch(self._on_select, "selection")
+        self.table.on_click(self._on_click)
         self.queue = pn.pane.Markdown("", css_classes=["gj-runs-queue"], margin=(0, 10))
         terminal = (  # a logged-in user is not shown the server's folders
             ""
             if session.workspace.confined
             else f", or with {code_text(f'gemma-jax train --set runs_dir={session.workspace.runs_dir}')}"
+        )
+        self.hint = pn.pane.Markdown(
+            "Double-click a run to open it.", css_classes=["gj-runs-hint"], margin=(0, 10), styles={"opacity": "0.7"}
         )
         self.empty = pn.pane.Alert(
             f"No runs yet. Start one on the **New run** page{terminal}.",
@@ -69,7 +75,7 @@ class RunsPage(pn.viewable.Viewer):
             pn.FlexBox(pn.pane.Markdown("## Runs", margin=(0, 10)), self.queue, new, align_items="center"),
             self.empty,
             self.table,
-            pn.FlexBox(*self.buttons.values()),
+            pn.FlexBox(*self.buttons.values(), self.hint, align_items="center"),
             self.confirm_row,
             sizing_mode="stretch_width",
         )
@@ -98,6 +104,7 @@ class RunsPage(pn.viewable.Viewer):
     def _apply_rows(self, _event=None) -> None:
         rows = self.state.rows
         self.empty.visible = not rows
+        self.hint.visible = bool(rows)
         self.table.value = pd.DataFrame(rows, columns=list(COLUMNS))
         ids = [row["run"] for row in rows]
         selection = [ids.index(self.state.selected)] if self.state.selected in ids else []
@@ -108,6 +115,11 @@ class RunsPage(pn.viewable.Viewer):
         rows = self.state.rows
         index = event.new[0] if event.new else None
         self.state.select(rows[index]["run"] if index is not None and index < len(rows) else None)
+
+    def _on_click(self, event) -> None:
+        """Tabulator reports single clicks only; RunsState.click makes two quick ones on a row an "open"."""
+        rows, index = self.state.rows, event.row
+        self.state.click(rows[index]["run"] if isinstance(index, int) and 0 <= index < len(rows) else None)
 
     def _apply_actions(self, _event=None) -> None:
         for name, button in self.buttons.items():

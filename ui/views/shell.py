@@ -7,11 +7,11 @@ import time
 import panel as pn
 import param
 
-from ui.state.session import PAGES
+from ui.state.session import PAGES, current_notices, next_expiry
 from ui.views.safe_text import escape_text
 
 _LEVEL_ALERT = {"info": "primary", "success": "success", "warning": "warning", "error": "danger"}
-_TOAST_DURATION_MS = {"info": 4000, "success": 4000, "warning": 8000, "error": 0}  # errors stay until closed
+STICKY_CSS = ":host { position: sticky; top: 0; z-index: 10; }"  # in view however far the page is scrolled
 
 
 NARROW_MAX_PX = 600
@@ -50,29 +50,41 @@ class NavigationArea(pn.viewable.Viewer):
 
 
 class NotificationArea(pn.viewable.Viewer):
-    """The latest messages of session.notify in the page, mirrored as toasts when the server supports them."""
+    """The one place session.notify shows up: the newest message, above the page, until it times out
+    (NOTICE_SECONDS; errors never do) or the user dismisses it. An older error comes back once a newer
+    message has timed out, so it is not missed."""
 
-    shown = param.Integer(default=3, doc="how many recent messages stay on screen")
+    shown = param.Integer(default=1, doc="how many recent messages are on screen at once")
 
     def __init__(self, session, **params):
         super().__init__(**params)
         self.session = session
-        self._cleared_at = 0.0
-        self._toasted_at = session.notifications[-1][0] if session.notifications else 0.0
+        self._dismissed_at = 0.0
+        self._timer = None
         self.messages = pn.Column(sizing_mode="stretch_width", css_classes=["gj-notifications"], margin=0)
         self.clear_button = pn.widgets.Button(
             label="Dismiss", color="light", visible=False, css_classes=["gj-notifications-clear"], width=90
         )
         self.clear_button.on_click(self._clear)
+        self.layout = pn.Row(
+            self.messages,
+            self.clear_button,
+            sizing_mode="stretch_width",
+            margin=0,
+            visible=False,
+            stylesheets=[STICKY_CSS],
+            css_classes=["gj-notification-area"],
+        )
         session.param.watch(self._render, "notifications")
         self._render()
 
     def _clear(self, _event=None) -> None:
-        self._cleared_at = time.time()
+        self._dismissed_at = time.time()
         self._render()
 
     def _render(self, _event=None) -> None:
-        recent = [n for n in self.session.notifications if n[0] > self._cleared_at][-self.shown :]
+        now = time.time()
+        notices = current_notices(self.session.notifications, self._dismissed_at, now, self.shown)
         self.messages.objects = [
             pn.pane.Alert(
                 escape_text(message),
@@ -81,20 +93,24 @@ class NotificationArea(pn.viewable.Viewer):
                 margin=(2, 5),
                 css_classes=[f"gj-notification-{level}"],
             )
-            for _, level, message in reversed(recent)
+            for _, level, message in notices
         ]
-        self.clear_button.visible = bool(recent)
-        self._toast()
+        self.clear_button.visible = self.layout.visible = bool(notices)
+        self._schedule(next_expiry(notices), now)
 
-    def _toast(self) -> None:
-        new = [n for n in self.session.notifications if n[0] > self._toasted_at]
-        if new:
-            self._toasted_at = new[-1][0]
-        toasts = pn.state.notifications if pn.state.curdoc is not None else None
-        if toasts is None:
+    def _schedule(self, expiry: float | None, now: float) -> None:
+        """Render again when the message on screen times out (only inside a served page)."""
+        document = pn.state.curdoc
+        if document is None or document.session_context is None:
             return
-        for _, level, message in new:
-            toasts.send(escape_text(message), duration=_TOAST_DURATION_MS.get(level, 4000), type=level)
+        if self._timer is not None:
+            try:
+                document.remove_timeout_callback(self._timer)
+            except ValueError:  # it already ran
+                pass
+            self._timer = None
+        if expiry is not None:
+            self._timer = document.add_timeout_callback(self._render, max(int((expiry - now) * 1000), 0) + 50)
 
     def __panel__(self):
-        return pn.Column(self.messages, self.clear_button, sizing_mode="stretch_width", margin=0)
+        return self.layout

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import panel as pn
 
-from ui.state.kpis import format_bytes, format_duration
+from ui.state.kpis import kpi_cards
 from ui.state.run_logs import is_error_line
-from ui.state.training import TrainingState
+from ui.state.training import NEXT_STEPS, TrainingState
 from ui.views.poller import Poller
 from ui.views.safe_text import escape_text
 from ui.views.training_plots import TrainingPlots
@@ -25,38 +25,16 @@ _CONTROLS = (  # (action key, label, button type, css class, TrainingState metho
     ("abort", "Abort", "danger", "gj-training-abort", "abort"),
     ("resume", "Resume run", "success", "gj-training-resume", "resume"),
 )
-
-
-def _fmt(value, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def kpi_cards(kpis: dict, storage: int | None) -> list[tuple[str, str]]:
-    """(label, text) of every key figure, in display order."""
-    step, total = kpis.get("step"), kpis.get("total_steps")
-    progress = "-" if step is None else (f"{step}/{total}" if total else str(step))
-    mfu = kpis.get("mfu")
-    return [
-        ("Step", progress),
-        ("Epoch", _fmt(kpis.get("epoch"), ".2f")),
-        ("Loss", _fmt(kpis.get("loss"))),
-        ("Eval loss", _fmt(kpis.get("eval_loss"))),
-        ("Perplexity", _fmt(kpis.get("perplexity"), ".2f")),
-        ("Tokens/s", _fmt(kpis.get("tokens_per_s"), ",.0f")),
-        ("MFU", "-" if mfu is None else f"{100 * mfu:.1f}%"),
-        ("Learning rate", _fmt(kpis.get("learning_rate"), ".2e")),
-        ("Elapsed", format_duration(kpis.get("elapsed_s"))),
-        ("ETA", format_duration(kpis.get("eta_s"))),
-        ("Device memory", "-" if kpis.get("device_memory_gb") is None else f"{kpis['device_memory_gb']:.2f} GB"),
-        ("Checkpoints", format_bytes(storage)),
-    ]
+_NEXT_LABELS = {"Playground": "Chat in Playground", "Evaluate": "Evaluate", "Export": "Export"}
 
 
 def render_kpis(kpis: dict, storage: int | None) -> str:
     cards = "".join(
         f'<div class="gj-kpi"><div class="gj-kpi-label">{escape_text(label)}</div>'
-        f'<div class="gj-kpi-value">{escape_text(value)}</div></div>'
-        for label, value in kpi_cards(kpis, storage)
+        f'<div class="gj-kpi-value">{escape_text(value)}</div>'
+        + (f'<div class="gj-kpi-note">{escape_text(note)}</div>' if note else "")
+        + "</div>"
+        for label, value, note in kpi_cards(kpis, storage)
     )
     return f'<div class="gj-kpis">{cards}</div>'
 
@@ -76,6 +54,7 @@ PAGE_CSS = """
           min-width: 110px; flex: 1 1 110px; }
 .gj-kpi-label { font-size: 0.8em; opacity: .75; }
 .gj-kpi-value { font-size: 1.15em; font-weight: 600; }
+.gj-kpi-note { font-size: 0.75em; opacity: .7; }
 .gj-log { max-height: 360px; overflow: auto; font-size: 12px; white-space: pre-wrap; word-break: break-word; }
 .gj-log-error { color: #d9534f; font-weight: 600; }
 .gj-samples { width: 100%; border-collapse: collapse; }
@@ -108,6 +87,20 @@ class TrainingPage(pn.viewable.Viewer):
         self.lr_button = pn.widgets.Button(label="Set", css_classes=["gj-training-set-lr"], align="end", width=60)
         self.lr_button.on_click(lambda _event: self._set_lr())
         self.lr_row = pn.Row(self.lr_input, self.lr_button, visible=False)
+        self.next_buttons = []
+        for page in NEXT_STEPS:
+            button = pn.widgets.Button(
+                label=_NEXT_LABELS[page], color="primary", css_classes=[f"gj-training-next-{page.lower()}"], margin=5
+            )
+            button.on_click(lambda _event, p=page: self.state.go_on(p))
+            self.next_buttons.append(button)
+        self.next_row = pn.FlexBox(
+            pn.pane.Markdown("**Next:**", margin=(0, 10)),
+            *self.next_buttons,
+            align_items="center",
+            visible=False,
+            css_classes=["gj-training-next"],
+        )
         self.kpis = pn.pane.HTML(
             "", sizing_mode="stretch_width", css_classes=["gj-training-kpis"], stylesheets=[PAGE_CSS]
         )
@@ -126,6 +119,7 @@ class TrainingPage(pn.viewable.Viewer):
         self.body = pn.Column(
             pn.Row(self.title, self.badge),
             self.error,
+            self.next_row,
             pn.FlexBox(*self.buttons.values(), self.lr_row, align_items="end"),
             self.kpis,
             self.plots.metrics,
@@ -145,6 +139,7 @@ class TrainingPage(pn.viewable.Viewer):
 
     # -- live updates ---------------------------------------------------------------------
     def activate(self) -> None:
+        self.session.ensure_run()  # while runs exist the page shows one: the running, else the newest
         self.tick()
         self.poller.start()
 
@@ -170,6 +165,7 @@ class TrainingPage(pn.viewable.Viewer):
         self.error.visible = bool(error)
         if error and self.error.object != error:
             self.error.object = error
+        self.plots.show_accelerator(bool(self.state.kpis.get("accelerator")))
         kpis = render_kpis(self.state.kpis, self.state.storage_bytes)
         if self.kpis.object != kpis:
             self.kpis.object = kpis
@@ -238,9 +234,10 @@ class TrainingPage(pn.viewable.Viewer):
         for key, button in self.buttons.items():
             button.visible = self.state.actions.get(key, False)
         self.lr_row.visible = self.state.actions.get("set_lr", False)
-        current = self.state.kpis.get("learning_rate")
-        if current is not None and not self.lr_input.value:
-            self.lr_input.placeholder = f"now {current:.2e}"
+        self.next_row.visible = self.state.actions.get("next", False)
+        peak = self.state.kpis.get("peak_learning_rate")
+        if peak is not None and not self.lr_input.value:
+            self.lr_input.placeholder = f"now {peak:.2e}"
 
     def _act(self, method: str) -> None:
         getattr(self.state, method)()

@@ -27,7 +27,8 @@ def _figure(title: str, x_label: str = "step", **kwargs):
 
 
 class TrainingPlots:
-    """Loss (train and eval), learning rate, throughput, gradient norm and system usage."""
+    """Loss (train and eval), learning rate, throughput, gradient norm and system usage; the accelerator's
+    series and device memory only for a run on an accelerator (`show_accelerator`)."""
 
     def __init__(self) -> None:
         self.sources = {
@@ -50,13 +51,16 @@ class TrainingPlots:
         grad = _figure("Gradient norm")
         grad.line("step", "grad_norm", source=train, line_width=2, color="brown")
         usage = _figure("System usage (%)", x_label="time", x_axis_type="datetime", y_range=(0, 120))
+        self._accelerator_lines = []
         for column, label, color in (
             ("cpu_percent", "CPU", "steelblue"),
             ("ram_percent", "RAM", "green"),
             ("accelerator_memory_percent", "accelerator memory", "orange"),
             ("accelerator_percent", "accelerator busy", "red"),
         ):
-            usage.line("time", column, source=system, legend_label=label, line_width=2, color=color)
+            line = usage.line("time", column, source=system, legend_label=label, line_width=2, color=color)
+            if column.startswith("accelerator"):
+                self._accelerator_lines.append(line)
         usage.legend.location = "top_left"
         usage.legend.orientation = "horizontal"
         usage.legend.label_text_font_size = "8pt"
@@ -72,11 +76,32 @@ class TrainingPlots:
             ),
             sizing_mode="stretch_width",
         )
-        self.system = pn.Column(
-            pn.pane.Bokeh(usage, sizing_mode="stretch_width", css_classes=["gj-training-plot-system"]),
+        self._legend = usage.legend[0]
+        # in a Column of its own: a Bokeh pane's `visible` is tied to its figure's and does not stick
+        self.device_memory = pn.Column(
             pn.pane.Bokeh(memory, sizing_mode="stretch_width", css_classes=["gj-training-plot-device-memory"]),
             sizing_mode="stretch_width",
+            margin=0,
         )
+        self.system = pn.Column(
+            pn.pane.Bokeh(usage, sizing_mode="stretch_width", css_classes=["gj-training-plot-system"]),
+            self.device_memory,
+            sizing_mode="stretch_width",
+        )
+        self.accelerator: bool | None = None
+        self.show_accelerator(False)
+
+    def show_accelerator(self, shown: bool) -> None:
+        """Accelerator series and the device-memory plot only for a run on one (on CPU they stay empty)."""
+        if shown == self.accelerator:
+            return
+        self.accelerator = shown
+        for line in self._accelerator_lines:
+            line.visible = shown
+        for item in self._legend.items:
+            if any(renderer in self._accelerator_lines for renderer in item.renderers):
+                item.visible = shown
+        self.device_memory.visible = shown
 
     def apply(self, updates: dict[str, SeriesUpdate]) -> None:
         """Stream new points, or replace a plot's data after it was thinned or the run changed."""

@@ -1,8 +1,10 @@
 """A new user's whole path through the dashboard in Chromium, against a real server and real jobs.
 
 Upload a CSV with a bad row and see it flagged; configure a tiny model; start training; watch the
-loss plot gain points; pause and resume; restart the server mid-run and find the run still going;
-chat with the fine-tuned and the base model in the playground. Screenshots of every page are kept
+loss plot gain points; pause and resume; restart the server mid-run and reload the page: the address
+bar brings back the run on Training, still going; stop it and follow a next step to chat with the
+fine-tuned and the base model in the playground; double-click the run in Runs to open it again; the
+dark theme is remembered. Screenshots of every page are kept
 in test-artifacts/browser/.
 """
 
@@ -122,32 +124,41 @@ def test_new_user_trains_watches_pauses_survives_a_restart_and_chats(browser, ar
         state_is(page, "running")
         wait_points(page, points(page) + 3)
 
-        # The server restarts mid-run: the job keeps running and the page picks it up again.
+        # The address bar says where the user is; the server restarts mid-run and a reload lands on the
+        # same run on Training: the job kept running and the page picks it up again.
+        page.wait_for_url(f"**run={store.run_id}&page=Training*", timeout=TIMEOUT)
         pid = store.read_status()["pid"]
         step_before = store.read_status()["step"]
         server.restart()
-        page.goto(f"{server.url}?run={store.run_id}")
+        page.reload()
         state_is(page, "running")
+        assert store.run_id in page.locator(".gj-training-title h2").first.inner_text()
+        assert f"run={store.run_id}&page=Training" in page.url
         wait_points(page, step_before + 3)
         assert store.read_status()["pid"] == pid
         page.screenshot(path=artifacts / "08-training-after-restart.png", full_page=True)
 
-        # Stop early (saves a checkpoint, then exits), then chat with the fine-tuned and the base model.
+        # Stop early (saves a checkpoint, then exits): the next steps are offered; chat with the fine-tuned
+        # and the base model.
         page.locator(".gj-training-stop button").click()
         wait_for(lambda: store.read_status()["state"] in ("completed", "aborted"), "the run to stop")
         assert any(p.name.isdigit() for p in store.checkpoints_dir.iterdir())
+        for name in ("playground", "evaluate", "export"):
+            page.locator(f".gj-training-next-{name} button").wait_for(timeout=TIMEOUT)
         page.screenshot(path=artifacts / "09-training-stopped.png", full_page=True)
-        go(page, "Playground")
+        page.locator(".gj-training-next-playground button").click()
+        page.wait_for_url("**page=Playground*", timeout=TIMEOUT)
         page.locator(".gj-playground-prompt textarea").first.wait_for(timeout=TIMEOUT)
         page.locator(".gj-playground-prompt textarea").fill("What is the capital of Norway?")
         page.locator(".gj-playground-prompt textarea").press("Tab")
         page.locator(".gj-playground-generate button").click()
-        outputs = {name: page.locator(f".gj-playground-{name}-output textarea") for name in ("tuned", "base")}
-        seen = {name: set() for name in outputs}  # the lengths the answers had while they streamed in
+        outputs = {name: page.locator(f".gj-playground-{name}-output .gj-turn-text") for name in ("tuned", "base")}
+        seen = {name: {0} for name in outputs}  # the lengths the answers had while they streamed in
         deadline = time.monotonic() + TIMEOUT / 1000
         while time.monotonic() < deadline:
-            for name, box in outputs.items():
-                seen[name].add(len(box.input_value()))
+            for name, turns in outputs.items():
+                texts = turns.all_inner_texts()  # the prompt, then the model's answer as far as it has come
+                seen[name].add(len(texts[1]) if len(texts) > 1 else 0)
             if page.locator(".gj-playground-generate button").is_enabled() and all(max(v) > 0 for v in seen.values()):
                 break
             page.wait_for_timeout(100)
@@ -163,12 +174,21 @@ def test_new_user_trains_watches_pauses_survives_a_restart_and_chats(browser, ar
         go(page, "Runs")
         page.locator(".gj-runs-table").first.wait_for(timeout=TIMEOUT)
         page.screenshot(path=artifacts / "12-runs.png", full_page=True)
+        # A double-click on the run's row opens it on Training.
+        page.locator(".gj-runs-table .tabulator-row .tabulator-cell >> visible=true").first.dblclick()
+        page.wait_for_url(f"**run={store.run_id}&page=Training*", timeout=TIMEOUT)
+        page.locator(".gj-training-kpis").first.wait_for(timeout=TIMEOUT)
 
-        # A phone-sized screen in the dark theme: the page menu replaces the sidebar.
+        # A phone-sized screen in the dark theme: the page menu replaces the sidebar. The theme is
+        # remembered: the bare address opens the latest run on Training, still dark.
         phone = browser.new_page(viewport={"width": 390, "height": 844})
-        phone.goto(f"{server.url}?run={store.run_id}&theme=dark")
+        phone.goto(f"{server.url}?theme=dark")
         phone.locator(".gj-nav-compact").first.wait_for(timeout=TIMEOUT)
+        phone.goto(server.url)
         phone.locator(".gj-training-kpis").first.wait_for(timeout=TIMEOUT)
+        assert store.run_id in phone.locator(".gj-training-title h2").first.inner_text()
+        assert phone.locator("#theme-switch").get_attribute("checked") is None  # the switch is on for light
+        phone.wait_for_url("**theme=dark*", timeout=TIMEOUT)
         phone.screenshot(path=artifacts / "13-training-phone-dark.png", full_page=True)
         phone.close()
     finally:
