@@ -98,12 +98,15 @@ def score_references(
 ) -> tuple[list[float | None], list[list[dict] | None]]:
     """Each reference answer's mean negative log-likelihood per token after its prompt, and its tokens
     with their log-probabilities and top alternatives; None for an empty reference or one that does
-    not fit the context."""
+    not fit the context. The answer is scored as training's loss sees it: its text, then the turn's
+    closing `<end_of_turn>` and newline (the model must also know when to stop)."""
     tokenizer = generator.model.tokenizer
+    closing = [tokenizer.end_of_turn_id, *tokenizer.encode("\n")]
+    answers = [[*tokenizer.encode(r), *closing] if r else [] for r in references]
     fits = [
         i
-        for i, (p, r) in enumerate(zip(prompts, references, strict=True))
-        if r and 1 + len(tokenizer.encode(p)) + len(tokenizer.encode(r)) <= generator.max_length
+        for i, (p, ids) in enumerate(zip(prompts, answers, strict=True))
+        if ids and 1 + len(tokenizer.encode(p)) + len(ids) <= generator.max_length
     ]
     losses: list[float | None] = [None] * len(prompts)
     tokens: list[list[dict] | None] = [None] * len(prompts)
@@ -112,12 +115,11 @@ def score_references(
     for first in range(0, len(order), batch_size):
         chunk = order[first : first + batch_size]
         scores = score_continuations(
-            generator, [prompts[i] for i in chunk], [references[i] for i in chunk], TOP_ALTERNATIVES, len(chunk)
+            generator, [prompts[i] for i in chunk], [answers[i] for i in chunk], TOP_ALTERNATIVES, len(chunk)
         )
         for index, score in zip(chunk, scores, strict=True):
-            if score.tokens:
-                losses[index] = -score.log_likelihood / len(score.tokens)
-                tokens[index] = _token_rows(score)
+            losses[index] = -score.log_likelihood / len(score.tokens)
+            tokens[index] = _token_rows(score)
         progress("reference scores", first + len(chunk), len(order), unit="examples", detail=detail)
     return losses, tokens
 

@@ -10,8 +10,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from gemma_jax.metrics import CLASSIFICATION_METRICS, TEXT_METRICS, compare_predictions, custom_scores
-from gemma_jax.metrics.bootstrap import mean_difference_interval
+from gemma_jax.metrics.bootstrap import corpus_difference_interval, mean_difference_interval
 
 MODELS = ("tuned", "base")
 HARDEST = 10  # how many examples each error-analysis list names
@@ -135,13 +137,29 @@ def _add_loss(summary: dict, metrics, results, corpus_loss: dict[str, float], mo
         for key in ("loss", "perplexity"):
             if key in metrics:
                 summary["delta"][key] = summary["tuned"][key] - summary["base"][key]
-        pairs = [
-            (t, b)
-            for t, b in zip(results["tuned"].losses or [], results["base"].losses or [], strict=False)
-            if t is not None and b is not None
-        ]
-        if "loss" in metrics and pairs:
-            summary["interval"]["loss"] = mean_difference_interval([p[0] for p in pairs], [p[1] for p in pairs])
+        if "loss" in metrics:
+            summary["interval"]["loss"] = _loss_interval(results)
+
+
+def _loss_interval(results: dict[str, ModelAnswers]):
+    """95% interval of the tuned-minus-base loss per token, resampling examples with their token counts
+    (a ratio, as the split's loss is: long answers weigh more), from the reference scores."""
+    tuned, base = results["tuned"], results["base"]
+    kept = [
+        i
+        for i in range(len(tuned.losses or []))
+        if tuned.losses[i] is not None and i < len(base.losses or []) and base.losses[i] is not None
+    ]
+    if len(kept) < 2:
+        return None
+    counts = np.asarray([len(tuned.tokens[i]) if tuned.tokens and tuned.tokens[i] else 1 for i in kept], float)
+    tuned_sum = np.asarray([tuned.losses[i] for i in kept]) * counts
+    base_sum = np.asarray([base.losses[i] for i in kept]) * counts
+
+    def difference(indices) -> float:
+        return float((tuned_sum[indices].sum() - base_sum[indices].sum()) / counts[indices].sum())
+
+    return corpus_difference_interval(difference, len(kept), resamples=1000)
 
 
 def hardest_examples(rows: Sequence[dict], count: int = HARDEST) -> dict[str, list[int]]:

@@ -8,6 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from gemma_jax.evaluate.attention import ATTENTION, EXAMPLES, attention_arrays
 from gemma_jax.evaluate.evaluation import evaluate_run
 from gemma_jax.evaluate.reports import PREDICTIONS, REPORT, report_dir
 from gemma_jax.evaluate.settings import EvalSettings
@@ -36,9 +39,20 @@ def evaluate_and_write(
     """(report, {"report": path, "predictions": path}); custom metrics are imported from the run's
     folder, then the working directory."""
     report, rows = evaluate_run(checkpoint, settings, progress, search_path=[str(run_dir), os.getcwd()])
+    attention = {}
+    if not report["partial"]:
+        hardest = report["hardest"]["highest_loss"][:EXAMPLES]
+        progress("attention maps", detail=f"{len(hardest)} hardest examples")
+        attention = attention_arrays(checkpoint, rows, hardest)
     progress("writing the report")
     folder = report_dir(run_dir, checkpoint.step, settings.split)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / ATTENTION).unlink(missing_ok=True)
+    if attention:
+        temp = folder / f".{ATTENTION}.tmp.npz"
+        np.savez_compressed(temp, **attention)
+        os.replace(temp, folder / ATTENTION)
+        report["attention"] = {"file": ATTENTION, "examples": sorted({int(k.split("_")[1]) for k in attention})}
     where = {"report": folder / REPORT, "predictions": folder / PREDICTIONS}
     write_rows(where["predictions"], rows)
     atomic_write_json(where["report"], report)

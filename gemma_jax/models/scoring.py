@@ -40,17 +40,21 @@ def _round_up(value: int, multiple: int) -> int:
 def score_continuations(
     generator: Generator,
     prompts: Sequence[str],
-    continuations: Sequence[str],
+    continuations: Sequence[str | Sequence[int]],
     top_k: int = 5,
     batch_size: int = 8,
 ) -> list[ContinuationScore]:
-    """Each continuation's tokens scored after its prompt (both text; the prompt gets <bos>, as in
-    generation). Prompt+continuation longer than the generator's max_length is refused."""
+    """Each continuation's tokens scored after its prompt (the prompt is text and gets <bos>, as in
+    generation; a continuation is text, or token ids when it must end with a control token such as
+    <end_of_turn>). Prompt+continuation longer than the generator's max_length is refused."""
     if len(prompts) != len(continuations):
         raise ValueError(f"{len(prompts)} prompts for {len(continuations)} continuations")
     tokenizer = generator.model.tokenizer
     pairs = [
-        ([tokenizer.bos_id, *tokenizer.encode(prompt)], list(tokenizer.encode(continuation)))
+        (
+            [tokenizer.bos_id, *tokenizer.encode(prompt)],
+            list(tokenizer.encode(continuation)) if isinstance(continuation, str) else [int(t) for t in continuation],
+        )
         for prompt, continuation in zip(prompts, continuations, strict=True)
     ]
     longest = max((len(p) + len(c) for p, c in pairs), default=0)

@@ -34,3 +34,11 @@ def make_wizard(tmp_path: Path, runner=None, hw=None, max_upload_mb: int = 16) -
     # The wizard opens on the quick-start job (the real 270M); these tests start from the tiny defaults.
     wizard.config = JobConfig(runs_dir=str(workspace.runs_dir))
     return wizard
+
+
+QA_CSV = b"question,answer\nWhat is up?,The sky.\nWho are you?,A test.\nWhere is it?,Here.\n"
+ALPACA_JSONL = (
+    b'{"instruction": "Add the numbers.", "input": "2 and 3", "output": "5"}\n'
+    b'{"instruction": "Say hello.", "input": "", "output": "Hello!"}\n'
+    b'{"instruction": "Name a colour.", "input": "", "output": "Blue"}\n'
+)

@@ -29,16 +29,21 @@ def test_uploaded_csv_with_a_bad_row_is_flagged(tmp_path):
 
 def test_mapping_columns_changes_the_report(tmp_path):
     wizard = make_wizard(tmp_path)
-    wizard.data.upload("qa.csv", b"question,reply\nWhat is up?,The sky.\nWho are you?,A test.\n")
+    wizard.data.upload("qa.csv", b"frage,antwort\nWas ist oben?,Der Himmel.\nWer bist du?,Ein Test.\n")
     before = wizard.data.run_check()
-    assert not before.ok and before.report.shape != "prompt_response"
-    assert before.columns == ["question", "reply"]
-    wizard.data.map_column("prompt", "question")
+    assert not before.ok and before.report.shape != "prompt_response" and wizard.data.matched is None
+    assert before.columns == ["frage", "antwort"]
+    # what to do, in the page's words (the pickers' labels), never a config key
+    assert wizard.data.advice() == (
+        "Choose the Prompt column and the Response column below: the file's columns are frage, antwort. "
+        "For chat, plain text, labelled or preference data, pick its Shape first."
+    )
+    wizard.data.map_column("prompt", "frage")
     assert wizard.data.result is None  # the old report no longer describes the config
-    wizard.data.map_column("response", "reply")
+    wizard.data.map_column("response", "antwort")
     after = wizard.data.run_check()
-    assert after.ok and after.report.columns == {"prompt": "question", "response": "reply"}
-    assert after.report.usable == 2
+    assert after.ok and after.report.columns == {"prompt": "frage", "response": "antwort"}
+    assert after.report.usable == 2 and wizard.data.advice() == ""
 
 
 def test_upload_refused_and_sources_checked(tmp_path):

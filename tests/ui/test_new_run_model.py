@@ -36,8 +36,10 @@ def test_memory_check_warns_with_fixes_when_the_job_does_not_fit(tmp_path):
     wizard.set("data.sequence_length", 1024)
     warnings = wizard.model.warnings()
     assert warnings and "needs about" in warnings[0] and "To fit" in warnings[0]
-    assert "model.remat=true" in warnings[0] and "method.kind=lora" in warnings[0]
-    assert "data.sequence_length (now 1024)" in warnings[-1]
+    # the fixes in the page's words: the labels of the fields to change, not config keys
+    assert "Recompute activations (remat) on" in warnings[0] and "Method lora" in warnings[0]
+    assert "Sequence length (now 1024)" in warnings[-1]
+    assert not any("model.remat" in w or "data.sequence_length" in w for w in warnings)
     assert wizard.model.estimate()["fits"] is False
     assert "does NOT fit" in wizard.model.describe_memory()
     assert any("needs about" in p for p in wizard.review.problems())  # Start is refused too
@@ -55,3 +57,48 @@ def test_no_batch_suggested_when_nothing_fits(tmp_path):
     wizard.model.choose("gemma3_12b_text")
     assert wizard.model.suggested_batch_size() is None
     assert wizard.method.use_suggested_batch() is None
+
+
+def test_on_a_cpu_the_suggested_batch_is_small_and_says_why(tmp_path):
+    wizard = make_wizard(tmp_path, hw=hardware("cpu", host_gib=32))
+    wizard.model.choose("gemma3_270m")
+    wizard.set("data.sequence_length", 128)
+    largest = wizard.model.suggested_batch_size()
+    advice = wizard.model.batch_advice()
+    assert largest >= 32 and advice.largest == largest
+    assert (
+        advice.size == 8
+        and "On a CPU" in advice.reason
+        and f"the most that fits in memory is {largest}" in advice.reason
+    )
+    wizard.set("train.batch_size", 32)
+    assert wizard.method.use_suggested_batch() == 8 == wizard.config.train.batch_size
+    wizard.set("train.grad_accum_steps", 16)  # the batch must split into the pieces: the smallest that does
+    assert wizard.model.batch_advice().size == 16
+
+
+def test_on_a_gpu_the_suggested_batch_is_the_largest_that_fits_but_not_more_than_the_data(tmp_path):
+    wizard = make_wizard(tmp_path, hw=hardware("gpu", per_device_gib=80, host_gib=64))
+    wizard.model.choose("gemma3_270m")
+    advice = wizard.model.batch_advice()
+    assert advice.size == advice.largest == wizard.model.suggested_batch_size() and "bigger batch" in advice.reason
+    wizard.data.upload("small.jsonl", b"".join(b'{"prompt": "q%d", "response": "a"}\n' % i for i in range(40)))
+    wizard.data.run_check()
+    capped = wizard.model.batch_advice()
+    assert capped.size < advice.largest and capped.size <= 40 and "would repeat examples" in capped.reason
+
+
+def test_the_model_page_shows_the_trained_layers_whole_and_the_suggestion(tmp_path):
+    from ui.views.wizard_model import ModelView
+
+    wizard = make_wizard(tmp_path, hw=hardware("cpu", host_gib=32))
+    wizard.model.choose("gemma3_270m")
+    wizard.set("method.lora_targets", ["query", "key", "value", "attention_output", "ffw_gating", "ffw_linear"])
+    view = ModelView(wizard)
+    details = view._details(wizard.config)
+    trained = dict(wizard.model.architecture())["trained"]
+    html = details.objects[0].object
+    assert "gj-architecture-table" in html and "overflow-wrap:anywhere" in html
+    assert trained.replace(", ", ",") in html.replace("&#44;", ",").replace(", ", ",")
+    advice = details.objects[-1].object
+    assert "Suggested batch size: <b>8</b>" in advice and view.suggest.label == "Use the suggested batch size (8)"

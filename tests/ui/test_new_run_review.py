@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shlex
 
 import pytest
@@ -32,9 +33,14 @@ def test_yaml_loads_back_to_the_config(tmp_path):
     assert load_config(path) == wizard.config
 
 
+def _argv(command: str) -> list[str]:
+    """The words a shell makes of `command` (a backslash at a line's end continues the line)."""
+    return shlex.split(command.replace(" \\\n", " "))
+
+
 def test_command_is_accepted_by_gemma_jax_train(tmp_path):
     wizard = _edited(tmp_path)
-    argv = shlex.split(wizard.review.command())
+    argv = _argv(wizard.review.command())
     assert argv[:2] == ["gemma-jax", "train"]
     args = build_parser().parse_args(argv[1:])
     assert args.config is None
@@ -48,9 +54,10 @@ def test_every_problem_listed_and_start_refused(tmp_path):
     wizard.set("optimizer.learning_rate", -1.0)
     wizard.set("train.batch_size", 0)
     problems = wizard.review.problems()
-    assert any("learning_rate" in p for p in problems)
-    assert any("batch_size" in p for p in problems)
+    assert any(p.startswith("Learning rate: Type a learning rate above 0") for p in problems)
+    assert any(p.startswith("Batch size: Type how many rows") for p in problems)
     assert any(p.startswith("data: line 3") for p in problems)
+    assert not any("optimizer.learning_rate" in p or "train.batch_size" in p for p in problems)
     assert wizard.review.start() is None
     assert wizard.session.notifications[-1][1] == "error" and "problem" in wizard.session.notifications[-1][2]
 
@@ -133,12 +140,34 @@ def test_page_builds_and_follows_the_state(tmp_path):
     assert method.widgets["method.lora_rank"].value == 16
     assert page.state.data.run_check().ok
     page.state.set("method.kind", "full")
-    assert not method.widgets["method.lora_rank"].visible
+    assert not method.cells["method.lora_rank"].visible
     assert len(method.source.data["step"]) > 1
     page.state.go("Review")
     review = page.views["Review"]
     assert "ready to start" in review.problems.object and not review.start.disabled
     assert "gemma-jax train" in review.command.object
+    assert review.run_name.value == page.state.config.name and "Run name" == review.run_name.label
+    review.run_name.value = "pirates-v2"
+    assert page.state.config.name == "pirates-v2"
+    assert "gemma-jax train pirates-v2.yaml" in html.unescape(review.command.object)
     page.state.set("train.batch_size", 0)
-    assert review.start.disabled and "batch_size" in review.problems.object
+    assert review.start.disabled and "Batch size: Type how many rows" in html.unescape(review.problems.object)
     layout.get_root(Document())  # renders every step's Bokeh models
+
+
+def test_the_command_is_readable_and_still_correct(tmp_path):
+    from gemma_jax.config.presets import apply_preset
+
+    wizard = make_wizard(tmp_path)
+    wizard.config = apply_preset(wizard.config, "quickstart")
+    wizard.set("name", "my run")
+    command = wizard.review.command()
+    assert "'\"'\"'" not in command  # the old single-quote soup
+    lines = command.splitlines()
+    assert lines[0] == "gemma-jax train \\" and all(line.startswith("  --set ") for line in lines[1:])
+    assert "  --set \"eval.sample_prompts=['What is the capital of Norway?', 'What is 9 plus 4?']\" \\" in lines
+    args = build_parser().parse_args(_argv(command)[1:])
+    assert apply_overrides(JobConfig(), args.set) == wizard.config
+    assert wizard.review.file_command() == 'gemma-jax train "my run.yaml"'
+    wizard.set("name", "cost $5")  # what double quotes would expand goes in single quotes
+    assert "--set 'name=cost $5'" in wizard.review.command()

@@ -117,7 +117,10 @@ def test_both_answers_stream_and_stop_cancels(tmp_path_factory, tmp_path):
         state.stop()
         state.wait(60)
         assert not state.running and state.status == "Stopped.", state.error
-        assert [turn["text"] for turn in state.tuned_history[::2]] == ["What is the capital of France?", "And of Norway?"]
+        assert [turn["text"] for turn in state.tuned_history[::2]] == [
+            "What is the capital of France?",
+            "And of Norway?",
+        ]
         assert state.tuned_history[3]["text"]  # a stopped answer joins the conversation as far as it got
     finally:
         state.close()

@@ -1,10 +1,15 @@
 """The Evaluate page: score a checkpoint against its base model, and read the reports.
 
-`run_evaluation` starts `python -m gemma_jax.evaluate` (a separate process: it
-loads the model); `poll()` on the server thread follows its output and, when it
-ends, lists the reports and shows the new one or the error. While it runs, the
-job's `GJ-PROGRESS` lines (gemma_jax.jobs.progress) become `progress` and
-`fraction`; the rest of its output (absl and XLA chatter) is not shown.
+`run_evaluation` starts `python -m gemma_jax.evaluate` (a separate process: it loads the model) with
+the page's split, example cap, metrics, temperature and sweep; `poll()` on the server thread follows
+its output and, when it ends, lists the reports and shows the new one or the error. While it runs,
+the job's `GJ-PROGRESS` lines (gemma_jax.jobs.progress) become `progress` and `fraction`; the rest of
+its output (absl and XLA chatter) is not shown.
+
+A shown report brings its per-example rows (predictions.jsonl, or an older report's own list): the
+table lists them in the order picked (the hardest first), narrowed to one confusion-matrix cell when
+one is picked; one selected example's reference tokens show with their probabilities. What is shown
+of a report is computed in ui.state.evaluate_report; comparing runs is ui.state.evaluate_compare.
 """
 
 from __future__ import annotations
@@ -14,23 +19,38 @@ from pathlib import Path
 
 import param
 
-from gemma_jax.evaluate import SPLITS, read_reports, report_path
+from gemma_jax.evaluate import SPLITS, read_predictions, read_reports, report_path
 from gemma_jax.jobs.progress import latest_progress
+from gemma_jax.metrics.selection import KNOWN_METRICS
+from ui.state import evaluate_report as shown
 from ui.state.background import CheckpointJobState
+from ui.state.evaluate_compare import CompareState
+
+MODELS = {"tuned": "fine-tuned", "base": "base"}
 
 
 def report_label(report: dict) -> str:
-    return f"step {report['step']} · {report.get('split')} · eval loss {report.get('eval_loss', float('nan')):.4f}"
+    tuned, _base, _delta, _interval = shown.model_metrics(report)
+    loss = tuned.get("loss")
+    figure = f"eval loss {loss:.4f}" if isinstance(loss, int | float) else f"{shown.example_count(report)} examples"
+    partial = " · partial" if report.get("partial") else ""
+    return f"step {report['step']} · {report.get('split')} · {figure}{partial}"
 
 
 class EvaluateState(CheckpointJobState):
     split = param.Selector(default="validation", objects=list(SPLITS))
-    max_examples = param.Integer(default=8, bounds=(0, 200), doc="prompts answered by both models")
+    max_examples = param.Integer(default=0, bounds=(0, None), doc="answer at most this many; 0: the whole split")
+    metrics = param.ListSelector(default=[], objects=list(KNOWN_METRICS), doc="[]: chosen by the data")
+    temperature = param.Number(default=0.0, bounds=(0.0, 2.0), step=0.05, doc="0: greedy")
+    sweep = param.Boolean(default=False, doc="also answer a sample at several temperatures and top-p")
+
     reports = param.List(default=[], doc="every report of the chosen run, newest step first")
     report = param.Dict(default=None, allow_None=True, doc="the report shown")
-    fraction = param.Number(
-        default=None, allow_None=True, bounds=(0.0, 1.0), doc="how far the current stage is; None: no count"
-    )
+    rows = param.List(default=[], doc="the shown report's per-example rows (evaluate_report.normal_row)")
+    order = param.Selector(default="As evaluated", objects=list(shown.ORDERS), doc="which examples come first")
+    matrix_model = param.Selector(default="tuned", objects=list(MODELS), doc="whose confusion matrix is shown")
+    cell = param.Tuple(default=None, allow_None=True, length=3, doc="(model, reference, predicted): the filter")
+    selected = param.Integer(default=None, allow_None=True, doc="the example whose tokens are shown")
 
     module = "gemma_jax.evaluate"
     noun = "evaluation"
@@ -38,18 +58,41 @@ class EvaluateState(CheckpointJobState):
     def __init__(self, session, clock=time.monotonic, **params):
         self._clock = clock
         self._started: float | None = None
+        self.compare = CompareState(session)
         super().__init__(session, **params)
+        self.param.watch(self._read_rows, "report")
+        self._read_rows()
+
+    # -- the reports -------------------------------------------------------------------------------
 
     def _load(self, _event=None) -> None:
         run_dir = self.picker.run_dir
         self.reports = read_reports(run_dir) if run_dir is not None else []
         self.report = self.reports[0] if self.reports else None
+        self.compare.offer(list(self.picker.param.run.objects), self.picker.run)
 
     def show(self, path: str) -> None:
         self.report = next((r for r in self.reports if r["path"] == path), self.report)
 
+    def _read_rows(self, _event=None) -> None:
+        report = self.report
+        raw = read_predictions(report) if report else []
+        self.cell, self.selected = None, None
+        self.rows = [shown.normal_row(row, position) for position, row in enumerate(raw) if isinstance(row, dict)]
+
+    # -- the job -----------------------------------------------------------------------------------
+
     def _options(self) -> list[str]:
-        return ["--split", self.split, "--max-examples", str(self.max_examples)]
+        options = ["--split", self.split]
+        if self.max_examples:
+            options += ["--max-examples", str(self.max_examples)]
+        if self.metrics:
+            options += ["--metrics", ",".join(self.metrics)]
+        if self.temperature:
+            options += ["--temperature", f"{self.temperature:g}"]
+        if self.sweep:
+            options.append("--sweep")
+        return options
 
     def _result_path(self, run_dir: Path, step: int) -> Path:
         return report_path(run_dir, step, self.split)
@@ -79,39 +122,104 @@ class EvaluateState(CheckpointJobState):
         if fraction != self.fraction:
             self.fraction = fraction
 
+    # -- what the page shows -----------------------------------------------------------------------
+
     def kpis(self) -> list[tuple[str, str]]:
-        """(label, text) of the shown report's key figures."""
+        """(label, text) of what the shown report covers."""
         r = self.report
         if not r:
             return []
+        count, total = shown.example_count(r), r.get("total_examples")
+        examples = f"{count:,d}" + (f" of {total:,d}" if isinstance(total, int) and total != count else "")
+        items = [("Checkpoint", f"step {r['step']}"), ("Split", str(r.get("split"))), ("Examples", examples)]
+        if r.get("tokens") is not None:
+            items.append(("Loss tokens", f"{r['tokens']:,d}"))
+        decoding = shown.settings_text(r)
+        if decoding:
+            items.append(("Answers", decoding))
+        return items
 
-        def number(key: str, spec: str) -> str:
-            value = r.get(key)
-            return "-" if value is None else format(value, spec)
+    def cards(self) -> list[dict]:
+        return shown.metric_cards(self.report)
 
-        return [
-            ("Checkpoint", f"step {r['step']}"),
-            ("Split", str(r.get("split"))),
-            ("Eval loss", number("eval_loss", ".4f")),
-            ("Perplexity", number("perplexity", ".2f")),
-            ("Base eval loss", number("base_eval_loss", ".4f")),
-            ("Base perplexity", number("base_perplexity", ".2f")),
-            ("Tokens", number("tokens", ",d")),
-        ]
+    @property
+    def partial(self) -> bool:
+        return bool(self.report and self.report.get("partial"))
+
+    @property
+    def custom_errors(self) -> dict[str, str]:
+        errors = (self.report or {}).get("custom_errors") or {}
+        return {str(spec): str(message) for spec, message in errors.items()}
+
+    @property
+    def metric(self) -> str | None:
+        """The per-example score shown for each model in the table."""
+        return shown.main_metric(self.report, self.rows)
+
+    @property
+    def labelled(self) -> bool:
+        return shown.has_labels(self.rows)
+
+    def table_columns(self) -> list[str]:
+        return shown.table_columns(self.metric, self.labelled)
+
+    def listed(self) -> list[dict]:
+        """The rows the table lists: in the chosen order, narrowed to the picked confusion cell."""
+        rows = shown.ordered(self.rows, self.report, shown.ORDERS[self.order])
+        if self.cell:
+            model, reference, predicted = self.cell
+            rows = [r for r in rows if shown.in_cell(r, model, reference, predicted)]
+        return rows
 
     def example_rows(self) -> list[dict]:
-        """The shown report's examples as table rows, the numbers first (they stay in view; texts wrap)."""
-        return [
-            {
-                "loss": e.get("loss"),
-                "base loss": e.get("base_loss"),
-                "prompt": e.get("prompt", ""),
-                "reference": e.get("reference", ""),
-                "fine-tuned answer": e.get("tuned_answer", ""),
-                "base answer": e.get("base_answer", ""),
-            }
-            for e in (self.report or {}).get("examples", [])
-        ]
+        """The listed rows as table rows, the numbers first (they stay in view; texts wrap)."""
+        metric, labelled = self.metric, self.labelled
+        return [shown.table_row(row, metric, labelled) for row in self.listed()]
+
+    @property
+    def hardest_note(self) -> str:
+        order = shown.ORDERS[self.order]
+        if not order or not self.report:
+            return ""
+        count = shown.hardest_count(self.report, order)
+        if count:
+            return f"The {count} examples of this list come first."
+        if order == "highest_loss" and self.rows:
+            return "Ranked by the rows' own losses."
+        return "This report lists none: every example is shown in its order."
+
+    def confusion(self) -> dict | None:
+        return shown.confusion(self.report, self.matrix_model)
+
+    def pick_cell(self, reference: str, predicted: str) -> None:
+        """Show only the examples in this cell of the shown matrix (a misclassification)."""
+        self.cell = (self.matrix_model, reference, predicted)
+
+    def clear_cell(self) -> None:
+        self.cell = None
+
+    @property
+    def cell_note(self) -> str:
+        if not self.cell:
+            return ""
+        model, reference, predicted = self.cell
+        count = len(self.listed())
+        return (
+            f"Showing {count} example{'s' if count != 1 else ''} whose reference is “{reference}” and "
+            f"that the {MODELS[model]} model answered as “{predicted}”."
+        )
+
+    def select(self, index: int | None) -> None:
+        """Show the tokens of example `index` (its "#")."""
+        self.selected = index
+
+    def selected_row(self) -> dict | None:
+        if self.selected is None:
+            return None
+        return next((r for r in self.rows if r["index"] == self.selected), None)
+
+    def sweep_series(self) -> dict[float, list[tuple[float, float]]]:
+        return shown.sweep_series(self.report)
 
     @property
     def report_options(self) -> dict[str, str]:
@@ -120,3 +228,10 @@ class EvaluateState(CheckpointJobState):
     @property
     def report_file(self) -> Path | None:
         return Path(self.report["path"]) if self.report else None
+
+    @property
+    def predictions_file(self) -> Path | None:
+        path = self.report_file
+        if path is None or path.name != "report.json":
+            return None  # an older report keeps its rows inside
+        return path.parent / "predictions.jsonl"

@@ -27,7 +27,8 @@ HELP: dict[str, str] = {
     "data.label_column": "The column with the class name each text belongs to (classification).",
     "data.chosen_column": "Preference data: the better answer.",
     "data.rejected_column": "Preference data: the worse answer.",
-    "data.system_column": "Optional column with instructions put before every prompt.",
+    "data.system_column": "Optional column with instructions or context (such as Alpaca's input) put before "
+    "every prompt.",
     "data.infer_columns": "Map look-alike column names (question -> prompt, answer -> response) when it is "
     "unambiguous.",
     "data.loss_on": "Which tokens the model is graded on: only the responses (usual for chat) or every token "
@@ -74,8 +75,11 @@ HELP: dict[str, str] = {
     # optimizer and schedule
     "optimizer.name": "The rule that updates the weights. AdamW is the safe default; Adafactor and Lion use "
     "less memory; SGD is the simplest.",
-    "optimizer.learning_rate": "How big each update step is. Too high and training goes unstable; too low and it "
-    "learns slowly. 1e-4 to 3e-4 suits LoRA; full fine-tuning wants about ten times less.",
+    "optimizer.learning_rate": "How big each update step is. Too high and the loss jumps or becomes NaN; too low "
+    "and the model barely changes. For LoRA, 1e-4 to 2e-4 is the safe choice for long runs on larger models; "
+    "small models, short runs and a small LoRA rank tolerate higher rates, up to about 1e-3 (the quick start "
+    "uses 1e-3 for its 30 steps on the 270M model). Full fine-tuning wants about ten times less (1e-5 to 5e-5); "
+    "Lion about three to ten times less than AdamW.",
     "optimizer.weight_decay": "Gently pulls weights towards zero to reduce over-fitting. 0 to 0.1.",
     "optimizer.max_grad_norm": "Limits how big one update can be (gradient clipping), which prevents sudden "
     "jumps in the loss. 1.0 is typical; empty turns it off.",
@@ -89,12 +93,15 @@ HELP: dict[str, str] = {
     "Avoids a rough start.",
     "schedule.min_lr_ratio": "The learning rate at the end, as a fraction of the peak (0 = decays to zero).",
     # train
-    "train.batch_size": "How many rows the model learns from per step. Bigger is steadier and faster per example "
-    "but needs more memory.",
+    "train.batch_size": "How many rows the model learns from per step (all of them, however many pieces "
+    "gradient accumulation splits them into). On a GPU or TPU a bigger batch is faster per example until memory "
+    "runs out; on a CPU it only makes fewer, slower steps, so a small batch (8) learns faster per minute.",
     "train.grad_accum_steps": "Split each batch into this many smaller pieces processed one after another: the "
     "same batch with less memory, a bit slower.",
-    "train.epochs": "How many times to go through the whole training set. 1-3 is usual; more risks memorising.",
-    "train.max_steps": "Stop after this many steps, whatever the epochs say. Empty: run the epochs.",
+    "train.epochs": "How many times to go through the whole training set. 1-3 is usual; more risks memorising. "
+    "Not used while Max steps is set.",
+    "train.max_steps": "Stop after this many steps. When set it decides the run's length and Epochs is not used "
+    "(the note below it says how many epochs that makes). Empty: run the Epochs.",
     "train.log_every_steps": "How often to record loss and speed.",
     "train.seed": "A number that fixes the random start so a run can be repeated.",
     "train.webhook_url": "A web address that is told (with a POST) when the run completes, fails or is stopped.",
@@ -112,13 +119,19 @@ HELP: dict[str, str] = {
     "checkpoint.keep_best": "Also keep the checkpoint with the lowest validation loss.",
     "checkpoint.save": "What a checkpoint holds: only the trained weights (small; LoRA add-ons with LoRA) or the "
     "whole model.",
-    "name": "A short name for the run; it starts the run's folder name.",
+    "name": "A short name for the run; it starts the run's folder name and is how the Runs page lists it. "
+    "Letters, digits, '-' and '_'.",
 }
 
 # Field names that say too little on their own ("name", "kind") get a label of their own.
 LABELS: dict[str, str] = {
     "name": "Run name",
     "method.kind": "Method",
+    "method.lora_rank": "LoRA rank",
+    "method.lora_alpha": "LoRA alpha",
+    "method.lora_targets": "LoRA targets",
+    "method.lora_dropout": "LoRA dropout",
+    "method.dpo_beta": "DPO beta",
     "model.dtype": "Precision",
     "model.remat": "Recompute activations (remat)",
     "optimizer.name": "Optimizer",
@@ -132,6 +145,7 @@ LABELS: dict[str, str] = {
     "data.augment.copies": "Augmented copies",
     "data.split_by": "Stratify split by",
     "data.loss_on": "Learn from",
+    "data.shape": "Shape",
     "eval.every_steps": "Evaluate every N steps",
     "eval.sample_every_steps": "Sample answers every N steps",
     "checkpoint.every_steps": "Save every N steps",

@@ -56,7 +56,7 @@ class NewRunState(param.Parameterized):
             self.session.notify(f"cannot clone this run here: {err}", "error")
             return False
         self.config = set_field(cloned, "runs_dir", str(self.session.workspace.runs_dir))
-        self.data.result = None
+        self.data.forget_source()
         self.review.started = None
         self.step = STEPS[0]
         return True

@@ -109,7 +109,7 @@ def suggest_for(data: DataConfig) -> ColumnSuggestion | None:
 
 
 def suggestion_words(suggestion: ColumnSuggestion) -> str:
-    """"Matched the columns automatically: ..." for the page."""
+    """ "Matched the columns automatically: ..." for the page."""
     pairs = ", ".join(f"{column} → {role_label(role)}" for role, column in suggestion.columns.items())
     kind = SHAPE_WORDS.get(suggestion.shape, suggestion.shape)
     layout = f"{suggestion.layout} layout, " if suggestion.layout == "Alpaca" else ""

@@ -16,7 +16,7 @@ from gemma_jax.data.readers import EXAMPLE_DATASET
 from gemma_jax.data.shapes import ColumnSuggestion
 from ui.confinement import Confinement, ConfinementError
 from ui.state.data_check import DataCheck
-from ui.state.wizard_columns import COLUMN_ROLES, SHAPE_ROLES, column_advice, reset_mapping, shown_roles, with_mapping
+from ui.state.wizard_columns import COLUMN_ROLES, column_advice, reset_mapping, shown_roles, with_mapping
 from ui.state.wizard_skip import COPY_FOLDER, Skipped, copy_data
 from ui.state.wizard_source_check import CheckPlan, SourceCheck, check_source
 from ui.workspace import UploadError, UploadWriter
@@ -110,6 +110,8 @@ class DataStep(param.Parameterized):
     def _new_source(self, source: str, **fields) -> None:
         """Train on `source` with a clean column mapping, matched to its columns by the next check."""
         cfg = reset_mapping(self.owner.config)
+        if self.matched is not None and cfg.data.shape == self.matched.shape:  # the last file's, not a choice
+            cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, shape="auto"))
         self.owner.config = cfg  # the config alone: set() below confines the path
         self.skipped = None
         self.matched = None
@@ -121,6 +123,13 @@ class DataStep(param.Parameterized):
         if name and self.owner.config.name in (DEFAULT_RUN_NAME, self._auto_name):
             self.owner.set("name", name)
             self._auto_name = name
+        self.result = None
+
+    def forget_source(self) -> None:
+        """A config from elsewhere (a cloned run) takes over: its mapping and path are used as they are."""
+        self.skipped = None
+        self.matched = None
+        self.match_columns = False
         self.result = None
 
     def use_source(self, source: str) -> bool:

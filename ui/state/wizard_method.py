@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,9 +10,10 @@ import param
 
 from gemma_jax.config.job_config import JobConfig
 from ui.state.config_fields import has_field
+from ui.state.wizard_field_checks import FieldNote, field_notes
+from ui.state.wizard_length import estimated_total_steps, run_epochs
 
 if TYPE_CHECKING:
-    from ui.state.data_check import DataCheck
     from ui.state.new_run import NewRunState
 
 # What the page shows at once, and what waits behind "Advanced" (fields not in this JobConfig are skipped).
@@ -33,7 +33,6 @@ BASIC_FIELDS = (
     "model.dtype",
 )
 ADVANCED_FIELDS = (
-    "name",
     "method.lora_dropout",
     "schedule.min_lr_ratio",
     "train.grad_accum_steps",
@@ -52,7 +51,6 @@ ADVANCED_FIELDS = (
 _LORA_ONLY = {"method.lora_rank", "method.lora_alpha", "method.lora_targets", "method.lora_dropout"}
 _ONLY_FOR = {"method.quantization": ("qlora",), "method.dpo_beta": ("dpo",)}
 CURVE_POINTS = 200
-FALLBACK_EXAMPLES = 100  # steps are estimated from this many examples until the data is checked
 
 
 def visible_fields(cfg: JobConfig, fields: tuple[str, ...]) -> list[str]:
@@ -68,25 +66,6 @@ def visible_fields(cfg: JobConfig, fields: tuple[str, ...]) -> list[str]:
             continue
         shown.append(path)
     return shown
-
-
-def estimated_total_steps(cfg: JobConfig, check: DataCheck | None) -> tuple[int, bool]:
-    """(optimizer steps of the run, exact?): max_steps when set, else epochs over the packed rows (estimated)."""
-    if cfg.train.max_steps:
-        return int(cfg.train.max_steps), True
-    examples = FALLBACK_EXAMPLES
-    if check is not None and check.summary:
-        examples = check.summary["split"]["splits"]["train"]["examples"]
-    elif check is not None and check.report.usable:
-        examples = check.report.usable
-    rows = examples
-    lengths = check.lengths if check is not None else None
-    if cfg.data.packing and lengths and lengths["count"]:
-        tokens = min(lengths["mean"], cfg.data.sequence_length)
-        efficiency = max(lengths["packing_efficiency"], 1e-3)
-        rows = math.ceil(examples * tokens / (cfg.data.sequence_length * efficiency))
-    per_epoch = max(1, math.ceil(rows / max(1, cfg.train.batch_size)))
-    return max(1, round(cfg.train.epochs * per_epoch)), False
 
 
 def learning_rate_curve(cfg: JobConfig, total_steps: int, points: int = CURVE_POINTS) -> tuple[list[int], list[float]]:
@@ -126,9 +105,18 @@ class MethodStep(param.Parameterized):
     def curve(self) -> tuple[list[int], list[float]]:
         return learning_rate_curve(self.owner.config, self.total_steps()[0])
 
+    def epochs(self) -> float:
+        """The passes over the data the run makes (Max steps wins over Epochs when both are set)."""
+        return run_epochs(self.owner.config, self.owner.data.result)
+
+    def notes(self) -> dict[str, list[FieldNote]]:
+        """What to say beside each field: errors (they block Start), warnings and the run's length."""
+        return field_notes(self.owner)
+
     def use_suggested_batch(self) -> int | None:
-        """Set train.batch_size to the Model step's memory suggestion; None when there is none."""
-        batch = self.owner.model.suggested_batch_size()
-        if batch is not None:
-            self.owner.set("train.batch_size", batch)
-        return batch
+        """Set Batch size to the Model step's suggestion for this machine; None when there is none."""
+        advice = self.owner.model.batch_advice()
+        if advice is None:
+            return None
+        self.owner.set("train.batch_size", advice.size)
+        return advice.size

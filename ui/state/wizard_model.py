@@ -12,12 +12,24 @@ from gemma_jax.models.memory_estimate import GB
 from gemma_jax.models.registry import EMBEDDED_MODEL, list_variants, shape_for_source
 from ui.confinement import ConfinementError
 from ui.state.hardware import detect_hardware, memory_budget
+from ui.state.wizard_length import rows_per_epoch
+from ui.state.wizard_words import in_page_words
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
 
 TINY_MODELS = {"tiny:gemma3": "toy Gemma 3 for a quick try (seconds)", "tiny:gemma": "toy Gemma 1 for a quick try"}
 MAX_SUGGESTED_BATCH = 256
+CPU_BATCH = 8  # rows per step suggested on a CPU (JobConfig's default): short steps, the loss moves often
+
+
+@dataclass(frozen=True)
+class BatchAdvice:
+    """The batch size to suggest on this machine, the largest that fits in memory, and why."""
+
+    size: int
+    largest: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -114,10 +126,10 @@ class ModelStep(param.Parameterized):
         problems = memory_problems(cfg, available, platform=platform, devices=devices)
         if problems and cfg.data.sequence_length > 128:
             problems.append(
-                f"Activations grow with the sequence length: a shorter data.sequence_length (now "
-                f"{cfg.data.sequence_length}) or a smaller train.batch_size (now {cfg.train.batch_size}) also helps."
+                f"Activations grow with the sequence length: a shorter Sequence length (now "
+                f"{cfg.data.sequence_length}) or a smaller Batch size (now {cfg.train.batch_size}) also helps."
             )
-        return problems
+        return [in_page_words(problem) for problem in problems]
 
     def suggested_batch_size(self) -> int | None:
         """The largest power-of-two batch whose microbatches fit in memory (None: shape unknown, or none fits)."""
@@ -133,6 +145,38 @@ class ModelStep(param.Parameterized):
                 best = rows * accumulate
             rows *= 2
         return best
+
+    def batch_advice(self) -> BatchAdvice | None:
+        """The fastest sensible batch on this machine (None: shape unknown, or no batch fits).
+
+        On a CPU a step's time grows with its rows, so a big batch only makes fewer, longer steps:
+        the suggestion is a small one (CPU_BATCH). On accelerators a bigger batch fills the chip, so
+        it is the largest that fits in memory, but no more rows than one epoch of the data fills.
+        """
+        largest = self.suggested_batch_size()
+        if largest is None:
+            return None
+        cfg = self.owner.config
+        accumulate = max(1, cfg.train.grad_accum_steps)
+        platform = memory_budget(self.hardware)[1]
+        if platform == "cpu":
+            size = min(largest, -(-CPU_BATCH // accumulate) * accumulate)
+            reason = (
+                f"On a CPU a step takes about as long per row whatever the batch, so a bigger batch does not "
+                f"get through the data sooner; it only makes fewer, longer steps, and the model improves less "
+                f"per minute. {size} rows keep steps short (the most that fits in memory is {largest})."
+            )
+            return BatchAdvice(size, largest, reason)
+        size, cut = largest, ""
+        rows, known = rows_per_epoch(cfg, self.owner.data.result)
+        while known and size > rows and size // 2 >= accumulate and (size // 2) % accumulate == 0:
+            size //= 2
+            cut = f"; more than the {rows} rows an epoch of your data fills would repeat examples in a step"
+        reason = (
+            f"On {self.hardware.describe()} a bigger batch keeps the accelerator busy, so each example costs less "
+            f"time: {size} rows (the most that fits in memory is {largest}{cut})."
+        )
+        return BatchAdvice(size, largest, reason)
 
     def describe_memory(self) -> str:
         """One line for the page: estimate against what the hardware has."""

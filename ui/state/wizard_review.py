@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from gemma_jax.models.registry import shape_for_source
 from ui.confinement import ConfinementError
 from ui.state.hardware import memory_budget
 from ui.state.wizard_data import source_problem
+from ui.state.wizard_field_checks import field_errors
+from ui.state.wizard_words import field_label, in_page_words
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
@@ -51,12 +54,34 @@ def override_items(cfg: JobConfig) -> list[str]:
     return [f"{key}={_override_text(value)}" for key, value in current.items() if default.get(key) != value]
 
 
+_PLAIN = re.compile(r"[\w@%+=:,./-]+", re.ASCII)  # what a shell takes as one word without quotes
+_SPECIAL_IN_DOUBLE_QUOTES = re.compile(r'["\\$`!\n\r]')
+
+
+def shell_word(part: str) -> str:
+    """`part` as one shell word, readably: bare when it can be, else in double quotes, and in single
+    quotes (shlex.quote) only when it holds what double quotes would expand ($, `, \\, ", !)."""
+    if part and _PLAIN.fullmatch(part):
+        return part
+    if not _SPECIAL_IN_DOUBLE_QUOTES.search(part):
+        return f'"{part}"'
+    return shlex.quote(part)
+
+
 def train_command(cfg: JobConfig) -> str:
-    """The shell command that starts the same job from the CLI."""
-    parts = ["gemma-jax", "train"]
-    for item in override_items(cfg):
-        parts += ["--set", item]
-    return " ".join(shlex.quote(part) for part in parts)
+    """The shell command that starts the same job from the CLI, one setting per line."""
+    lines = ["gemma-jax train"] + [f"  --set {shell_word(item)}" for item in override_items(cfg)]
+    return " \\\n".join(lines)
+
+
+def file_command(file_name: str) -> str:
+    """The command that starts the job from the downloaded config file."""
+    return f"gemma-jax train {shell_word(file_name)}"
+
+
+def _about(problem: str, paths: set[str]) -> bool:
+    """The engine's message is about one of `paths` (it starts with the key, as validate() writes them)."""
+    return any(problem.startswith((f"{path} ", f"{path}=", f"{path}:")) for path in paths)
 
 
 class ReviewStep(param.Parameterized):
@@ -79,6 +104,9 @@ class ReviewStep(param.Parameterized):
     def command(self) -> str:
         return self.owner.session.confinement.redact(train_command(self.owner.config))
 
+    def file_command(self) -> str:
+        return file_command(self.file_name())
+
     def problems(self) -> list[str]:
         """Every reason Start is refused: config rules (with memory on this hardware) and data errors.
 
@@ -91,14 +119,22 @@ class ReviewStep(param.Parameterized):
             return refused
         available, platform, devices = memory_budget(self.owner.model.hardware)
         shape = shape_for_source(cfg.model.source) if isinstance(cfg.model.source, str) else None
-        problems = validate(
+        engine = validate(
             cfg,
             device_count=devices if platform != "cpu" else None,
             model_context_length=shape.context_length if shape is not None else None,
             available_memory=available,
             memory_platform=platform,
         )
-        return problems + [f"data: {p}" for p in self.owner.data.problems()]
+        errors = field_errors(self.owner)
+        said = {path for path, _ in errors}  # the engine's word on these fields would say it twice
+        memory = any(note.topic == "memory" for _, note in errors)
+        kept = [p for p in engine if not _about(p, said) and not (memory and " needs about " in p)]
+        return (
+            [f"{field_label(path)}: {note.text}" for path, note in errors]
+            + [in_page_words(p) for p in kept]
+            + [f"data: {p}" for p in self.owner.data.problems()]
+        )
 
     def start(self) -> str | None:
         """Submit the job to the session's runner and open it; None (with a notification) when refused."""

@@ -1,4 +1,4 @@
-""""Skip invalid rows": train on a copy of the file that holds only its valid rows.
+""" "Skip invalid rows": train on a copy of the file that holds only its valid rows.
 
 The engine refuses a file with errors (it must never train on half a file by surprise), so the
 wizard, when asked to, writes the rows that became examples to a JSON Lines copy in the workspace

@@ -1,75 +1,73 @@
-"""The Evaluate page: run an evaluation of a checkpoint, then its key figures and base-vs-tuned examples."""
+"""The Evaluate page: run an evaluation of a checkpoint, then read its report: metric cards, the
+per-example table with each example's token probabilities, the confusion matrix and the sensitivity
+plot when the report has them, and a comparison of runs. The parts are in ui/views/evaluate_*.py."""
 
 from __future__ import annotations
 
-import pandas as pd
 import panel as pn
-from bokeh.models.widgets.tables import NumberFormatter
 
 from ui.state.evaluate import EvaluateState
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
+from ui.views.evaluate_analysis import ConfusionView, SweepView
+from ui.views.evaluate_cards import CARDS_CSS, render_kpis, render_summary
+from ui.views.evaluate_compare import CompareView
+from ui.views.evaluate_examples import ExamplesView
 from ui.views.refresh_label import labelled_refresh
-from ui.views.safe_text import escape_text, text_table
+from ui.views.safe_text import code_text, escape_text
+
+__all__ = ["EvaluatePage", "render_kpis"]
 
 POLL_MS = 500
-KPI_CSS = """
-.gj-kpis { display: flex; flex-wrap: wrap; gap: 8px; }
-.gj-kpi { border: 1px solid rgba(128,128,128,.35); border-radius: 6px; padding: 6px 10px; min-width: 110px; flex: 1 1 110px; }
-.gj-kpi-label { font-size: 0.8em; opacity: .75; }
-.gj-kpi-value { font-size: 1.15em; font-weight: 600; }
-"""
-LOSS_COLUMNS = {"loss": 80, "base loss": 110}  # fixed and first: the numbers stay in view
-TEXT_COLUMNS = ("prompt", "reference", "fine-tuned answer", "base answer")  # share the rest, wrapped
-# Tabulator's "textarea" formatter escapes the text (sanitizeHTML) and wraps it, keeping line breaks;
-# a long word (a path, a model's garbled output) breaks too rather than running off the cell.
-TABLE_CSS = ".tabulator-cell { overflow-wrap: anywhere; }"
-TABLE_FORMATTERS = {
-    **{column: NumberFormatter(format="0.000") for column in LOSS_COLUMNS},
-    **{column: {"type": "textarea"} for column in TEXT_COLUMNS},
-}
-
-
-def render_kpis(kpis: list[tuple[str, str]]) -> str:
-    cards = "".join(
-        f'<div class="gj-kpi"><div class="gj-kpi-label">{escape_text(label)}</div>'
-        f'<div class="gj-kpi-value">{escape_text(value)}</div></div>'
-        for label, value in kpis
-    )
-    return f'<div class="gj-kpis">{cards}</div>'
+WRAP = {"flex_wrap": "wrap", "gap": "4px 16px", "align_items": "flex-end"}
 
 
 class EvaluatePage(CheckpointPage):
     def __init__(self, session, state: EvaluateState | None = None, **params):
         super().__init__(session, state or EvaluateState(session), "Evaluate", POLL_MS, **params)
         s = self.state
-        split = pn.widgets.Select.from_param(s.param.split, name="Split", width=140, css_classes=["gj-evaluate-split"])
-        examples = pn.widgets.IntInput.from_param(
-            s.param.max_examples, name="Examples answered", width=140, css_classes=["gj-evaluate-max-examples"]
-        )
-        self.run_button = pn.widgets.Button(
-            label="Run evaluation", color="primary", align="end", css_classes=["gj-evaluate-run"]
-        )
+        controls = [
+            pn.widgets.Select.from_param(s.param.split, name="Split", width=130, css_classes=["gj-evaluate-split"]),
+            pn.widgets.IntInput.from_param(
+                s.param.max_examples,
+                name="Examples (0 = whole split)",
+                width=170,
+                css_classes=["gj-evaluate-max-examples"],
+            ),
+            pn.widgets.MultiChoice.from_param(
+                s.param.metrics,
+                name="Metrics",
+                placeholder="chosen by the data",
+                width=300,
+                css_classes=["gj-evaluate-metrics"],
+            ),
+            pn.widgets.FloatInput.from_param(
+                s.param.temperature,
+                name="Temperature (0 = greedy)",
+                width=170,
+                css_classes=["gj-evaluate-temperature"],
+            ),
+            pn.widgets.Checkbox.from_param(
+                s.param.sweep,
+                name="Sensitivity sweep (a sample at several temperatures)",
+                css_classes=["gj-evaluate-sweep"],
+            ),
+        ]
+        self.run_button = pn.widgets.Button(label="Run evaluation", color="primary", css_classes=["gj-evaluate-run"])
         self.run_button.on_click(lambda _event: self._follow(s.run_evaluation()))
         self._job_widgets("evaluate")
-        self.reports = pn.widgets.Select(label="Reports", options={}, width=420, css_classes=["gj-evaluate-reports"])
+        self.reports = pn.widgets.Select(label="Reports", options={}, width=460, css_classes=["gj-evaluate-reports"])
         self.reports.param.watch(lambda event: event.new and s.show(event.new), "value")
-        self.kpis = pn.pane.HTML(
-            "", stylesheets=[KPI_CSS], sizing_mode="stretch_width", css_classes=["gj-evaluate-kpis"]
+        self.where = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["gj-evaluate-where"])
+        self.summary = pn.pane.HTML(
+            "", stylesheets=[CARDS_CSS], sizing_mode="stretch_width", css_classes=["gj-evaluate-kpis"]
         )
         self.progress_bar = pn.indicators.Progress(
             value=-1, max=100, width=220, visible=False, align="center", css_classes=["gj-evaluate-progress-bar"]
         )
-        self.table = text_table(
-            pd.DataFrame(),
-            disabled=True,
-            layout="fit_columns",
-            widths=dict(LOSS_COLUMNS),
-            formatters=TABLE_FORMATTERS,
-            stylesheets=[TABLE_CSS],
-            sizing_mode="stretch_width",
-            show_index=False,
-            css_classes=["gj-evaluate-examples"],
-        )
+        self.examples = ExamplesView(s)
+        self.confusion = ConfusionView(s)
+        self.sweep = SweepView(s)
+        self.compare = CompareView(s.compare)
         self.empty = pn.pane.Markdown(
             "No evaluation of this run yet: pick a checkpoint and a split, then Run evaluation."
         )
@@ -79,21 +77,40 @@ class EvaluatePage(CheckpointPage):
         self.layout = pn.Column(
             "## Evaluate",
             labelled_refresh(picker_row(s.picker, "evaluate", on_refresh=self._render)),
-            pn.Row(split, examples, self.run_button),
+            pn.FlexBox(*controls, self.run_button, **WRAP, sizing_mode="stretch_width"),
             pn.Row(self.spinner, self.progress_bar, self.progress),
             self.error,
             self.reports,
+            self.where,
             self.empty,
-            self.kpis,
-            self.table,
+            self.summary,
+            self.sweep,
+            self.confusion,
+            self.examples,
+            self.compare,
             sizing_mode="stretch_width",
         )
+
+    @property
+    def table(self) -> pn.widgets.Tabulator:
+        return self.examples.table
 
     def _show_progress(self, _event=None) -> None:
         """The bar fills with the current stage's count; without one it runs indeterminate."""
         fraction = self.state.fraction
         self.progress_bar.value = -1 if fraction is None else round(100 * fraction)
         self.progress_bar.visible = self.state.running
+
+    def _where(self) -> str:
+        """Where the report is on the server (the download route serves export folders only)."""
+        s = self.state
+        if s.report_file is None:
+            return ""
+        redact = self.session.confinement.redact
+        text = f"Report: {code_text(redact(str(s.report_file)))}"
+        if s.predictions_file is not None:
+            text += f" · per-example rows: {code_text(redact(str(s.predictions_file)))}"
+        return f'<div class="gj-evaluate-where" style="font-size: .85em; opacity: .85">{text}</div>'
 
     def _render(self, _event=None) -> None:
         s = self.state
@@ -104,6 +121,7 @@ class EvaluatePage(CheckpointPage):
         if s.report and self.reports.value != s.report["path"]:
             self.reports.value = s.report["path"]
         self.empty.visible = not s.report
-        self.kpis.object = render_kpis(s.kpis())
-        self.table.value = pd.DataFrame(s.example_rows())
-        self.table.visible = bool(s.report and s.report.get("examples"))
+        self.where.object = self._where()
+        self.summary.object = render_summary(s.kpis(), s.cards(), s.partial, s.custom_errors)
+        if s.report and not s.rows:
+            self.summary.object += f"<p>{escape_text('This report has no per-example rows.')}</p>"

@@ -4,69 +4,23 @@ from __future__ import annotations
 
 import threading
 
-import pandas as pd
 import panel as pn
-from bokeh.models import Span
-from bokeh.plotting import figure
 
-from ui.state.data_check import DataCheck
 from ui.state.new_run import NewRunState
-from ui.state.wizard_data import ADVANCED_FIELDS, BASIC_FIELDS, COLUMN_ROLES
-from ui.views.safe_text import escape_text, text_table
+from ui.state.wizard_columns import COLUMN_ROLES, ROLE_LABELS, suggestion_words
+from ui.state.wizard_data import ADVANCED_FIELDS, BASIC_FIELDS
+from ui.views.safe_text import escape_text
 from ui.views.uploads import StreamingFileDropper
-from ui.views.wizard_fields import field_widgets
+from ui.views.wizard_data_report import report_view
+from ui.views.wizard_fields import field_widgets, labelled_checkbox
 from ui.workspace import UploadWriter
 
 _NONE = "(none)"
-BAD_ROW_STYLE = "background-color: #fde2e1"
-WARNING_ROW_STYLE = "background-color: #fff4d6"
-
-
-def _style_row(row: pd.Series) -> list[str]:
-    problem = str(row.get("problem", ""))
-    style = BAD_ROW_STYLE if problem.startswith("error") or "; error" in problem else WARNING_ROW_STYLE
-    return [style if problem else "" for _ in row]
-
-
-def problems_html(check: DataCheck) -> str:
-    """Every finding, one line each with its line/row number; errors carry the bad-row class."""
-    items = []
-    for problem in check.problem_lines():
-        css = "gj-newrun-bad-row" if problem["severity"] == "error" else "gj-newrun-warning-row"
-        where = escape_text(problem["where"] or "whole file")
-        line = escape_text(problem["line"] or "")
-        items.append(
-            f'<li class="{css}" data-line="{line}"><b>{escape_text(problem["severity"])}</b> '
-            f"{where}: {escape_text(problem['message'])}</li>"
-        )
-    if not items:
-        return "<p>No problems found.</p>"
-    return "<ul>" + "".join(items) + "</ul>"
-
-
-def tokens_html(preview: dict) -> str:
-    """The example's tokens; the ones the model is graded on are highlighted."""
-    spans = []
-    for piece, loss, special in zip(preview["pieces"], preview["loss"], preview["special"]):
-        css = "gj-newrun-loss-token" if loss else "gj-newrun-token"
-        style = "background:#d7f5dd;" if loss else "background:#eee;"
-        style += "font-weight:bold;" if special else ""
-        spans.append(f'<span class="{css}" style="{style}margin:1px;padding:0 2px">{escape_text(piece)}</span>')
-    head = (
-        f"<p>{preview['num_tokens']} tokens, {preview['loss_tokens']} graded (green: the model learns to write "
-        "these)</p>"
-    )
-    return head + '<div style="white-space:pre-wrap;font-family:monospace">' + "".join(spans) + "</div>"
-
-
-def length_plot(lengths: dict):
-    counts, edges = lengths["histogram"]["counts"], lengths["histogram"]["bin_edges"]
-    right = max(edges[-1] if edges else 0, lengths["sequence_length"]) * 1.05  # keep the red line in view
-    plot = figure(height=220, width=520, title="Tokens per example", toolbar_location=None, x_range=(0, right))
-    plot.quad(top=counts, bottom=0, left=edges[:-1], right=edges[1:], fill_alpha=0.6)
-    plot.add_layout(Span(location=lengths["sequence_length"], dimension="height", line_color="red", line_dash="dashed"))
-    plot.xaxis.axis_label = "tokens (red line: sequence length)"
-    return pn.pane.Bokeh(plot, css_classes=["gj-newrun-lengths"])
+SKIP_LABEL = "Skip invalid rows (train on the valid ones)"
+SKIP_HELP = (
+    "Rows with errors are left out: training uses a copy of the file with the valid rows only, kept in your "
+    "uploads (the run's config names it). The report still lists the skipped rows."
+)
 
 
 def check_in_background(state: NewRunState) -> None:
@@ -134,10 +88,14 @@ class DataView(pn.viewable.Viewer):
         )
         self.use = pn.widgets.Button(label="Use this source", css_classes=["gj-newrun-use-source"])
         self.check = pn.widgets.Button(label="Check data", color="primary", css_classes=["gj-newrun-check"])
-        self.columns = {role: pn.widgets.Select(label=role.capitalize(), width=160) for role in COLUMN_ROLES}
+        self.columns = {role: pn.widgets.Select(label=ROLE_LABELS[role], width=200) for role in COLUMN_ROLES}
         for role, widget in self.columns.items():
             widget.css_classes = [f"gj-newrun-column-{role}"]
             widget.param.watch(lambda event, role=role: self._map(role, event.new), "value")
+        self.skip = labelled_checkbox(SKIP_LABEL, step.skip_invalid, ["gj-newrun-skip"])
+        self.skip.param.watch(lambda event: self._skip(bool(event.new)), "value")
+        self.matched = pn.pane.HTML("", visible=False, css_classes=["gj-newrun-matched"], sizing_mode="stretch_width")
+        self.advice = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["gj-newrun-column-advice"])
         self.use.on_click(lambda _: self._use_source())
         self.check.on_click(lambda _: self.start_check())
         self.basic = pn.Row(*field_widgets(state, BASIC_FIELDS))
@@ -147,7 +105,8 @@ class DataView(pn.viewable.Viewer):
             collapsed=True,
             css_classes=["gj-newrun-data-advanced"],
         )
-        step.param.watch(lambda _: self._fill_columns(), "result")
+        step.param.watch(lambda _: self._fill_columns(), ["result", "matched", "checking"])
+        step.param.watch(lambda event: setattr(self.skip, "value", [SKIP_LABEL] if event.new else []), "skip_invalid")
         state.param.watch(lambda _: self._fill_columns(), "config")
         self._fill_columns()
 
@@ -159,6 +118,11 @@ class DataView(pn.viewable.Viewer):
 
     def _use_source(self) -> None:
         if self.state.data.use_source(self.source.value):
+            self.start_check()
+
+    def _skip(self, skip: bool) -> None:
+        if skip != self.state.data.skip_invalid:
+            self.state.data.set_skip_invalid(skip)
             self.start_check()
 
     def _map(self, role: str, column: str) -> None:
@@ -177,6 +141,13 @@ class DataView(pn.viewable.Viewer):
                 options = [_NONE, *found] + ([current] if current and current not in found else [])
                 widget.options = options
                 widget.value = current if current else _NONE
+            step = self.state.data
+            matched = step.matched
+            self.matched.object = f"<p>{escape_text(suggestion_words(matched))}</p>" if matched else ""
+            self.matched.visible = matched is not None
+            advice = step.advice()
+            self.advice.object = escape_text(advice)
+            self.advice.visible = bool(advice)
         finally:
             self._filling = False
 
@@ -184,47 +155,7 @@ class DataView(pn.viewable.Viewer):
         check_in_background(self.state)
 
     def _report(self, result, checking, error):
-        if error:
-            return pn.pane.Alert(escape_text(error), alert_type="danger", css_classes=["gj-newrun-data-error"])
-        if checking:
-            return pn.Row(pn.indicators.LoadingSpinner(value=True, size=24), "checking…", css_classes=["gj-checking"])
-        if result is None:
-            return pn.pane.Markdown("Press **Check data** to read the source and see its report.")
-        report = result.report
-        status = "ready to train" if report.ok else f"{len(report.errors)} error(s) to fix"
-        head = pn.pane.Markdown(
-            f"**{escape_text(report.file)}**: {escape_text(report.format or '?')} file, shape "
-            f"**{escape_text(report.shape or '?')}**, {report.records} record(s), {report.usable} usable, "
-            f"{len(report.warnings)} warning(s): **{status}**."
-        )
-        parts = [head, pn.pane.HTML(problems_html(result), css_classes=["gj-newrun-report-problems"])]
-        if result.rows:
-            frame = pd.DataFrame(result.rows).fillna("")
-            table = text_table(
-                frame, height=300, disabled=True, show_index=False, pagination=None, css_classes=["gj-newrun-rows"]
-            )
-            table.style.apply(_style_row, axis=1)
-            parts.append(table)
-        if result.summary:
-            split = result.summary["split"]["splits"]
-            cleaning = result.summary["cleaning"]["changed"]
-            augmented = result.summary["augmentation"]["total"]
-            text = (
-                "Split: "
-                + ", ".join(f"{name} {entry['examples']}" for name, entry in split.items())
-                + f". Cleaning changed {result.summary['cleaning']['changed_any']} example(s) "
-                + (f"({', '.join(f'{k} {v}' for k, v in cleaning.items())})" if cleaning else "")
-                + f"; augmentation adds {augmented} copie(s)."
-            )
-            parts.append(pn.pane.Markdown(escape_text(text), css_classes=["gj-newrun-split"]))
-        if result.preview:
-            parts.append(pn.pane.HTML(tokens_html(result.preview), css_classes=["gj-newrun-tokens"]))
-        if result.lengths:
-            parts.append(length_plot(result.lengths))
-            suggested = result.lengths["suggested_sequence_length"]
-            parts.append(pn.pane.Markdown(f"Suggested sequence length for this data: **{suggested}** tokens."))
-        parts += [pn.pane.Markdown(f"*{escape_text(note)}*") for note in result.notes]
-        return pn.Column(*parts)
+        return report_view(self.state.data, result, checking, error)
 
     def __panel__(self):
         step = self.state.data
@@ -235,8 +166,14 @@ class DataView(pn.viewable.Viewer):
             self.upload,
             pn.Row(self.source, self.use),
             pn.pane.Markdown("**Columns** (which column of the file plays which part):"),
+            self.matched,
             pn.FlexBox(*self.columns.values()),
+            self.advice,
             self.basic,
+            self.skip,
+            pn.pane.Markdown(
+                escape_text(SKIP_HELP), styles={"color": "#555", "font-size": "0.9em"}, margin=(0, 10, 0, 34)
+            ),
             self.advanced,
             self.check,
             pn.Column(report, css_classes=["gj-newrun-report"]),

@@ -14,6 +14,7 @@ from gemma_jax.data.augment import METHODS as AUGMENT_METHODS
 from ui.state.config_fields import field_type
 from ui.state.help_text import help_for, label_for
 from ui.state.new_run import NewRunState
+from ui.views.safe_text import escape_text
 
 MULTI_CHOICES = {"method.lora_targets": LORA_TARGETS, "data.augment.methods": AUGMENT_METHODS}
 _NONE = "(none)"
@@ -78,7 +79,7 @@ def field_widget(state: NewRunState, path: str):
         try:
             state.set(path, _from_widget(path, event.new))
         except (TypeError, ValueError) as err:  # a value the field cannot hold: say so, keep the old one
-            state.session.notify(f"{path}: {err}", "error")
+            state.session.notify(f"{label_for(path)}: {err}", "error")
 
     def from_config(event) -> None:
         value = _to_widget(path, state.get(path))
@@ -96,3 +97,54 @@ def field_widget(state: NewRunState, path: str):
 
 def field_widgets(state: NewRunState, paths) -> list:
     return [field_widget(state, path) for path in paths]
+
+
+NOTE_STYLES = {
+    "error": ("✖", "color:#b3261e;font-weight:600"),
+    "warning": ("⚠", "color:#8a5300"),
+    "info": ("", "color:#555"),
+}
+
+
+def notes_html(notes) -> str:
+    """What a field's checks say (FieldNotes), one line each, the text escaped."""
+    parts = []
+    for note in notes:
+        mark, style = NOTE_STYLES.get(note.level, NOTE_STYLES["info"])
+        text = f"{mark} {escape_text(note.text)}" if mark else escape_text(note.text)
+        parts.append(f'<div class="gj-field-note gj-field-{note.level}" style="{style};line-height:1.3">{text}</div>')
+    return "".join(parts)
+
+
+def note_pane(path: str) -> pn.pane.HTML:
+    """The pane under a field that shows its notes (empty and hidden while there are none)."""
+    name = path.replace(".", "-").replace("_", "-")
+    return pn.pane.HTML(
+        "",
+        visible=False,
+        width=260,
+        margin=(0, 10, 6, 10),
+        styles={"font-size": "0.85em"},
+        css_classes=["gj-newrun-note", f"gj-newrun-note-{name}"],
+    )
+
+
+def show_notes(pane: pn.pane.HTML, notes) -> None:
+    html = notes_html(notes)
+    if pane.object != html:
+        pane.object = html
+    pane.visible = bool(html)
+
+
+def field_cell(widget, note: pn.pane.HTML) -> pn.Column:
+    """A field's widget with its notes below, kept as wide as the widget."""
+    return pn.Column(widget, note, width=280, margin=0, css_classes=["gj-newrun-cell"])
+
+
+def labelled_checkbox(label: str, value: bool, css_classes: list[str]) -> pn.widgets.CheckBoxGroup:
+    """A checkbox that a click on its label toggles too. Panel's Checkbox (Bokeh 3's) draws its label as a
+    separate element beside the box, so a click on the words does nothing; a one-option CheckBoxGroup
+    wraps box and words in one <label>. Its value is [label] when ticked, [] when not."""
+    return pn.widgets.CheckBoxGroup(
+        options=[label], value=[label] if value else [], inline=True, css_classes=css_classes
+    )

@@ -1,4 +1,5 @@
-"""The Method step's page: presets, the hyperparameters (basic and advanced), the learning-rate curve."""
+"""The Method step's page: presets, the hyperparameters (basic and advanced) with what each one's value
+means said beside it, and the learning-rate curve."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from bokeh.plotting import figure
 from gemma_jax.config.presets import list_presets
 from ui.state.config_fields import has_field
 from ui.state.new_run import NewRunState
+from ui.state.wizard_field_checks import epochs_text
 from ui.state.wizard_method import ADVANCED_FIELDS, BASIC_FIELDS
 from ui.views.safe_text import escape_text
-from ui.views.wizard_fields import field_widget
+from ui.views.wizard_fields import field_cell, field_widget, note_pane, show_notes
 
 
 class MethodView(pn.viewable.Viewer):
@@ -23,6 +25,8 @@ class MethodView(pn.viewable.Viewer):
         # One widget per field this JobConfig has; _refresh shows those the chosen method uses.
         paths = [path for path in (*BASIC_FIELDS, *ADVANCED_FIELDS) if has_field(path)]
         self.widgets = {path: field_widget(state, path) for path in paths}
+        self.notes = {path: note_pane(path) for path in paths}
+        self.cells = {path: field_cell(self.widgets[path], self.notes[path]) for path in paths}
         self.presets = {}
         for preset in list_presets():
             button = pn.widgets.Button(
@@ -49,24 +53,36 @@ class MethodView(pn.viewable.Viewer):
     def _refresh(self, *_) -> None:
         step = self.state.method
         shown = set(step.basic_fields()) | set(step.advanced_fields())
-        for path, widget in self.widgets.items():
-            widget.visible = path in shown
+        for path, cell in self.cells.items():
+            cell.visible = path in shown
+        try:
+            notes = step.notes()
+        except (ValueError, TypeError, ZeroDivisionError):  # values of the wrong type: the Review step lists them
+            notes = {}
+        for path, pane in self.notes.items():
+            show_notes(pane, notes.get(path, []))
         try:
             steps, rates = step.curve()
-        except (ValueError, TypeError) as err:  # e.g. an unknown schedule name: the Review step lists it
+            total, exact = step.total_steps()
+            epochs = step.epochs()
+        except (ValueError, TypeError, ZeroDivisionError) as err:  # e.g. an unknown schedule: Review lists it
             self.steps_note.object = f"No learning-rate curve: {escape_text(err)}"
             return
         self.source.data = {"step": steps, "lr": rates}
-        total, exact = step.total_steps()
-        self.steps_note.object = f"{'' if exact else 'About '}{total} optimizer steps" + (
-            "" if exact else " (estimated from the data; set Max steps to fix it)"
+        cfg = self.state.config
+        decides = "Max steps" if cfg.train.max_steps else "Epochs"
+        self.steps_note.object = escape_text(
+            f"The run: {'' if exact else 'about '}{total:,} steps of {cfg.train.batch_size} rows, "
+            f"{epochs_text(epochs)} over the training data ({decides} decides the length"
+            + ("" if self.state.data.result is not None else "; estimated until the data is checked")
+            + ")."
         )
 
     def __panel__(self):
         task = [b for name, b in self.presets.items() if _kind(name) == "task"]
         hardware = [b for name, b in self.presets.items() if _kind(name) == "hardware"]
-        basic = [w for path, w in self.widgets.items() if path in BASIC_FIELDS]
-        advanced = [w for path, w in self.widgets.items() if path in ADVANCED_FIELDS]
+        basic = [c for path, c in self.cells.items() if path in BASIC_FIELDS]
+        advanced = [c for path, c in self.cells.items() if path in ADVANCED_FIELDS]
         return pn.Column(
             "## 3. Method and hyperparameters",
             pn.pane.Markdown("**Presets** (set several values at once; you can still change each one):"),

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import panel as pn
 
 from ui.state.help_text import help_for
 from ui.state.new_run import NewRunState
 from ui.state.wizard_model import model_choices
-from ui.views.safe_text import escape_text, text_table
+from ui.views.safe_text import escape_text
 
 OTHER = "Other (type a source below)"
+
+
+def architecture_html(rows: list[tuple[str, str]]) -> str:
+    """The model's properties as a two-column table whose values wrap (a long "trained" line stays whole)."""
+    cells = "".join(
+        f'<tr><th style="text-align:left;font-weight:normal;color:#555;padding:2px 16px 2px 0;white-space:nowrap;'
+        f'vertical-align:top">{escape_text(name)}</th><td style="padding:2px 0;overflow-wrap:anywhere">'
+        f"{escape_text(value)}</td></tr>"
+        for name, value in rows
+    )
+    return f'<table class="gj-architecture-table" style="border-collapse:collapse">{cells}</table>'
 
 
 class ModelView(pn.viewable.Viewer):
@@ -60,13 +70,7 @@ class ModelView(pn.viewable.Viewer):
         step = self.state.model
         rows = step.architecture()
         if rows:
-            table = text_table(
-                pd.DataFrame(rows, columns=["", "value"]),
-                show_index=False,
-                disabled=True,
-                css_classes=["gj-newrun-architecture"],
-                width=520,
-            )
+            table = pn.pane.HTML(architecture_html(rows), width=620, css_classes=["gj-newrun-architecture"])
         else:
             table = pn.pane.Markdown("The architecture of this source is read when the model loads.")
         warnings = step.warnings()
@@ -75,13 +79,23 @@ class ModelView(pn.viewable.Viewer):
             alert_type="warning" if warnings else "success",
             css_classes=["gj-newrun-memory"],
         )
-        batch = step.suggested_batch_size()
-        advice = (
-            f"Largest batch that fits: **{batch}** rows (now {config.train.batch_size})."
-            if batch
-            else "No batch size fits as configured: try LoRA/QLoRA, model.remat, or a shorter sequence length."
+        advice = step.batch_advice()
+        self.suggest.disabled = advice is None or advice.size == config.train.batch_size
+        if advice is None:
+            text = (
+                "No batch size fits as configured: try LoRA or QLoRA (Method step), recomputing activations, "
+                "or a shorter sequence length (Data step)."
+            )
+            self.suggest.label = "Use the suggested batch size"
+        else:
+            text = (
+                f"Suggested batch size: <b>{advice.size}</b> rows (now {config.train.batch_size}). "
+                f"{escape_text(advice.reason)}"
+            )
+            self.suggest.label = f"Use the suggested batch size ({advice.size})"
+        return pn.Column(
+            table, memory, pn.pane.HTML(f"<p>{text}</p>", width=620, css_classes=["gj-newrun-batch-advice"])
         )
-        return pn.Column(table, memory, pn.pane.Markdown(advice, css_classes=["gj-newrun-batch-advice"]))
 
     @staticmethod
     def _error(error: str):

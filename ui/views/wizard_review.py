@@ -1,4 +1,4 @@
-"""The Review step's page: the config as YAML and as a command, every problem, and Start."""
+"""The Review step's page: the run's name, every problem, the config as YAML and as a command, and Start."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import panel as pn
 
 from ui.state.new_run import NewRunState
 from ui.views.safe_text import code_text, escape_text, preformatted
+from ui.views.wizard_fields import field_widget
 
 
 class ReviewView(pn.viewable.Viewer):
@@ -17,11 +18,13 @@ class ReviewView(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         review = state.review
+        self.run_name = field_widget(state, "name")
+        self.run_name.width = 420
         self.yaml = pn.widgets.CodeEditor(
             language="yaml", readonly=True, height=360, sizing_mode="stretch_width", css_classes=["gj-newrun-yaml"]
         )
-        self.command = pn.pane.HTML(css_classes=["gj-newrun-command"])
-        self.problems = pn.pane.HTML(css_classes=["gj-newrun-problems"])
+        self.command = pn.pane.HTML(css_classes=["gj-newrun-command"], sizing_mode="stretch_width")
+        self.problems = pn.pane.HTML(css_classes=["gj-newrun-problems"], sizing_mode="stretch_width")
         self.download = pn.widgets.FileDownload(
             callback=lambda: io.StringIO(review.yaml_text()),
             filename=review.file_name(),
@@ -40,7 +43,7 @@ class ReviewView(pn.viewable.Viewer):
         try:
             self.state.review.start()
         finally:
-            self.start.disabled = False
+            self._refresh()
 
     def _refresh(self, *_) -> None:
         if self.state.step != "Review":
@@ -49,13 +52,13 @@ class ReviewView(pn.viewable.Viewer):
         self.yaml.value = review.yaml_text()
         self.download.filename = review.file_name()
         self.command.object = (  # a <pre> the run name cannot close, unlike a Markdown code fence
-            f"<p>Same job from a terminal:</p>{preformatted(review.command())}"
-            f"<p>or save the YAML and run {code_text(f'gemma-jax train {review.file_name()}')}.</p>"
+            f"<p>To run the same job from a terminal, download the config and run "
+            f"{code_text(review.file_command())}, or without a file:</p>{preformatted(review.command())}"
         )
         problems = review.problems()
         if problems:
             items = "".join(f"<li>{escape_text(p)}</li>" for p in problems)
-            self.problems.object = f"<p><b>{len(problems)} problem(s) to fix before starting:</b></p><ul>{items}</ul>"
+            self.problems.object = f'<p style="color:#b3261e"><b>{len(problems)} problem(s) to fix before starting:</b></p><ul>{items}</ul>'
         else:
             self.problems.object = "<p>No problems: ready to start.</p>"
         self.start.disabled = bool(problems)
@@ -63,10 +66,11 @@ class ReviewView(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(
             "## 4. Review",
+            self.run_name,
             self.problems,
+            self.start,
             self.yaml,
             self.download,
             self.command,
-            self.start,
             css_classes=["gj-newrun-review"],
         )

@@ -44,6 +44,8 @@ def _soft_cap(x: jax.Array, cap: float | None) -> jax.Array:
 
 
 def _attention(config, layer, x, tables, cache, index, slot, mask):
+    """The layer's attention output, its cache, and its attention probabilities ([batch, kv_heads,
+    groups, tokens, slots] for a prompt; unused, and so compiled away, unless forward keeps them)."""
     batch, tokens, _ = x.shape
     heads, kv_heads, head_dim = config.num_query_heads, config.num_key_value_heads, config.head_dim
     qkv = layer["qkv"].apply(x).reshape(batch, tokens, heads + 2 * kv_heads, head_dim)
@@ -66,6 +68,7 @@ def _attention(config, layer, x, tables, cache, index, slot, mask):
         weights = jax.nn.softmax(scores, axis=1)
         attended = jnp.sum(weights[..., None] * values[:, :, :, None, :], axis=1)
         attended = attended.reshape(batch, 1, heads * head_dim)
+        weights = jnp.moveaxis(weights, 1, -1)[:, :, :, None, :]  # [batch, kv_heads, groups, 1, slots]
     else:
         query = query.reshape(batch, tokens, kv_heads, groups, head_dim)
         scores = jnp.einsum("btkgh,bskh->bkgts", query, keys)
@@ -73,7 +76,7 @@ def _attention(config, layer, x, tables, cache, index, slot, mask):
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         weights = jax.nn.softmax(scores, axis=-1)
         attended = jnp.einsum("bkgts,bskh->btkgh", weights, values).reshape(batch, tokens, heads * head_dim)
-    return layer["attention_output"].apply(attended), cache
+    return layer["attention_output"].apply(attended), cache, weights
 
 
 def _feed_forward(layer, x):
@@ -88,14 +91,18 @@ def forward(
     cache: KVCache,
     slot: jax.Array,
     starts: jax.Array,
-) -> tuple[jax.Array, KVCache]:
+    keep_attention: bool = False,
+) -> tuple[jax.Array, KVCache] | tuple[jax.Array, KVCache, list[jax.Array]]:
     """Hidden states [batch, tokens, hidden] (before the final norm) of `token_ids` [batch, tokens]
-    written at cache slots slot..slot+tokens-1, and the cache holding their keys/values."""
+    written at cache slots slot..slot+tokens-1, and the cache holding their keys/values.
+
+    keep_attention: also return each layer's attention probabilities, [batch, heads, tokens, slots]
+    (the softmax the layer itself applied: what the attention view shows)."""
     tokens = token_ids.shape[1]
     query_slots = slot + jnp.arange(tokens)
     positions = jnp.maximum(query_slots[None, :] - starts[:, None], 0)
     x = weights["embedding"].rows(token_ids) * jnp.float32(config.embedding_scale)
-    tables, masks = {}, {}
+    tables, masks, kept = {}, {}, []
     for index, layer in enumerate(weights["layers"]):
         rope = (config.rope_wavelengths[index], config.rope_scaling_factors[index])
         if rope not in tables:
@@ -103,7 +110,7 @@ def forward(
         window = config.sliding_windows[index]
         if window not in masks:
             masks[window] = attention_mask(query_slots, starts, cache.slots, window)
-        attended, cache = _attention(
+        attended, cache, probabilities = _attention(
             config,
             layer,
             rms_norm(x, layer["pre_attention_norm"], config.norm_epsilon),
@@ -113,6 +120,8 @@ def forward(
             slot,
             masks[window],
         )
+        if keep_attention:
+            kept.append(probabilities.reshape(x.shape[0], config.num_query_heads, tokens, -1))
         if config.use_post_attention_norm:
             attended = rms_norm(attended, layer["post_attention_norm"], config.norm_epsilon)
         x = x + attended
@@ -120,7 +129,7 @@ def forward(
         if config.use_post_ffw_norm:
             hidden = rms_norm(hidden, layer["post_ffw_norm"], config.norm_epsilon)
         x = x + hidden
-    return x, cache
+    return (x, cache, kept) if keep_attention else (x, cache)
 
 
 def logits(weights: dict, config: DecoderConfig, hidden: jax.Array) -> jax.Array:

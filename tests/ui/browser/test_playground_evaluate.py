@@ -2,8 +2,8 @@
 
 At 1400x1000 (and 1024 wide) every Playground control is on screen; answers read as normal text, not a
 greyed-out disabled box; a second prompt continues the conversation on both sides; the refresh button
-says what it does. Evaluate shows the job's progress before its report, and the per-example table keeps
-its loss columns on the page. Screenshots go to test-artifacts/browser/.
+says what it does. Evaluate shows the job's progress before its report (eval/step-N-SPLIT/report.json),
+and the per-example table keeps its loss columns on the page (test_evaluate_page.py covers the rest of it). Screenshots go to test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ui.server_process import DashboardProcess
 from ui.views.refresh_label import REFRESH_LABEL, REFRESH_TOOLTIP
 
 TIMEOUT = 90_000
-PROGRESS = re.compile(r"^(Loading|Restoring|Preparing|Loss|Per-example|Answers|Writing)")
+PROGRESS = re.compile(r"^(Loading|Restoring|Preparing|Loss|Answers|Reference scores|Scoring|Writing)")
 
 
 def go(page, name: str) -> None:
@@ -122,6 +122,7 @@ def test_playground_chat_and_evaluate_progress(browser, artifacts, tmp_path, tmp
         # Back on Evaluate: the report, its loss columns inside the page.
         go(page, "Evaluate")
         page.locator(".gj-evaluate-examples .tabulator-row").first.wait_for(timeout=TIMEOUT)
+        page.locator(".gj-evaluate-examples").first.scroll_into_view_if_needed()  # below the metric cards
         within_viewport(page, ".gj-evaluate-examples .tabulator-col[tabulator-field='loss']")
         within_viewport(page, ".gj-evaluate-examples .tabulator-col[tabulator-field='base loss']")
         table = page.locator(".gj-evaluate-examples").first.bounding_box()
