@@ -39,6 +39,7 @@ PATH_FIELDS = {
     "model.source": "model_source",
     "checkpoint.directory": "checkpoint_dir",
     "train.webhook_url": "webhook_url",
+    "eval.custom_metrics": "custom_metrics",
 }
 NOT_PATH_FIELDS = frozenset(
     {
@@ -73,6 +74,7 @@ NOT_PATH_FIELDS = frozenset(
         "schedule.name",
         "checkpoint.save",
         "eval.sample_prompts",
+        "eval.metrics",  # names from gemma_jax.metrics' table, validated there
     }
 )
 UPLOAD_HINT = "upload the file on the Data step, or give a path inside your workspace such as uploads/NAME"
@@ -293,6 +295,15 @@ class Confinement:
         if not training:
             cfg = set_field(cfg, "train.webhook_url", None)
         return self.config_problems(cfg)
+
+    def custom_metrics(self, specs) -> tuple[str, ...]:
+        """Refused for a logged-in user: a custom metric is Python code the evaluation imports and runs
+        as the server's user, with every other user's files in reach."""
+        raise ConfinementError(
+            "custom metrics run your own Python code on the server, which a shared dashboard does not allow; "
+            "remove eval.custom_metrics, or run `gemma-jax evaluate RUN --custom-metrics module:function` "
+            "on a machine of your own"
+        )
 
     # -- remote ---------------------------------------------------------------------------------
     def gs_uri(self, text: str) -> str:

@@ -1,4 +1,5 @@
-"""`/downloads/<run_id>/<export folder>/<file>`: a user's export streamed over plain HTTP.
+"""`/downloads/<run_id>/<export folder>/<file>`: a user's export streamed over plain HTTP (and
+`/downloads/<run_id>/eval/step-N-SPLIT/<report file>`, an evaluation report; see ui/downloads.py).
 
 The user is whoever the dashboard's own auth provider says the request belongs to (the login
 cookie for password logins, Panel's for OAuth), exactly as for the pages; without a login
@@ -18,7 +19,7 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError
 
-from ui.downloads import DOWNLOAD_PREFIX, attachment, content_type, export_file
+from ui.downloads import DOWNLOAD_PREFIX, attachment, content_type, download_file
 from ui.workspace import Workspace
 
 CHUNK_BYTES = 1024 * 1024
@@ -48,7 +49,7 @@ class ExportDownloadHandler(AuthRequestHandler):
                 self._to_login()
                 return
         workspace = Workspace.for_user(self.dashboard.root, user, allowed=self.dashboard.allowed)
-        path = export_file(workspace, run_id, relative)
+        path = download_file(workspace, run_id, relative)
         if path is None:
             raise HTTPError(404)
         loop = IOLoop.current()

@@ -13,6 +13,7 @@ from typing import Any
 from gemma_jax.config.convert import field_types, type_problems
 from gemma_jax.config.errors import ConfigError, did_you_mean
 from gemma_jax.config.job_config import JobConfig
+from gemma_jax.config.learning_rates import learning_rate_hint
 from gemma_jax.config.mesh import batch_split_problems, mesh_shape_problems
 from gemma_jax.models.memory_check import memory_problems
 
@@ -238,7 +239,8 @@ def _quantization(c: _Checker) -> None:
 
 def _optimizer(c: _Checker) -> None:
     c.choice("optimizer.name")
-    c.positive("optimizer.learning_rate", "typical values are 1e-5 (full) to 2e-4 (LoRA)")
+    kind = c.cfg.method.kind
+    c.positive("optimizer.learning_rate", learning_rate_hint(kind if isinstance(kind, str) else "lora"))
     c.at_least("optimizer.weight_decay", 0, "use 0 to turn weight decay off")
     c.fraction("optimizer.b1", 1, "the usual value is 0.9", high_open=True)
     c.fraction("optimizer.b2", 1, "the usual value is 0.999", high_open=True)

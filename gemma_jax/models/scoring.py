@@ -73,17 +73,20 @@ def _score_batch(generator: Generator, pairs, top_k: int) -> list[ContinuationSc
     tokenizer = generator.model.tokenizer
     rows = [prompt + continuation for prompt, continuation in pairs]
     slots = _round_up(max(len(row) for row in rows), POSITION_CHUNK)
+    # Rows end at the last slot, so every continuation lies in the last tail positions (with the
+    # position that predicts its first token).
+    tail = _round_up(max(len(continuation) for _, continuation in pairs) + 1, POSITION_CHUNK)
     block = np.full((len(rows), slots), tokenizer.pad_id, np.int32)
     starts = np.array([slots - len(row) for row in rows], np.int32)
     for index, row in enumerate(rows):
         block[index, starts[index] :] = row
     chosen, best, ids = next_token_log_probs(
-        generator.weights.current(), block, starts, config=generator.config, top_k=top_k
+        generator.weights.current(), block, starts, config=generator.config, top_k=top_k, tail=tail
     )
     chosen, best, ids = np.asarray(chosen), np.asarray(best), np.asarray(ids)
     scores = []
-    for index, (prompt, continuation) in enumerate(pairs):
-        first = starts[index] + len(prompt) - 1  # the position that predicts the continuation's first token
+    for index, (_, continuation) in enumerate(pairs):
+        first = tail - len(continuation) - 1  # the position that predicts the continuation's first token
         tokens = tuple(
             TokenScore(
                 token_id=token,

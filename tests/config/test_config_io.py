@@ -124,6 +124,8 @@ EVERYTHING_CHANGED = JobConfig(
         max_new_tokens=64,
         early_stop_patience=3,
         early_stop_min_delta=0.01,
+        metrics=("rougeL", "chrf"),
+        custom_metrics=("my_metrics:length_ok",),
     ),
 )
 

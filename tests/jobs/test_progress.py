@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from gemma_jax.jobs.progress import PREFIX, Progress, latest_progress, parse_progress, report_progress
+from gemma_jax.jobs.progress import PREFIX, Progress, _Pace, latest_progress, parse_progress, report_progress
 
 
 def test_a_reported_line_parses_back_and_reads_as_words():
@@ -61,3 +61,35 @@ def test_the_newest_progress_among_other_output():
     ]
     assert latest_progress(lines) == Progress("loss", 2, 4)
     assert latest_progress(lines[2:]) is None and latest_progress([]) is None
+
+
+def test_the_time_left_comes_from_the_pace_since_the_stage_began():
+    pace = _Pace()
+    assert pace.eta("answers", "base model", 0, 40, now=100.0) is None  # nothing done yet: no guess
+    assert pace.eta("answers", "base model", 10, 40, now=110.0) == pytest.approx(30.0)  # 1 s an example
+    assert pace.eta("answers", "base model", 30, 40, now=120.0) == pytest.approx(20 / 30 * 10)  # the mean pace
+    assert pace.eta("answers", "base model", 40, 40, now=121.0) is None  # done
+    assert pace.eta("answers", "fine-tuned model", 5, 40, now=200.0) is None  # another stage: its own start
+    assert pace.eta("answers", "base model", 0, 40, now=300.0) is None  # the stage began again
+
+
+def test_the_time_left_reads_as_words_and_survives_the_pipe():
+    progress = Progress("answers", 16, 39, "examples", "base model", eta_s=185.4)
+    assert progress.message == "answers: 16/39 examples, base model, about 3 min 5 s left"
+    assert parse_progress(progress.line()) == progress
+    assert Progress("loss", 1, 2, eta_s=4000).message == "loss: 1/2, about 1 h 6 min left"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_terminal_gets_a_bar_on_stderr_and_stdout_stays_clean(capsys):
+    terminal = _Terminal()
+    report_progress("answers", 3, 4, unit="examples", out=terminal)
+    report_progress("answers", 4, 4, unit="examples", out=terminal)
+    assert terminal.getvalue() == ""  # a script reading stdout sees only its own lines
+    err = capsys.readouterr().err
+    assert "[##################......] answers: 3/4 examples" in err
+    assert err.endswith("[########################] answers: 4/4 examples\n")

@@ -254,6 +254,17 @@ def _str_fields(cls, prefix: str = "") -> set[str]:
     return found
 
 
+def test_custom_metrics_are_refused_to_a_logged_in_user(server, tmp_path):
+    """A custom metric is code the evaluation imports: on a shared dashboard it would run as the server."""
+    cfg = set_field(JobConfig(runs_dir=str(server.alice.runs_dir)), "eval.custom_metrics", ("evil:steal",))
+    problems = server.confinement.config_problems(cfg)
+    assert [p.split(":")[0] for p in problems] == ["eval.custom_metrics"]
+    assert "Python code" in problems[0] and "--custom-metrics" in problems[0]
+    assert server.confinement.config_problems(set_field(cfg, "eval.custom_metrics", ())) == []
+    store = RunStore.create(cfg, run_id="with-metric")  # written before the check, e.g. by the CLI
+    assert any(p.startswith("eval.custom_metrics") for p in server.confinement.run_problems(store.path))
+
+
 def test_every_str_field_of_the_config_is_classified_as_a_path_or_not():
     """A new str field must be added to PATH_FIELDS (and checked) or to NOT_PATH_FIELDS (and why)."""
     fields = _str_fields(JobConfig)

@@ -21,6 +21,8 @@ from ui_helpers import make_session
 from ui.state.evaluate import EvaluateState
 from ui.views.evaluate import EvaluatePage
 
+FILES = ("report.json", "predictions.jsonl")  # what an evaluation writes, offered for download
+
 OLD_REPORT = {  # eval/step-N-SPLIT.json, before report.json + predictions.jsonl
     "step": 4,
     "split": "validation",
@@ -328,6 +330,10 @@ def test_a_real_evaluation_runs_in_a_subprocess_and_failures_are_explained(tmp_p
     assert state.report["step"] == 3 and state.report["examples"] == 2
     assert state.report["path"] == str(run_dir / "eval" / "step-3-validation" / "report.json")
     assert len(state.rows) == 2 and state.rows[0]["tuned_tokens"] and "loss" in {c["name"] for c in state.cards()}
+    attention = state.attention  # the maps the evaluation saved for its hardest examples
+    assert attention.note == "" and attention.shown and set(attention.examples) <= {0, 1} and attention.examples
+    assert attention.models == ["tuned", "base"] and attention.weights().shape == (len(attention.pieces),) * 2
+    assert [link["name"] for link in state.downloads()] == list(FILES)
     assert session.notifications[-1][1] == "success"
 
     state.picker.checkpoint = "2"

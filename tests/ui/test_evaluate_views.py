@@ -12,7 +12,7 @@ from pathlib import Path
 
 import panel as pn
 from bokeh.models import ColumnDataSource
-from test_evaluate_state import classification_report, text_report, tokens, write_report
+from test_evaluate_state import FILES, classification_report, text_report, tokens, write_report
 from test_injection import HOSTILE, IMG, SCRIPT, assert_literal, panes
 from ui_helpers import make_session
 
@@ -79,7 +79,9 @@ def test_cards_table_tokens_and_sweep(tmp_path):
     assert titles[0].startswith("‘ Ah’: 90.0%")
     page.state.order = "Highest loss first"
     assert list(page.table.value["#"]) == [2, 0, 1] and "2 examples" in page.examples.order_note.object
-    assert html.unescape(page.where.object).endswith("step-5-validation/predictions.jsonl</code></div>")
+    where = html.unescape(page.where.object)
+    assert 'href="downloads/fresh/eval/step-5-validation/predictions.jsonl"' in where
+    assert "step-5-validation/predictions.jsonl</code></div>" in where
 
 
 def test_hostile_texts_stay_text_in_cards_table_and_tokens(tmp_path):
@@ -89,7 +91,10 @@ def test_hostile_texts_stay_text_in_cards_table_and_tokens(tmp_path):
         row["tuned_tokens"] = [{"piece": IMG, "log_prob": -0.1, "top": [[SCRIPT, -1.0], ['"><img src=x>', -2.0]]}]
     page = page_with(tmp_path, (report, rows))
     page.table.selection = [0]
-    assert_literal(panes(page), IMG, SCRIPT, f"Prompt: {HOSTILE[2]}")
+    # every pane but the download links (our own <a href>, checked below) holds text only
+    assert_literal([p for p in panes(page) if p is not page.where], IMG, SCRIPT, f"Prompt: {HOSTILE[2]}")
+    links = [attrs for tag, attrs in tags(page.where.object) if tag == "a"]
+    assert [a["href"] for a in links] == [f"downloads/fresh/eval/step-5-validation/{n}" for n in FILES]
     markup = page.examples.tokens.object
     for tag, attrs in tags(markup):
         assert tag in {"div", "span", "b", "br"} and set(attrs) <= {"class", "style", "title"}, (tag, attrs)

@@ -3,11 +3,17 @@ or batch size blocks Start, doubtful ones are warned about with why, and Max ste
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from new_run_helpers import hardware, make_wizard
 
+from gemma_jax.config import load_config, validate
+from gemma_jax.config.learning_rates import TYPICAL_LEARNING_RATES
 from gemma_jax.config.presets import apply_preset
 from ui.state.help_text import help_for
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml"
 
 
 def _quickstart(tmp_path, hw=None):
@@ -26,7 +32,7 @@ def test_a_learning_rate_of_50_is_an_error_beside_the_field_and_blocks_start(tmp
     assert _notes(wizard, "optimizer.learning_rate") == [] and wizard.review.problems() == []
     wizard.set("optimizer.learning_rate", 50.0)
     ((level, text),) = _notes(wizard, "optimizer.learning_rate")
-    assert level == "error" and text.startswith("50 is far too high") and "1e-4 to 1e-3 is usual for LoRA" in text
+    assert level == "error" and text.startswith("50 is far too high") and "1e-4 to 2e-3 is usual for LoRA" in text
     problems = wizard.review.problems()
     assert problems[0].startswith("Learning rate: 50 is far too high")
     assert not any("optimizer." in p for p in problems)  # the page's words, never the config key
@@ -54,8 +60,22 @@ def test_doubtful_learning_rates_are_warned_about_not_refused(tmp_path, kind, op
 
 def test_the_learning_rate_help_explains_the_quick_starts_higher_rate():
     text = help_for("optimizer.learning_rate")
-    assert "quick start uses 1e-3 for its 30 steps" in text and "small LoRA rank" in text
-    assert "1e-4 to 2e-4" in text
+    assert "quick start uses 1e-3 for its 30 steps" in text and "only the small adapters train" in text
+    assert "For LoRA, 1e-4 to 2e-3 is usual" in text and "(1e-5 to 1e-4)" in text
+
+
+def test_the_quick_starts_rate_is_inside_the_range_every_hint_gives(tmp_path):
+    """validate(), the field note and the help said 1e-5 to 2e-4 while the quick start used 1e-3."""
+    quick = load_config(QUICKSTART).optimizer.learning_rate
+    low, high = TYPICAL_LEARNING_RATES["lora"]
+    assert low <= quick <= high
+    wizard = _quickstart(tmp_path)
+    assert wizard.config.optimizer.learning_rate == quick and _notes(wizard, "optimizer.learning_rate") == []
+    wizard.set("optimizer.learning_rate", 0.0)
+    ((_, note),) = _notes(wizard, "optimizer.learning_rate")
+    (problem,) = [p for p in validate(wizard.config) if p.startswith("optimizer.learning_rate")]
+    for text in (note, problem, help_for("optimizer.learning_rate")):
+        assert "1e-4 to 2e-3" in text and "2e-4 (LoRA)" not in text
 
 
 def test_a_batch_of_100000_is_flagged_at_the_field_with_a_batch_a_person_would_choose(tmp_path):
@@ -124,3 +144,26 @@ def test_the_method_page_shows_the_notes_under_the_fields(tmp_path):
     note = view.notes["optimizer.learning_rate"]
     assert note.visible and "gj-field-error" in note.object and "50 is far too high" in note.object
     assert view.cells["optimizer.learning_rate"].objects == [view.widgets["optimizer.learning_rate"], note]
+
+
+def test_small_rates_show_as_typed_and_a_word_is_refused_in_words(tmp_path):
+    """A fixed-decimals FloatInput showed a learning rate of 1e-7 (and Adam's eps, 1e-8) as 0."""
+    from ui.views.wizard_fields import field_widget
+
+    wizard = _quickstart(tmp_path)
+    rate = field_widget(wizard, "optimizer.learning_rate")
+    assert rate.value == "0.001"
+    wizard.set("optimizer.learning_rate", 1e-7)
+    assert rate.value == "1e-7"
+    assert field_widget(wizard, "optimizer.eps").value == "1e-8"
+    rate.value = "2E-5"  # what a person types
+    assert wizard.config.optimizer.learning_rate == 2e-5 and rate.value == "2e-5"  # as the config holds it
+    rate.value = "fast"
+    assert wizard.config.optimizer.learning_rate == 2e-5 and rate.value == "2e-5"  # the kept value shown again
+    _, level, text = wizard.session.notifications[-1]
+    assert level == "error" and text == "Learning rate: type a number such as 0.001 or 2e-4 (got 'fast')"
+    clip = field_widget(wizard, "optimizer.max_grad_norm")  # optional: empty turns clipping off
+    clip.value = ""
+    assert wizard.config.optimizer.max_grad_norm is None
+    clip.value = "0.5"
+    assert wizard.config.optimizer.max_grad_norm == 0.5

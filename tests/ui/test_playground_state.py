@@ -256,3 +256,17 @@ def test_controls_wrap_and_answers_are_not_disabled_inputs(tmp_path):
     assert answers == [] and page.tuned.select(pn.pane.HTML)
     refresh = page.layout[1][-1]
     assert refresh.name == "↻ Refresh" and "checkpoints" in refresh.description
+
+
+def test_the_switches_are_checkboxes_their_words_toggle_and_they_follow_the_state(tmp_path):
+    """Panel's Checkbox puts its words outside the box's <label>: a click on them did nothing."""
+    page = PlaygroundPage(make_session(tmp_path))
+    assert page.layout.select(pn.widgets.Checkbox) == []
+    state = page.state
+    for box, name in ((page.approximate, "approximate"), (page.chat, "chat")):
+        assert isinstance(box, pn.widgets.CheckBoxGroup) and len(box.options) == 1
+        before = getattr(state, name)
+        box.value = [] if before else list(box.options)  # what a click on the box or its words sends
+        assert getattr(state, name) is (not before)
+        setattr(state, name, before)
+        assert box.value == (list(box.options) if before else [])

@@ -8,8 +8,11 @@ its output (absl and XLA chatter) is not shown.
 
 A shown report brings its per-example rows (predictions.jsonl, or an older report's own list): the
 table lists them in the order picked (the hardest first), narrowed to one confusion-matrix cell when
-one is picked; one selected example's reference tokens show with their probabilities. What is shown
-of a report is computed in ui.state.evaluate_report; comparing runs is ui.state.evaluate_compare.
+one is picked; one selected example's reference tokens show with their probabilities, and the
+attention maps saved for the hardest examples (ui.state.evaluate_attention). What is shown of a
+report is computed in ui.state.evaluate_report (multiple choice: ui.state.evaluate_choice); comparing
+runs is ui.state.evaluate_compare. The report's two files are offered as plain download links on the
+server's download route (ui/downloads.py), never bytes through the websocket.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ import param
 from gemma_jax.evaluate import SPLITS, read_predictions, read_reports, report_path
 from gemma_jax.jobs.progress import latest_progress
 from gemma_jax.metrics.selection import KNOWN_METRICS
+from ui.downloads import download_url
 from ui.state import evaluate_report as shown
 from ui.state.background import CheckpointJobState
+from ui.state.evaluate_attention import AttentionState
+from ui.state.evaluate_choice import choice_cards, choice_facts
 from ui.state.evaluate_compare import CompareState
+from ui.state.export import format_size
 
 MODELS = {"tuned": "fine-tuned", "base": "base"}
 
@@ -59,8 +66,10 @@ class EvaluateState(CheckpointJobState):
         self._clock = clock
         self._started: float | None = None
         self.compare = CompareState(session)
+        self.attention = AttentionState()
         super().__init__(session, **params)
         self.param.watch(self._read_rows, "report")
+        self.param.watch(lambda event: self.attention.show_example(event.new), "selected")
         self._read_rows()
 
     # -- the reports -------------------------------------------------------------------------------
@@ -79,6 +88,7 @@ class EvaluateState(CheckpointJobState):
         raw = read_predictions(report) if report else []
         self.cell, self.selected = None, None
         self.rows = [shown.normal_row(row, position) for position, row in enumerate(raw) if isinstance(row, dict)]
+        self.attention.load(report, self.rows)
 
     # -- the job -----------------------------------------------------------------------------------
 
@@ -141,6 +151,13 @@ class EvaluateState(CheckpointJobState):
 
     def cards(self) -> list[dict]:
         return shown.metric_cards(self.report)
+
+    def choice_cards(self) -> list[dict]:
+        """Multiple-choice accuracy and length-normalised accuracy, fine-tuned against base ([]: none)."""
+        return choice_cards(self.report)
+
+    def choice_facts(self) -> list[tuple[str, str]]:
+        return choice_facts(self.report)
 
     @property
     def partial(self) -> bool:
@@ -235,3 +252,25 @@ class EvaluateState(CheckpointJobState):
         if path is None or path.name != "report.json":
             return None  # an older report keeps its rows inside
         return path.parent / "predictions.jsonl"
+
+    def downloads(self) -> list[dict]:
+        """A link per file of the shown report (report.json, predictions.jsonl): name, size, URL on the
+        download route, and where it is on the server (relative to the workspace behind a login)."""
+        run, run_dir = self.picker.run, self.picker.run_dir
+        links = []
+        for path in (self.report_file, self.predictions_file):
+            if path is None or run is None or run_dir is None or path.name not in ("report.json", "predictions.jsonl"):
+                continue
+            try:
+                relative, size = path.relative_to(run_dir).as_posix(), path.stat().st_size
+            except (ValueError, OSError):  # not this run's (never), or deleted meanwhile
+                continue
+            links.append(
+                {
+                    "name": path.name,
+                    "size": format_size(size),
+                    "url": download_url(run, relative),
+                    "server_path": self.session.confinement.shown(path),
+                }
+            )
+        return links

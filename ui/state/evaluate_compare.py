@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import param
 
-from gemma_jax.evaluate.compare import comparison_rows, metric_columns
+from gemma_jax.evaluate import comparison_rows, metric_columns
 from ui.confinement import ConfinementError
 from ui.state.evaluate_report import direction, format_delta, format_value
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
 NEUTRAL = frozenset({"mean_length"})  # neither direction is better
 HUNDRED_SCALE = frozenset({"bleu", "chrf"})  # sacrebleu's 0-100 scale; the rest are 0-1 or losses
+CHOICE_PREFIX = "choice_"  # gemma_jax.evaluate.evaluation: the multiple-choice figures among the metrics
 SCORE_PREFERENCE = ("rougeL", "chrf", "f1", "exact_match", "bleu", "rouge1", "rouge2", "accuracy")
 ORDERS = {
     "As evaluated": None,
@@ -62,38 +63,41 @@ def format_delta(name: str, value) -> str:
     return ("+" if value >= 0 else "") + format_value(name, value)
 
 
-def metric_cards(report: dict | None) -> list[dict]:
-    """One card per metric: name, tuned, base, delta (texts), `verdict` ("better", "worse", "same" or
-    None: no base or no direction), the 95% interval of the delta as text, `sure` (it excludes 0),
+def metric_card(name: str, value, base, change, bounds=None) -> dict:
+    """One metric's card: name, tuned, base, delta (texts), `verdict` ("better", "worse", "same" or None:
+    no base or no direction), the 95% interval of the delta as text, `sure` (it excludes 0),
     `direction` (+1 higher is better, -1 lower, 0 neither) and `sign` (of the change)."""
+    verdict = None
+    if change is not None and direction(name) and not math.isnan(change):
+        signed = change * direction(name)
+        verdict = "better" if signed > 0 else ("worse" if signed < 0 else "same")
+    low_high = bounds if isinstance(bounds, list | tuple) and len(bounds) == 2 else None
+    return {
+        "name": name,
+        "tuned": format_value(name, value),
+        "base": format_value(name, base),
+        "delta": format_delta(name, change),
+        "verdict": verdict,
+        "interval": (
+            f"95% CI [{format_delta(name, low_high[0])}, {format_delta(name, low_high[1])}]" if low_high else ""
+        ),
+        "sure": bool(low_high and (low_high[0] > 0 or low_high[1] < 0)),
+        "direction": direction(name),
+        "sign": 0 if change is None or math.isnan(change) or change == 0 else (1 if change > 0 else -1),
+    }
+
+
+def metric_cards(report: dict | None) -> list[dict]:
+    """One card (metric_card) per metric of the report; multiple choice has a section of its own
+    (ui.state.evaluate_choice), so its `choice_*` figures are left out here."""
     if not report:
         return []
     tuned, base, delta, interval = model_metrics(report)
-    cards = []
-    for name, value in tuned.items():
-        change = delta.get(name)
-        bounds = interval.get(name)
-        verdict = None
-        if change is not None and direction(name) and not math.isnan(change):
-            signed = change * direction(name)
-            verdict = "better" if signed > 0 else ("worse" if signed < 0 else "same")
-        low_high = bounds if isinstance(bounds, list | tuple) and len(bounds) == 2 else None
-        cards.append(
-            {
-                "name": name,
-                "tuned": format_value(name, value),
-                "base": format_value(name, base.get(name)),
-                "delta": format_delta(name, change),
-                "verdict": verdict,
-                "interval": (
-                    f"95% CI [{format_delta(name, low_high[0])}, {format_delta(name, low_high[1])}]" if low_high else ""
-                ),
-                "sure": bool(low_high and (low_high[0] > 0 or low_high[1] < 0)),
-                "direction": direction(name),
-                "sign": 0 if change is None or math.isnan(change) or change == 0 else (1 if change > 0 else -1),
-            }
-        )
-    return cards
+    return [
+        metric_card(name, value, base.get(name), delta.get(name), interval.get(name))
+        for name, value in tuned.items()
+        if not name.startswith(CHOICE_PREFIX)
+    ]
 
 
 def normal_row(row: dict, position: int) -> dict:
@@ -205,24 +209,6 @@ def sweep_series(report: dict | None) -> dict[float, list[tuple[float, float]]]:
 
 def sweep_metric(report: dict | None) -> str:
     return next((str(p.get("metric")) for p in (report or {}).get("sweep") or [] if p.get("metric")), "")
-
-
-def choice_summary(report: dict | None) -> list[tuple[str, str]]:
-    """(label, text) of a multiple-choice evaluation."""
-    choice = (report or {}).get("choice")
-    if not choice:
-        return []
-    lines = [("Questions", str(choice.get("questions", "-")))]
-    for model, label in (("tuned", "fine-tuned"), ("base", "base")):
-        scores = choice.get(model) or {}
-        if "accuracy" in scores:
-            lines.append(
-                (
-                    f"Accuracy ({label})",
-                    f"{scores['accuracy']:.3f} (length-normalised {scores.get('accuracy_norm', math.nan):.3f})",
-                )
-            )
-    return lines
 
 
 def settings_text(report: dict | None) -> str:

@@ -6,6 +6,8 @@ which way to turn it. The wizard puts each one next to its widget as a tooltip.
 
 from __future__ import annotations
 
+from gemma_jax.config.learning_rates import typical_range
+
 HELP: dict[str, str] = {
     # data
     "data.train_path": "The examples to learn from: an uploaded file, a path on the server, hf:NAME (Hugging Face), "
@@ -76,10 +78,11 @@ HELP: dict[str, str] = {
     "optimizer.name": "The rule that updates the weights. AdamW is the safe default; Adafactor and Lion use "
     "less memory; SGD is the simplest.",
     "optimizer.learning_rate": "How big each update step is. Too high and the loss jumps or becomes NaN; too low "
-    "and the model barely changes. For LoRA, 1e-4 to 2e-4 is the safe choice for long runs on larger models; "
-    "small models, short runs and a small LoRA rank tolerate higher rates, up to about 1e-3 (the quick start "
-    "uses 1e-3 for its 30 steps on the 270M model). Full fine-tuning wants about ten times less (1e-5 to 5e-5); "
-    "Lion about three to ten times less than AdamW.",
+    f"and the model barely changes. For LoRA, {typical_range('lora')} is usual: only the small adapters train, so "
+    "they take larger steps than full fine-tuning. The low end is the safe choice for long runs on larger models; "
+    "small models and short runs need the high end to learn in time (the quick start uses 1e-3 for its 30 steps "
+    f"on the 270M model). Full fine-tuning wants about ten times less ({typical_range('full')}), DPO less still "
+    f"({typical_range('dpo')}); Lion about three to ten times less than AdamW.",
     "optimizer.weight_decay": "Gently pulls weights towards zero to reduce over-fitting. 0 to 0.1.",
     "optimizer.max_grad_norm": "Limits how big one update can be (gradient clipping), which prevents sudden "
     "jumps in the loss. 1.0 is typical; empty turns it off.",

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gemma_jax.config.learning_rates import METHOD_NAMES, typical_rate_text
 from gemma_jax.models.memory_check import estimate_for_config
 from gemma_jax.models.memory_estimate import GB
 from ui.state.hardware import memory_budget
@@ -20,13 +21,6 @@ from ui.state.wizard_length import estimated_total_steps, rows_per_epoch, steps_
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
 
-METHOD_WORDS = {"lora": "LoRA", "qlora": "QLoRA", "dpo": "DPO", "full": "full fine-tuning"}
-TYPICAL_RATES = {
-    "lora": "1e-4 to 1e-3 is usual for LoRA",
-    "qlora": "1e-4 to 1e-3 is usual for QLoRA",
-    "dpo": "5e-6 to 5e-5 is usual for DPO",
-    "full": "1e-5 to 5e-5 is usual for full fine-tuning",
-}
 MAX_ACCUMULATION = 4096  # rows per step up to which "raise Gradient accumulation steps" is offered
 
 
@@ -80,20 +74,21 @@ def field_errors(owner: NewRunState) -> list[tuple[str, FieldNote]]:
 def _learning_rate(owner: NewRunState, notes) -> None:
     cfg = owner.config
     lr, kind, optimizer = cfg.optimizer.learning_rate, cfg.method.kind, cfg.optimizer.name
-    typical = TYPICAL_RATES.get(kind, TYPICAL_RATES["lora"])
+    typical = typical_rate_text(kind if isinstance(kind, str) else "lora")
     add = notes["optimizer.learning_rate"].append
     if not _is_number(lr) or lr <= 0:
         add(FieldNote("error", f"Type a learning rate above 0; {typical}."))
         return
     adapters = kind != "full"
     too_high = 10.0 if optimizer == "sgd" else 1.0
+    # a warning from 5-20 times the top of the usual range (TYPICAL_LEARNING_RATES), where runs start to diverge
     high = (1e-3 if kind == "dpo" else 1e-2) if adapters else 1e-3
     low = 1e-7 if kind == "dpo" else 1e-6
     if optimizer == "lion":
         high /= 10  # Lion's updates have a fixed size: it wants 3-10 times smaller rates than AdamW
     elif optimizer == "sgd":
         high, low = high * 50, low * 100
-    words = METHOD_WORDS.get(kind, kind)
+    words = METHOD_NAMES.get(kind, kind)
     if lr >= too_high:
         add(
             FieldNote(

@@ -1,15 +1,21 @@
-"""The Evaluate page: run an evaluation of a checkpoint, then read its report: metric cards, the
-per-example table with each example's token probabilities, the confusion matrix and the sensitivity
-plot when the report has them, and a comparison of runs. The parts are in ui/views/evaluate_*.py."""
+"""The Evaluate page: run an evaluation of a checkpoint, then read its report: download links for its
+files, metric cards (multiple choice in a section of its own), the per-example table with each
+example's token probabilities and the attention heatmaps of the hardest examples, the confusion
+matrix and the sensitivity plot when the report has them, and a comparison of runs. The parts are in
+ui/views/evaluate_*.py."""
 
 from __future__ import annotations
+
+import html
 
 import panel as pn
 
 from ui.state.evaluate import EvaluateState
+from ui.views.checkbox import checkbox_for
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
 from ui.views.evaluate_analysis import ConfusionView, SweepView
-from ui.views.evaluate_cards import CARDS_CSS, render_kpis, render_summary
+from ui.views.evaluate_attention import AttentionView
+from ui.views.evaluate_cards import CARDS_CSS, render_choice, render_kpis, render_summary
 from ui.views.evaluate_compare import CompareView
 from ui.views.evaluate_examples import ExamplesView
 from ui.views.refresh_label import labelled_refresh
@@ -19,6 +25,24 @@ __all__ = ["EvaluatePage", "render_kpis"]
 
 POLL_MS = 500
 WRAP = {"flex_wrap": "wrap", "gap": "4px 16px", "align_items": "flex-end"}
+FILE_LABELS = {"report.json": "the report", "predictions.jsonl": "the per-example rows"}
+LINKS_CSS = """
+.gj-evaluate-files { display: flex; flex-wrap: wrap; gap: 2px 24px; font-size: .9em; }
+.gj-evaluate-file a { font-weight: 600; }
+.gj-evaluate-file-where { font-size: .85em; opacity: .8; }
+"""
+
+
+def render_downloads(links: list[dict]) -> str:
+    """One `<a href download>` per report file, with where it is on the server; every text escaped."""
+    items = "".join(
+        f'<div class="gj-evaluate-file"><a class="gj-evaluate-download" href="{html.escape(link["url"], quote=True)}" '
+        f'download="{html.escape(link["name"], quote=True)}">Download {escape_text(FILE_LABELS.get(link["name"], ""))}: '
+        f"{escape_text(link['name'])}</a> ({escape_text(link['size'])})"
+        f'<div class="gj-evaluate-file-where">On the server: {code_text(link["server_path"])}</div></div>'
+        for link in links
+    )
+    return f'<div class="gj-evaluate-files">{items}</div>' if items else ""
 
 
 class EvaluatePage(CheckpointPage):
@@ -46,25 +70,28 @@ class EvaluatePage(CheckpointPage):
                 width=170,
                 css_classes=["gj-evaluate-temperature"],
             ),
-            pn.widgets.Checkbox.from_param(
-                s.param.sweep,
-                name="Sensitivity sweep (a sample at several temperatures)",
-                css_classes=["gj-evaluate-sweep"],
-            ),
+            checkbox_for(s, "sweep", "Sensitivity sweep (a sample at several temperatures)", ["gj-evaluate-sweep"]),
         ]
         self.run_button = pn.widgets.Button(label="Run evaluation", color="primary", css_classes=["gj-evaluate-run"])
         self.run_button.on_click(lambda _event: self._follow(s.run_evaluation()))
         self._job_widgets("evaluate")
         self.reports = pn.widgets.Select(label="Reports", options={}, width=460, css_classes=["gj-evaluate-reports"])
         self.reports.param.watch(lambda event: event.new and s.show(event.new), "value")
-        self.where = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["gj-evaluate-where"])
+        self.where = pn.pane.HTML(
+            "", stylesheets=[LINKS_CSS], sizing_mode="stretch_width", css_classes=["gj-evaluate-where"]
+        )
         self.summary = pn.pane.HTML(
             "", stylesheets=[CARDS_CSS], sizing_mode="stretch_width", css_classes=["gj-evaluate-kpis"]
+        )
+        self.choice = pn.pane.HTML(
+            "", stylesheets=[CARDS_CSS], sizing_mode="stretch_width", css_classes=["gj-evaluate-choice"]
         )
         self.progress_bar = pn.indicators.Progress(
             value=-1, max=100, width=220, visible=False, align="center", css_classes=["gj-evaluate-progress-bar"]
         )
         self.examples = ExamplesView(s)
+        self.attention = AttentionView(s.attention)
+        self.examples.details.append(("Attention", self.attention))
         self.confusion = ConfusionView(s)
         self.sweep = SweepView(s)
         self.compare = CompareView(s.compare)
@@ -84,6 +111,7 @@ class EvaluatePage(CheckpointPage):
             self.where,
             self.empty,
             self.summary,
+            self.choice,
             self.sweep,
             self.confusion,
             self.examples,
@@ -102,15 +130,14 @@ class EvaluatePage(CheckpointPage):
         self.progress_bar.visible = self.state.running
 
     def _where(self) -> str:
-        """Where the report is on the server (the download route serves export folders only)."""
+        """Download links for the report's files and where they are on the server; an older report (one
+        file, its rows inside) is not on the download route: its place on the server only."""
         s = self.state
-        if s.report_file is None:
-            return ""
-        redact = self.session.confinement.redact
-        text = f"Report: {code_text(redact(str(s.report_file)))}"
-        if s.predictions_file is not None:
-            text += f" · per-example rows: {code_text(redact(str(s.predictions_file)))}"
-        return f'<div class="gj-evaluate-where" style="font-size: .85em; opacity: .85">{text}</div>'
+        links = s.downloads()
+        if links or s.report_file is None:
+            return render_downloads(links)
+        where = self.session.confinement.shown(s.report_file)
+        return f'<div class="gj-evaluate-file-where">Report on the server: {code_text(where)}</div>'
 
     def _render(self, _event=None) -> None:
         s = self.state
@@ -123,5 +150,7 @@ class EvaluatePage(CheckpointPage):
         self.empty.visible = not s.report
         self.where.object = self._where()
         self.summary.object = render_summary(s.kpis(), s.cards(), s.partial, s.custom_errors)
+        self.choice.object = render_choice(s.choice_facts(), s.choice_cards())
+        self.choice.visible = bool(self.choice.object)
         if s.report and not s.rows:
             self.summary.object += f"<p>{escape_text('This report has no per-example rows.')}</p>"

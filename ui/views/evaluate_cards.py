@@ -1,6 +1,7 @@
 """The Evaluate page's summary: what the report covers, one card per metric (fine-tuned, base, the
 change coloured by whether it is an improvement, its 95% interval), a "partial" badge and the custom
-metrics' errors. Every text (metric names come from custom metrics' code) is escaped."""
+metrics' errors; multiple-choice results in a section of their own. Every text (metric names come
+from custom metrics' code, the questions file's name from the user) is escaped."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ CARDS_CSS = """
   background: #bf8700; color: #fff; margin-left: 6px; }
 .gj-custom-errors { border-left: 4px solid #cf222e; padding: 4px 10px; margin-top: 8px; font-size: .9em; }
 .gj-summary-head { margin: 6px 0; }
+.gj-choice-head { margin: 10px 0 4px; font-weight: 600; }
+.gj-choice-note { margin: 6px 0; font-size: .9em; opacity: .85; }
 """
 ARROWS = {1: "▲", -1: "▼", 0: ""}  # which way the metric moved; the colour says whether that is better
 
@@ -75,3 +78,20 @@ def render_summary(kpis: list[tuple[str, str]], cards: list[dict], partial: bool
         )
         errors = f'<div class="gj-custom-errors"><b>Custom metrics that failed</b><ul>{items}</ul></div>'
     return f'{render_kpis(kpis)}{head}<div class="gj-metric-cards">{body}</div>{errors}'
+
+
+def render_choice(facts: list[tuple[str, str]], cards: list[dict]) -> str:
+    """The multiple-choice section: the questions, each model's right answers, the two accuracies as
+    metric cards; empty when the report has none."""
+    if not cards:
+        return ""
+    note = (
+        "Each choice is scored by the model's log-likelihood of it after the question; the picked one is the "
+        "likeliest. Length-normalised: the likelihood per character, so long choices are not at a disadvantage."
+    )
+    return (
+        '<div class="gj-choice-head">Multiple choice</div>'
+        f"{render_kpis(facts)}"
+        f'<div class="gj-choice-note">{escape_text(note)}</div>'
+        f'<div class="gj-metric-cards gj-choice-cards">{"".join(_card(card) for card in cards)}</div>'
+    )

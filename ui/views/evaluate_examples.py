@@ -1,5 +1,6 @@
 """The Evaluate page's per-example table (sortable, a filter under each column title, the hardest
-examples first on request, narrowed to a confusion-matrix cell) and the token view of the clicked row."""
+examples first on request, narrowed to a confusion-matrix cell) and, in tabs below it, the token view
+of the clicked row (the page adds the attention heatmap as a second tab)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def column_settings(columns: list[str]) -> tuple[dict, dict, dict]:
 
 
 class ExamplesView(pn.viewable.Viewer):
-    """The table of the shown report's examples and, below it, the clicked example's tokens."""
+    """The table of the shown report's examples and, below it, tabs: the clicked example's tokens first."""
 
     def __init__(self, state: EvaluateState, **params):
         super().__init__(**params)
@@ -75,12 +76,18 @@ class ExamplesView(pn.viewable.Viewer):
         s.param.watch(self._fill, ["rows", "order", "cell"])
         s.param.watch(self._show_tokens, ["selected", "rows"])
         self._fill()
+        # dynamic: only the tab shown is in the browser (the attention heatmap is thousands of cells)
+        self.details = pn.Tabs(
+            ("Token probabilities", self.tokens),
+            dynamic=True,
+            sizing_mode="stretch_width",
+            css_classes=["gj-evaluate-details"],
+        )
         self.layout = pn.Column(
             pn.Row(self.order, self.order_note),
             pn.Row(self.cell_note, self.clear),
             self.table,
-            "#### Token probabilities",
-            self.tokens,
+            self.details,
             sizing_mode="stretch_width",
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import panel as pn
 
 from ui.state.playground import PlaygroundState
+from ui.views.checkbox import checkbox_for
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
 from ui.views.refresh_label import labelled_refresh
 from ui.views.safe_text import escape_text
@@ -25,6 +26,8 @@ CHAT_CSS = """
 .gj-turn-who { font-size: .8em; font-weight: 600; margin-bottom: 2px; }
 .gj-chat-empty { opacity: .8; font-style: italic; }
 """
+APPROXIMATE_LABEL = "Fast approximate decoding (int8: may differ from the model's own answer)"
+CHAT_LABEL = "Chat: answer each prompt with the conversation so far (off: every prompt on its own)"
 WRAP = {"flex_wrap": "wrap", "gap": "4px 16px", "align_items": "flex-end"}
 
 
@@ -70,16 +73,8 @@ class PlaygroundPage(CheckpointPage):
             ),
             pn.widgets.IntInput.from_param(s.param.seed, name="Seed", width=120, css_classes=["gj-playground-seed"]),
         ]
-        approximate = pn.widgets.Checkbox.from_param(
-            s.param.approximate,
-            name="Fast approximate decoding (int8: may differ from the model's own answer)",
-            css_classes=["gj-playground-approximate"],
-        )
-        chat = pn.widgets.Checkbox.from_param(
-            s.param.chat,
-            name="Chat: answer each prompt with the conversation so far (off: every prompt on its own)",
-            css_classes=["gj-playground-chat"],
-        )
+        self.approximate = checkbox_for(s, "approximate", APPROXIMATE_LABEL, ["gj-playground-approximate"])
+        self.chat = checkbox_for(s, "chat", CHAT_LABEL, ["gj-playground-chat"])
         self.prompt = pn.widgets.TextAreaInput.from_param(
             s.param.prompt,
             name="Prompt",
@@ -113,7 +108,7 @@ class PlaygroundPage(CheckpointPage):
             "## Playground",
             labelled_refresh(picker_row(s.picker, "playground")),
             pn.FlexBox(*controls, **WRAP, sizing_mode="stretch_width", css_classes=["gj-playground-controls"]),
-            pn.FlexBox(approximate, chat, **WRAP, sizing_mode="stretch_width"),
+            pn.FlexBox(self.approximate, self.chat, **WRAP, sizing_mode="stretch_width"),
             pn.Row(self.tuned, self.base, sizing_mode="stretch_width"),
             self.prompt,
             pn.FlexBox(

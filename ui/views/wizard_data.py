@@ -9,10 +9,11 @@ import panel as pn
 from ui.state.new_run import NewRunState
 from ui.state.wizard_columns import COLUMN_ROLES, ROLE_LABELS, suggestion_words
 from ui.state.wizard_data import ADVANCED_FIELDS, BASIC_FIELDS
+from ui.views.checkbox import labelled_checkbox
 from ui.views.safe_text import escape_text
 from ui.views.uploads import StreamingFileDropper
 from ui.views.wizard_data_report import report_view
-from ui.views.wizard_fields import field_widgets, labelled_checkbox
+from ui.views.wizard_fields import field_widgets
 from ui.workspace import UploadWriter
 
 _NONE = "(none)"

@@ -11,7 +11,7 @@ import panel as pn
 from gemma_jax.config import CHOICES, LORA_TARGETS
 from gemma_jax.config.convert import is_optional, is_str_tuple, strip_optional
 from gemma_jax.data.augment import METHODS as AUGMENT_METHODS
-from ui.state.config_fields import field_type
+from ui.state.config_fields import field_type, number_text, parse_number
 from ui.state.help_text import help_for, label_for
 from ui.state.new_run import NewRunState
 from ui.views.safe_text import escape_text
@@ -38,8 +38,8 @@ def _make(path: str, value):
         return pn.widgets.Select(options={"yes": True, "no": False}, value=bool(value), **common)
     if base is int:
         return pn.widgets.IntInput(value=value, **common)
-    if base is float:
-        return pn.widgets.FloatInput(value=value, format="0.[000000]", **common)
+    if base is float:  # text, not FloatInput: its fixed-decimals display showed 1e-7 as 0
+        return pn.widgets.TextInput(value=number_text(value), **common)
     if is_str_tuple(base):
         return pn.widgets.TextInput(value=", ".join(value or ()), **common)
     return pn.widgets.TextInput(value=value or "", **common)
@@ -55,16 +55,21 @@ def _from_widget(path: str, value):
         return tuple(value)
     if is_str_tuple(base):
         return tuple(part.strip() for part in str(value).split(",") if part.strip())
+    if base is float:
+        return parse_number(str(value))
     return value
 
 
 def _to_widget(path: str, value):
     if path in MULTI_CHOICES:
         return list(value or ())
-    if is_str_tuple(strip_optional(field_type(path))):
+    base = strip_optional(field_type(path))
+    if is_str_tuple(base):
         return ", ".join(value or ())
+    if base is float:
+        return number_text(value)
     if value is None:
-        return _NONE if path in CHOICES else ("" if strip_optional(field_type(path)) is str else None)
+        return _NONE if path in CHOICES else ("" if base is str else None)
     return value
 
 
@@ -78,8 +83,9 @@ def field_widget(state: NewRunState, path: str):
             return
         try:
             state.set(path, _from_widget(path, event.new))
-        except (TypeError, ValueError) as err:  # a value the field cannot hold: say so, keep the old one
+        except (TypeError, ValueError) as err:  # a value the field cannot hold: say so, show the old one again
             state.session.notify(f"{label_for(path)}: {err}", "error")
+            from_config(None)
 
     def from_config(event) -> None:
         value = _to_widget(path, state.get(path))
@@ -139,12 +145,3 @@ def show_notes(pane: pn.pane.HTML, notes) -> None:
 def field_cell(widget, note: pn.pane.HTML) -> pn.Column:
     """A field's widget with its notes below, kept as wide as the widget."""
     return pn.Column(widget, note, width=280, margin=0, css_classes=["gj-newrun-cell"])
-
-
-def labelled_checkbox(label: str, value: bool, css_classes: list[str]) -> pn.widgets.CheckBoxGroup:
-    """A checkbox that a click on its label toggles too. Panel's Checkbox (Bokeh 3's) draws its label as a
-    separate element beside the box, so a click on the words does nothing; a one-option CheckBoxGroup
-    wraps box and words in one <label>. Its value is [label] when ticked, [] when not."""
-    return pn.widgets.CheckBoxGroup(
-        options=[label], value=[label] if value else [], inline=True, css_classes=css_classes
-    )

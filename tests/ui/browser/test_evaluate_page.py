@@ -1,12 +1,14 @@
 """The Evaluate page in Chromium (issue 14): a crafted classification report's confusion matrix, whose
 clicked cell narrows the per-example table to its examples; then a real evaluation of a tiny trained
-run through the page: its metric cards, the table with its loss columns on screen at 1400 wide, and the
-token probabilities of a clicked example with the alternatives in each token's tooltip.
+run through the page: its metric cards, the table with its loss columns on screen at 1400 wide, the
+token probabilities of a clicked example with the alternatives in each token's tooltip, the attention
+heatmap the evaluation saved (another head picked), and the report's files downloaded by their links.
 Screenshots go to test-artifacts/browser/.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -22,6 +24,7 @@ from tiny_runs import tiny_run
 
 from ui.server_process import DashboardProcess
 from ui.state.evaluate import report_label
+from ui.views.evaluate_attention import ATTENTION_NAME
 from ui.views.evaluate_plots import CONFUSION_NAME
 
 TIMEOUT = 90_000
@@ -33,6 +36,13 @@ CELL_POSITION = """([name, reference, predicted]) => {
   const x = view.frame.x_scale.compute(view.model.x_range.synthetic(predicted));
   const y = view.frame.y_scale.compute(view.model.y_range.synthetic(reference));
   return [box.left + x, box.top + y];
+}"""
+# The attention figure's title and how many cells it draws, read from Bokeh's own view of it.
+HEATMAP = """(name) => {
+  const view = Bokeh.index.query_one((v) => v.model.name === name && v.frame != null);
+  if (view == null) return null;
+  const cells = view.model.renderers.map((r) => r.data_source.get_length() ?? 0);
+  return [view.model.title.text, Math.max(...cells)];
 }"""
 
 
@@ -128,9 +138,37 @@ def test_confusion_matrix_cards_and_token_view(browser, artifacts, tmp_path, tmp
         page.screenshot(path=artifacts / "32-evaluate-tokens.png", full_page=True)
         page.locator(".gj-evaluate-tokens").first.screenshot(path=artifacts / "32-evaluate-token-view.png")
 
+        # The attention heatmap of one of the hardest examples, saved by the evaluation.
+        page.locator(".gj-evaluate-details .bk-tab").get_by_text("Attention", exact=True).click()
+        page.locator(".gj-evaluate-attention canvas").first.wait_for(timeout=TIMEOUT)
+        page.wait_for_function(f"() => Bokeh.index.query_one((v) => v.model.name === '{ATTENTION_NAME}') != null")
+        title, cells = page.evaluate(HEATMAP, ATTENTION_NAME)
+        assert title.endswith("fine-tuned model, layer 1, head 1") and cells > 3, (title, cells)
+        page.locator(".gj-attention-head select").select_option(label="2")
+        page.wait_for_function(
+            f"() => Bokeh.index.query_one((v) => v.model.name === '{ATTENTION_NAME}' && v.frame != null)"
+            ".model.title.text.endsWith('head 2')"
+        )
+        assert "Prompt:" in page.locator(".gj-attention-texts").first.inner_text()
+        page.locator(".gj-evaluate-attention canvas").first.scroll_into_view_if_needed()
+        page.screenshot(path=artifacts / "33-evaluate-attention.png", full_page=True)
+
+        # The report's two files, downloaded by their links.
+        links = page.locator("a.gj-evaluate-download")
+        assert links.count() == 2 and "On the server" in page.locator(".gj-evaluate-file-where").first.inner_text()
+        saved = {}
+        for number in range(2):
+            with page.expect_download(timeout=TIMEOUT) as info:
+                links.nth(number).click()
+            saved[info.value.suggested_filename] = Path(info.value.path()).read_text(encoding="utf-8")
+        assert json.loads(saved["report.json"])["examples"] == 3
+        assert len(saved["predictions.jsonl"].splitlines()) == 3
+
         # The crafted report again, from the list of reports.
         page.locator(".gj-evaluate-reports select").select_option(label=report_label(crafted))
         wait_rows(page, len(crafted_rows))
-        assert page.locator(".gj-evaluate-matrix-card").first.is_visible()
+        page.locator(".gj-evaluate-matrix-card").first.wait_for(state="visible", timeout=15_000)
+        note = page.locator(".gj-attention-note").get_by_text("This report has no attention maps")
+        note.first.wait_for(timeout=TIMEOUT)  # said in plain words where the heatmap was
     finally:
         server.stop()

@@ -94,6 +94,9 @@ def test_two_uploads_an_absurd_learning_rate_and_a_start_from_the_second_file(br
 
         # 4. Method: a learning rate of 50 is refused beside the field, and Start stays disabled.
         next_step(page)
+        typed(page, "optimizer-learning-rate", "1e-7")  # shown as typed (a fixed-decimals box showed 0)
+        page.locator(".gj-newrun-note-optimizer-learning-rate .gj-field-warning").wait_for(timeout=TIMEOUT)
+        assert page.locator(".gj-newrun-field-optimizer-learning-rate input").first.input_value() == "1e-7"
         typed(page, "optimizer-learning-rate", "50")
         error = page.locator(".gj-newrun-note-optimizer-learning-rate .gj-field-error")
         error.wait_for(timeout=TIMEOUT)
