@@ -25,6 +25,7 @@ def load_metric(spec: str, search_path: Sequence[str | Path] = ()) -> MetricFunc
     if not module_name or not attribute:
         raise CustomMetricError(f"custom metric {spec!r}: write it as 'module:function', e.g. 'my_metrics:length_ok'")
     added = [str(Path(p)) for p in search_path if str(Path(p)) not in sys.path]
+    _forget_shadowed(module_name.split(".")[0], search_path)
     sys.path[:0] = added
     try:
         target = importlib.import_module(module_name)
@@ -41,6 +42,19 @@ def load_metric(spec: str, search_path: Sequence[str | Path] = ()) -> MetricFunc
     if not callable(target):
         raise CustomMetricError(f"custom metric {spec!r} is not a function")
     return target
+
+
+def _forget_shadowed(top: str, search_path: Sequence[str | Path]) -> None:
+    """Drop an already imported module named like the user's when the user's folder holds another
+    file of that name (a long-lived process evaluating two runs, each with its own my_metrics.py)."""
+    cached = sys.modules.get(top)
+    cached_file = Path(getattr(cached, "__file__", None) or "").resolve() if cached else None
+    for folder in search_path:
+        for candidate in (Path(folder) / f"{top}.py", Path(folder) / top / "__init__.py"):
+            if cached is not None and candidate.is_file() and candidate.resolve() != cached_file:
+                for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                    del sys.modules[name]
+                return
 
 
 def _as_scores(spec: str, value) -> dict[str, float]:

@@ -63,3 +63,12 @@ def test_tuned_against_base_side_by_side():
     labels = compare_predictions(("accuracy", "macro_f1"), ["yes", "no"], ["no", "no"], ["yes", "no"], resamples=50)
     assert labels["tuned"]["accuracy"] == 1.0 and labels["base"]["accuracy"] == 0.5
     assert labels["classification"]["base"]["confusion"] == [[1, 0], [1, 0]]
+
+
+def test_a_second_folder_with_a_metric_module_of_the_same_name_gets_its_own(tmp_path):
+    for name, value in (("a", 1.0), ("b", 2.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "same_name_metrics.py").write_text(f"def score(p, r, e):\n    return {value}\n")
+    first = custom_scores(["same_name_metrics:score"], ["x"], ["x"], [{}], search_path=[tmp_path / "a"])[0]
+    second = custom_scores(["same_name_metrics:score"], ["x"], ["x"], [{}], search_path=[tmp_path / "b"])[0]
+    assert first == [{"score": 1.0}] and second == [{"score": 2.0}]

@@ -11,7 +11,8 @@ from ui.state.session import PAGES, current_notices, next_expiry
 from ui.views.safe_text import escape_text
 
 _LEVEL_ALERT = {"info": "primary", "success": "success", "warning": "warning", "error": "danger"}
-STICKY_CSS = ":host { position: sticky; top: 0; z-index: 10; }"  # in view however far the page is scrolled
+# In view however far the page is scrolled, opaque so that the page scrolling under it does not show through.
+STICKY_CSS = ":host { position: sticky; top: 0; z-index: 10; background: var(--panel-background-color, #ffffff); }"
 
 
 NARROW_MAX_PX = 600

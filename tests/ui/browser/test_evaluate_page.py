@@ -115,6 +115,7 @@ def test_confusion_matrix_cards_and_token_view(browser, artifacts, tmp_path, tmp
             page.wait_for_timeout(250)
         wait_rows(page, 3)
         cards = page.locator(".gj-metric-card")
+        page.locator(".gj-card-name", has_text="perplexity").first.wait_for(timeout=30_000)  # cards render in turn
         names = page.locator(".gj-card-name").all_inner_texts()
         assert cards.count() >= 3 and "loss" in names and "perplexity" in names, names
         assert (

@@ -105,7 +105,7 @@ def test_two_uploads_an_absurd_learning_rate_and_a_start_from_the_second_file(br
         note = error.bounding_box()
         assert abs(note["x"] - field["x"]) < 40 and 0 <= note["y"] - (field["y"] + field["height"]) < 60, (field, note)
         typed(page, "train-max-steps", "3")
-        page.get_by_text("Max steps decides the run's length").first.wait_for(timeout=TIMEOUT)
+        page.get_by_text("epochs: 3 steps, and").first.wait_for(timeout=TIMEOUT)  # the note follows the typed value
         page.screenshot(path=artifacts / "newcomer-04-method-learning-rate-50.png")
         next_step(page)
         start = page.locator(".gj-newrun-start button")
