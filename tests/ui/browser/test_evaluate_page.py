@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from page_helpers import go, within_viewport
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "serve"))
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -44,17 +45,6 @@ HEATMAP = """(name) => {
   const cells = view.model.renderers.map((r) => r.data_source.get_length() ?? 0);
   return [view.model.title.text, Math.max(...cells)];
 }"""
-
-
-def go(page, name: str) -> None:
-    page.locator(".gj-nav").get_by_text(name, exact=True).first.click()
-
-
-def within_viewport(page, selector: str) -> None:
-    box = page.locator(selector).first.bounding_box()
-    size = page.viewport_size
-    assert box is not None, f"{selector} is not shown"
-    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"], (selector, box, size)
 
 
 def rows(page) -> list[str]:
@@ -122,8 +112,8 @@ def test_confusion_matrix_cards_and_token_view(browser, artifacts, tmp_path, tmp
             page.locator(".gj-evaluate-matrix-card").count() == 0
             or not page.locator(".gj-evaluate-matrix-card").first.is_visible()
         )
-        within_viewport(page, ".gj-evaluate-examples .tabulator-col[tabulator-field='loss']")
-        within_viewport(page, ".gj-evaluate-examples .tabulator-col[tabulator-field='base loss']")
+        within_viewport(page, ".gj-evaluate-examples .tabulator-col[tabulator-field='loss']", vertically=False)
+        within_viewport(page, ".gj-evaluate-examples .tabulator-col[tabulator-field='base loss']", vertically=False)
         page.screenshot(path=artifacts / "31-evaluate-report.png", full_page=True)
         page.locator(".gj-evaluate-examples").first.screenshot(path=artifacts / "31-evaluate-table.png")
 

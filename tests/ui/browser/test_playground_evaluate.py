@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from page_helpers import go, within_viewport
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "serve"))
 
@@ -25,18 +26,6 @@ from ui.views.refresh_label import REFRESH_LABEL, REFRESH_TOOLTIP
 
 TIMEOUT = 90_000
 PROGRESS = re.compile(r"^(Loading|Restoring|Preparing|Loss|Answers|Reference scores|Scoring|Writing)")
-
-
-def go(page, name: str) -> None:
-    page.locator(".gj-nav").get_by_text(name, exact=True).first.click()
-
-
-def within_viewport(page, selector: str) -> None:
-    box = page.locator(selector).first.bounding_box()
-    size = page.viewport_size
-    assert box is not None, f"{selector} is not shown"
-    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"], (selector, box, size)
-    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"], (selector, box, size)
 
 
 def turns(page, side: str) -> list[str]:
