@@ -37,6 +37,7 @@ PATH_FIELDS = {
     "data.test_path": "data_source",
     "data.data_dir": "data_dir",
     "model.source": "model_source",
+    "model.adapter": "adapter_dir",
     "checkpoint.directory": "checkpoint_dir",
     "train.webhook_url": "webhook_url",
     "eval.custom_metrics": "custom_metrics",
@@ -251,6 +252,13 @@ class Confinement:
             return str(self.local_path(text))
         local = self._remote_or_local(text, _PRESET_NAME)
         return text if local is None else str(local)
+
+    def adapter_dir(self, text: str) -> str:
+        """model.adapter: a local PEFT adapter folder, read by the run, so confined (reading allowed folders)."""
+        text = str(text).strip()
+        if not self.confined:
+            return text
+        return str(self.local_path(text))
 
     # -- checkpoints, runs ----------------------------------------------------------------------
     def checkpoint_dir(self, text: str) -> str:

@@ -80,6 +80,7 @@ class ModelConfig:
     source: str = "tiny:gemma3"  # gemma3_270m, a preset name, kaggle:// hf:// gs://, a path, tiny:<arch>
     dtype: str = "auto"  # weights and compute: auto | float32 | bfloat16
     remat: bool = False  # recompute activations in the backward pass
+    adapter: str | None = None  # a PEFT LoRA adapter folder, folded into the base before training or evaluating
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ that passes here does not fail ten minutes into model loading.
 from __future__ import annotations
 
 import dataclasses
+import os
 import unicodedata
 from typing import Any
 
@@ -195,6 +196,14 @@ def _data_parsing(c: _Checker) -> None:
 
 def _model_and_method(c: _Checker) -> None:
     c.not_empty("model.source", "give a Keras preset directory or e.g. 'tiny:gemma3'")
+    adapter = c.cfg.model.adapter
+    if adapter is not None and not os.path.isfile(
+        os.path.join(os.path.expanduser(str(adapter)), "adapter_config.json")
+    ):
+        c.add(
+            f"model.adapter {adapter!r} is not a PEFT adapter folder (no adapter_config.json in it); give the folder "
+            "PEFT's save_pretrained or `gemma-jax export --formats peft` wrote, or leave it empty"
+        )
     c.choice("model.dtype")
     c.choice("method.kind")
     _quantization(c)

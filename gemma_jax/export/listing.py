@@ -1,12 +1,13 @@
 """Where exports live in a run directory, and listing them for download (no JAX import).
 
-Each kind of export has a folder of its own, so writing one never touches the other:
+Each format (formats.py) has a folder of its own, so writing one never touches another:
 
-    RUN/export/step-N-adapter/   the LoRA adapter, config.yaml, README.md, export.json and a zip of them
-    RUN/export/step-N-merged/    preset/ (a Keras-Hub preset, bf16), config.yaml, README.md, export.json, a zip
+    RUN/export/step-N-adapter/   the LoRA adapter, config.yaml, README.md, export.json, lineage.json, a zip
+    RUN/export/step-N-keras/     preset/ (a Keras-Hub preset, bf16), and the same files
+    RUN/export/step-N-hf/ ...    one per format: hf, peft, gguf-f16, gguf-q8_0, gguf-q4_k_m
 
-Exports written before kinds had folders of their own (`RUN/export/step-N/`, adapter and
-merged preset together) are still listed, as kind "bundle".
+Older exports are still listed: `step-N-merged/` as kind "keras", and `RUN/export/step-N/` (adapter
+and merged preset together, written before kinds had folders) as kind "bundle".
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ import json
 import re
 from pathlib import Path
 
+from gemma_jax.export.formats import FORMATS, LEGACY_NAMES
+
 MANIFEST = "export.json"
 README = "README.md"
-KINDS = ("adapter", "merged")  # the order they are listed and offered in: the adapter is the default download
+KINDS = tuple(FORMATS)  # the order they are listed and offered in: the adapter is the default download
 LEGACY_KIND = "bundle"
-_FOLDER = re.compile(r"step-(\d+)(?:-(adapter|merged))?")
+_FOLDER = re.compile(rf"step-(\d+)(?:-({'|'.join(re.escape(k) for k in (*KINDS, *LEGACY_NAMES))}))?")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def export_dir(run_dir, step: int, kind: str) -> Path:
-    """RUN/export/step-<step>-<kind>/ (kind: adapter or merged)."""
+    """RUN/export/step-<step>-<kind>/ (kind: a format name, formats.py)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown export kind {kind!r}; choose one of {', '.join(KINDS)}")
+        raise ValueError(f"unknown export format {kind!r}; choose one of {', '.join(KINDS)}")
     return Path(run_dir) / "export" / f"step-{step}-{kind}"
 
 
@@ -53,7 +56,7 @@ def _archive(folder: Path, manifest: dict) -> Path | None:
 
 
 def list_exports(run_dir) -> list[dict]:
-    """Finished exports, newest step first and the adapter before the merged model: the manifest plus
+    """Finished exports, newest step first, then in format order: the manifest plus
     "kind", "path", "folder" (its name under RUN/export), "zip", "zip_size" and "files" (name, size)."""
     exports = []
     for folder in (Path(run_dir) / "export").glob("step-*"):
@@ -71,7 +74,7 @@ def list_exports(run_dir) -> list[dict]:
             {
                 **manifest,
                 "step": int(manifest.get("step", match.group(1))),
-                "kind": match.group(2) or LEGACY_KIND,
+                "kind": LEGACY_NAMES.get(match.group(2), match.group(2)) if match.group(2) else LEGACY_KIND,
                 "path": str(folder),
                 "folder": folder.name,
                 "zip": str(archive) if archive else None,

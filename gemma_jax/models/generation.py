@@ -170,6 +170,20 @@ class Generator:
         tokens = np.asarray(tokens)[:, : int(count)]
         return [[int(t) for t in row if t >= 0] for row in tokens]
 
+    def stream_token_columns(
+        self,
+        prompt_ids: list[list[int]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_k: int | None = 50,
+        seed: int | None = None,
+        top_p: float | None = None,
+        chunk: int = STREAM_CHUNK,
+    ) -> Iterator[np.ndarray]:
+        """New token columns [batch, <= chunk] as each chunk is decoded, from ids that already start with
+        <bos> (a row's stop token is kept, -1 after it): the batch decoding the HTTP server drives."""
+        return self._stream_columns(prompt_ids, max_new_tokens, temperature, top_k, seed, top_p, chunk)
+
     def _stream_columns(self, prompt_ids, max_new_tokens, temperature, top_k, seed, top_p, chunk):
         return stream_tokens(
             *self._loop_arguments(prompt_ids, max_new_tokens, temperature, seed, None),

@@ -27,6 +27,7 @@ what to set. Each source kind lives in gemma_jax/models/sources/.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
@@ -36,6 +37,7 @@ from gemma_jax.models.architectures import ARCHITECTURES, CONTEXT_LENGTH, FULL_V
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.seeding import seeded_init
 from gemma_jax.models.sources.errors import ModelLoadError
+from gemma_jax.models.sources.export_folder import export_folder_model
 from gemma_jax.models.sources.keras_fixes import apply_keras_hub_fixes
 from gemma_jax.models.sources.kinds import EMBEDDED_MODEL, describe_source
 from gemma_jax.models.sources.local_dir import load_local_dir
@@ -122,6 +124,9 @@ def load_model(
     `tokenizer_proto` reuses a saved vocabulary (a resumed tiny run);
     otherwise tiny/random models train one on `vocab_texts`.
     """
+    inside = export_folder_model(os.path.expanduser(source))
+    if inside is not None:
+        return dataclasses.replace(load_model(inside, dtype=dtype, seed=seed), source=source)
     kind = describe_source(source)
     if kind in ("tiny", "random"):
         name = source.partition(":")[2]

@@ -137,20 +137,23 @@ def is_merged(backbone: keras.Model) -> bool:
     return any(layer in _BEFORE_MERGE for layer in lora_layers(backbone))
 
 
-def merged_kernel(layer: keras.layers.EinsumDense) -> np.ndarray:
-    """The float32 kernel that computes what `layer` computes: base (dequantized if needed) + LoRA."""
+def merged_kernel(layer: keras.layers.EinsumDense, adapters: bool = True) -> np.ndarray:
+    """The float32 kernel that computes what `layer` computes: base (dequantized if needed) + LoRA
+    (without it when `adapters` is False: the base the adapter is added to)."""
     kernel = dequantized_kernel(layer)
-    if getattr(layer, "lora_enabled", False):
+    if adapters and getattr(layer, "lora_enabled", False):
         kernel = kernel + _lora_delta(layer)
     return kernel
 
 
-def merged_copy(backbone: keras.Model, dtype: str | None = None) -> keras.Model:
+def merged_copy(backbone: keras.Model, dtype: str | None = None, *, adapters: bool = True) -> keras.Model:
     """A new backbone of the same architecture with every adapter folded in: no LoRA, no quantization.
 
     Quantized (QLoRA) bases are dequantized to float first, so the copy computes
     what the adapted model computes (up to float rounding) in `dtype` (default:
     the backbone's). The original is left untouched; this is what export saves.
+    `adapters=False` leaves the adapters out: the (dequantized) base they are
+    added to, which a PEFT adapter export is applied on top of.
     """
     if is_merged(backbone):
         raise LoRAMergeError("LoRA is merged in place into this model; call unmerge_lora before merged_copy")
@@ -173,7 +176,7 @@ def merged_copy(backbone: keras.Model, dtype: str | None = None) -> keras.Model:
     for variable in copy.weights:
         layer_path, _, name = variable.path.rpartition("/")
         if name == "kernel" and layer_path in projections:
-            value = merged_kernel(projections[layer_path])
+            value = merged_kernel(projections[layer_path], adapters)
         elif variable.path in sources:
             value = _copy(sources[variable.path])
         else:

@@ -8,8 +8,9 @@ from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
 from gemma_jax.config.job_config import JobConfig, MeshConfig, MethodConfig
 from gemma_jax.data import data_texts
 from gemma_jax.models.loaded_model import LoadedModel
-from gemma_jax.models.loading import ModelLoadError, load_model
+from gemma_jax.models.loading import ModelLoadError
 from gemma_jax.runs.run_store import RunStore
+from gemma_jax.train.base_model import load_base_model
 from gemma_jax.train.setup import TrainingSetup, build_training
 from gemma_jax.train.state_restore import restore_state
 from gemma_jax.train.trainer import checkpoint_directory, resolve_dtype
@@ -25,13 +26,7 @@ def build_run_training(store: RunStore, cfg: JobConfig) -> TrainingSetup:
     """The run's model built as its training process built it (tokenizer, seed, LoRA/QLoRA), base weights."""
     tokenizer_file = store.path / "tokenizer.model"
     proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
-    model = load_model(
-        cfg.model.source,
-        dtype=resolve_dtype(cfg.model.dtype),
-        seed=cfg.train.seed,
-        tokenizer_proto=proto,
-        vocab_texts=None if proto else data_texts(cfg.data),
-    )
+    model = load_base_model(cfg, resolve_dtype(cfg.model.dtype), proto, None if proto else data_texts(cfg.data))
     return build_training(cfg, model, total_steps=1)
 
 

@@ -27,11 +27,13 @@ from gemma_jax.data import build_datasets, data_texts, prepare_data, prompt_text
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.stats_text import describe_data
 from gemma_jax.models.generation import Generator
-from gemma_jax.models.loading import ModelLoadError, load_model
+from gemma_jax.models.loading import ModelLoadError
 from gemma_jax.models.lora import lora_metadata
+from gemma_jax.parallel.device_summary import device_summary
 from gemma_jax.parallel.distributed import initialize_if_multihost
 from gemma_jax.parallel.mesh import resolve_shape
 from gemma_jax.runs.run_store import RunStore
+from gemma_jax.train.base_model import load_base_model
 from gemma_jax.train.control import ControlChannel
 from gemma_jax.train.dpo_step import evaluate_pairs
 from gemma_jax.train.early_stopping import EarlyStopping
@@ -84,13 +86,7 @@ class Trainer:
         dpo = cfg.method.kind == "dpo"  # preference pairs instead of examples; its own step and eval
         texts = data_texts(cfg.data, pairs=dpo) if proto is None else None
         self.store.log(f"loading model {cfg.model.source}")
-        self.model = load_model(
-            cfg.model.source,
-            dtype=resolve_dtype(cfg.model.dtype),
-            seed=cfg.train.seed,
-            vocab_texts=texts,
-            tokenizer_proto=proto,
-        )
+        self.model = load_base_model(cfg, resolve_dtype(cfg.model.dtype), proto, texts)
         if proto is None and cfg.model.source.split(":")[0] in ("tiny", "random"):
             tokenizer_file.write_bytes(self.model.tokenizer.proto)  # a resumed run must reuse it
         problems = validate(cfg, device_count=devices, model_context_length=self.model.context_length)
@@ -186,7 +182,11 @@ class Trainer:
             if self.setup is None:  # a caller may have prepared it (to evaluate the base model first)
                 self.prepare()
             store.update_status(
-                step=self.step, total_steps=self.total_steps, data=self.data.stats, learning_rate=self.learning_rate
+                step=self.step,
+                total_steps=self.total_steps,
+                data=self.data.stats,
+                learning_rate=self.learning_rate,
+                hardware=device_summary(),
             )
             final = self._loop()
         except USER_ERRORS as error:

@@ -171,3 +171,11 @@ def test_resolve_mesh_shape():
         resolve_mesh_shape(MeshConfig(data=2, fsdp=2, model=1), 8)
     with pytest.raises(ConfigError, match="only one axis may be -1"):
         resolve_mesh_shape(MeshConfig(data=-1, fsdp=-1), 8)
+
+
+def test_model_adapter_must_be_a_peft_adapter_folder(tmp_path):
+    assert validate(apply_overrides(JobConfig(), [f"model.adapter={tmp_path}"]))[0].startswith(
+        f"model.adapter '{tmp_path}' is not a PEFT adapter folder (no adapter_config.json in it)"
+    )
+    (tmp_path / "adapter_config.json").write_text("{}")
+    assert validate(apply_overrides(JobConfig(), [f"model.adapter={tmp_path}"])) == []

@@ -1,5 +1,5 @@
-"""`python -m gemma_jax.export`: the adapter and the bf16 merged model in folders of their own, each with
-its config, README (the run's chat template) and export.json, all in its zip."""
+"""`python -m gemma_jax.export`: the adapter and the bf16 Keras preset in folders of their own, each with
+its config, README (model card and the run's chat template), lineage and export.json, all in its zip."""
 
 import json
 import os
@@ -58,7 +58,7 @@ def tuned(run_dir):
 def test_export_writes_the_adapter_and_a_bf16_merged_model_each_with_zip_readme_and_manifest(run_dir, tuned):
     model, ids, expected = tuned
     assert export_main([str(run_dir)]) == 0
-    adapter, merged = run_dir / "export" / "step-3-adapter", run_dir / "export" / "step-3-merged"
+    adapter, merged = run_dir / "export" / "step-3-adapter", run_dir / "export" / "step-3-keras"
     settings = json.loads((adapter / "adapter_config.json").read_text())
     assert settings["rank"] == 8 and settings["step"] == 3 and settings["base_model"] == "tiny:gemma3"
     tensors = load_file(str(adapter / "adapter.safetensors"))
@@ -86,13 +86,13 @@ def test_export_writes_the_adapter_and_a_bf16_merged_model_each_with_zip_readme_
     _close_in_bf16(_logits(load_model(str(preset)).backbone, ids), expected)  # gemma-jax's own loader
 
     # Each zip holds its folder: files, config, README and export.json, under one top folder.
-    for folder, kind, inside in ((adapter, "adapter", "adapter.safetensors"), (merged, "merged", "preset/config.json")):
+    for folder, kind, inside in ((adapter, "adapter", "adapter.safetensors"), (merged, "keras", "preset/config.json")):
         manifest = json.loads((folder / "export.json").read_text())
         assert manifest["kind"] == kind and manifest["step"] == 3 and manifest["archive"] == f"tiny-step-3-{kind}.zip"
         with zipfile.ZipFile(folder / manifest["archive"]) as bundle:
             names = set(bundle.namelist())
             top = f"tiny-step-3-{kind}/"
-            assert {top + n for n in ("export.json", "README.md", "config.yaml", inside)} <= names
+            assert {top + n for n in ("export.json", "README.md", "config.yaml", "lineage.json", "serving.json", inside)} <= names
             assert json.loads(bundle.read(top + "export.json")) == manifest
             readme = bundle.read(top + "README.md").decode()
         # the chat template the run trained with, as training's own function renders it
@@ -100,7 +100,7 @@ def test_export_writes_the_adapter_and_a_bf16_merged_model_each_with_zip_readme_
     assert json.loads((merged / "export.json").read_text())["dtype"] == "bfloat16"
 
     listed = list_exports(run_dir)
-    assert [(e["step"], e["kind"]) for e in listed] == [(3, "adapter"), (3, "merged")]
+    assert [(e["step"], e["kind"]) for e in listed] == [(3, "adapter"), (3, "keras")]
     assert all(e["zip_size"] > 0 and Path(e["zip"]).is_file() for e in listed)
     names = {f["name"] for f in listed[0]["files"]}
     assert {"config.yaml", "README.md", "export.json", "adapter_config.json", "tiny-step-3-adapter.zip"} <= names
@@ -116,36 +116,45 @@ def test_the_readmes_loading_snippets_run_as_written(run_dir, tuned, monkeypatch
     exec(_code_block((folder / "README.md").read_text(), "Loading it"), namespace)  # noqa: S102 (our README)
     np.testing.assert_allclose(_logits(namespace["model"].backbone, ids), expected, atol=1e-4, rtol=0)
 
-    folder = run_dir / "export" / "step-3-merged"
+    folder = run_dir / "export" / "step-3-keras"
     monkeypatch.chdir(folder)
     namespace = {}
     exec(_code_block((folder / "README.md").read_text(), "Loading it"), namespace)  # noqa: S102
     assert {v.dtype for v in namespace["causal_lm"].backbone.weights} == {"bfloat16"}
 
 
-def test_an_adapter_export_leaves_the_merged_export_of_the_same_step_alone(run_dir):
-    if not (run_dir / "export" / "step-3-merged").is_dir():
+def test_an_adapter_export_leaves_the_keras_export_of_the_same_step_alone(run_dir):
+    if not (run_dir / "export" / "step-3-keras").is_dir():
         assert export_main([str(run_dir)]) == 0
-    merged = run_dir / "export" / "step-3-merged"
+    merged = run_dir / "export" / "step-3-keras"
     before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in merged.rglob("*")}
     old_adapter = json.loads((run_dir / "export" / "step-3-adapter" / "export.json").read_text())
     os.utime(run_dir / "export" / "step-3-adapter" / "export.json", (0, 0))
 
-    assert cli_main(["export", str(run_dir), "--kind", "adapter"]) == 0
+    assert cli_main(["export", str(run_dir), "--formats", "adapter"]) == 0
     assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in merged.rglob("*")} == before
     new_adapter = run_dir / "export" / "step-3-adapter" / "export.json"
     assert new_adapter.stat().st_mtime > 0 and json.loads(new_adapter.read_text())["kind"] == old_adapter["kind"]
-    assert [e["kind"] for e in list_exports(run_dir) if e["step"] == 3] == ["adapter", "merged"]
+    assert [e["kind"] for e in list_exports(run_dir) if e["step"] == 3] == ["adapter", "keras"]
     assert not [p for p in (run_dir / "export").iterdir() if p.name.startswith(".")]  # no temporary left
 
 
-def test_cli_adapter_only_and_clear_errors(run_dir, capsys):
-    assert cli_main(["export", str(run_dir), "--step", "2", "--no-merged"]) == 0
+def test_cli_adapter_only_json_contract_and_clear_errors(run_dir, capsys):
+    assert cli_main(["export", str(run_dir), "--step", "2", "--formats", "adapter", "--json"]) == 0
     out = capsys.readouterr().out
     assert '"stage": "zipping"' in out and "GJ-PROGRESS " in out
     folder = run_dir / "export" / "step-2-adapter"
-    assert (folder / "adapter.safetensors").is_file() and not (run_dir / "export" / "step-2-merged").exists()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["step"] == 2 and list(result["formats"]) == ["adapter"]
+    entry = result["formats"]["adapter"]
+    assert entry["path"] == str(folder) and entry["bytes"] > 0 and entry["seconds"] >= 0
+    assert result["model_card"] == str(folder / "README.md")
+    lineage = json.loads((folder / "lineage.json").read_text())
+    assert lineage["run_id"] == "tiny" and lineage["step"] == 2 and lineage["config_hash"].startswith("sha256:")
+    assert (folder / "adapter.safetensors").is_file() and not (run_dir / "export" / "step-2-keras").exists()
     assert [(e["step"], e["kind"]) for e in list_exports(run_dir)][-1] == (2, "adapter")
     assert export_main([str(run_dir), "--step", "5"]) == 2
     assert "no checkpoint at step 5" in capsys.readouterr().err
+    assert export_main([str(run_dir), "--formats", "onnx"]) == 2
+    assert "ONNX is not offered" in capsys.readouterr().err
     assert not list((run_dir / "export").glob("step-5*"))

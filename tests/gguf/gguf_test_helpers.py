@@ -110,58 +110,17 @@ def quantized(array: np.ndarray, qtype: GGMLQuantizationType) -> tuple[np.ndarra
 def keras_gemma_gguf_tensors(
     backbone, *, matrix_type=None, embedding_type=None
 ) -> dict[str, tuple[np.ndarray, object]]:
-    """A Keras GemmaBackbone's or Gemma3Backbone's weights as llama.cpp names and stores them: HF
-    (out, in) layout, RMSNorm weights + 1; `matrix_type` quantizes the 2-D projections and
-    `embedding_type` (default `matrix_type`) the embedding, as llama.cpp's quantized outtypes do
-    (norms stay F32). The inverse of the importers' mapping, written out independently here."""
-
-    def value(variable) -> np.ndarray:
-        return np.asarray(variable.value, np.float32)
-
-    def plain(array):
-        return np.ascontiguousarray(array, np.float32), None
-
-    def matrix(array):
-        return quantized(array, matrix_type) if matrix_type else plain(array)
-
-    def norm(variable):
-        return plain(value(variable) + 1.0)
+    """A Keras GemmaBackbone's or Gemma3Backbone's weights as llama.cpp names and stores them (the GGUF
+    exporter's `gguf_tensors`: HF (out, in) layout, RMSNorm weights + 1); `matrix_type` quantizes the
+    2-D projections and `embedding_type` (default `matrix_type`) the embedding, as llama.cpp's
+    quantized outtypes do (norms stay F32)."""
+    from gemma_jax.export.gguf_tensors import gguf_tensors
 
     embedding_type = embedding_type or matrix_type
-    embedding = value(backbone.get_layer("token_embedding").embeddings)
-    tensors = {
-        "token_embd.weight": quantized(embedding, embedding_type) if embedding_type else plain(embedding),
-        "output_norm.weight": norm(backbone.get_layer("final_normalization").scale),
-    }
-    for i in range(backbone.num_layers):
-        block = backbone.get_layer(f"decoder_block_{i}")
-        att = block.attention
-
-        def heads_in(variable):  # Keras (heads, hidden, head_dim) -> HF (heads * head_dim, hidden)
-            kernel = value(variable)
-            return matrix(kernel.transpose(0, 2, 1).reshape(-1, kernel.shape[1]))
-
-        out = value(att.output_dense.kernel)  # Keras (heads, head_dim, hidden) -> HF (hidden, heads * head_dim)
-        tensors.update(
-            {
-                f"blk.{i}.attn_norm.weight": norm(block.pre_attention_norm.scale),
-                f"blk.{i}.ffn_norm.weight": norm(block.pre_ffw_norm.scale),
-                f"blk.{i}.attn_q.weight": heads_in(att.query_dense.kernel),
-                f"blk.{i}.attn_k.weight": heads_in(att.key_dense.kernel),
-                f"blk.{i}.attn_v.weight": heads_in(att.value_dense.kernel),
-                f"blk.{i}.attn_output.weight": matrix(out.transpose(2, 0, 1).reshape(out.shape[2], -1)),
-                f"blk.{i}.ffn_gate.weight": matrix(value(block.gating_ffw.kernel).T),
-                f"blk.{i}.ffn_up.weight": matrix(value(block.gating_ffw_2.kernel).T),
-                f"blk.{i}.ffn_down.weight": matrix(value(block.ffw_linear.kernel).T),
-            }
-        )
-        if block.use_post_attention_norm:
-            tensors[f"blk.{i}.post_attention_norm.weight"] = norm(block.post_attention_norm.scale)
-        if block.use_post_ffw_norm:
-            tensors[f"blk.{i}.post_ffw_norm.weight"] = norm(block.post_ffw_norm.scale)
-        if getattr(att, "use_query_key_norm", False):
-            tensors[f"blk.{i}.attn_q_norm.weight"] = norm(att.query_norm.scale)
-            tensors[f"blk.{i}.attn_k_norm.weight"] = norm(att.key_norm.scale)
+    tensors = {}
+    for name, array in gguf_tensors(backbone).items():
+        qtype = embedding_type if name == "token_embd.weight" else matrix_type if array.ndim == 2 else None
+        tensors[name] = quantized(array, qtype) if qtype else (array, None)
     return tensors
 
 

@@ -1,6 +1,7 @@
 """Export state: clear refusals, real progress (never a library's log line), per-kind exports offered as
 plain download links, and a real export subprocess."""
 
+import html
 import json
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_nothing_to_export_yet_is_explained(tmp_path):
     state.picker.refresh()
     assert state.exports == [] and state.file_rows() == [] and state.downloads() == []
     assert "tiny:gemma3" in state.config_text()  # the run's own config before any export
-    assert state.kind == "adapter"  # the adapter is the default export
+    assert state.formats == ["adapter"]  # the adapter is the default export
     assert not state.run_export() and "has no checkpoint yet" in state.error
     page = ExportPage(session, state)
     assert isinstance(page.__panel__(), pn.Column) and not page.links.visible
@@ -63,21 +64,33 @@ def test_each_kind_is_a_plain_download_link_with_its_place_on_the_server(tmp_pat
     session = make_session(tmp_path)
     run_dir = untrained_run(tmp_path, runs_dir=session.workspace.runs_dir)
     _fake_export(run_dir, 2, "adapter")
-    _fake_export(run_dir, 4, "merged", size=3 * 1024**2)
+    _fake_export(run_dir, 4, "keras", size=3 * 1024**2)
     _fake_export(run_dir, 4, "adapter")
+    quantized = _fake_export(run_dir, 4, "gguf-q4_k_m")
+    manifest = json.loads((quantized / "export.json").read_text())
+    manifest["quality"] = {"perplexity": 12.5, "reference_perplexity": 12.0, "increase_percent": 4.1667}
+    (quantized / "export.json").write_text(json.dumps(manifest))
+    spec = {"command": "docker run <img>", "curl": "curl http://localhost:8080", "vertex": {"displayName": "<b>"}}
+    (quantized / "serving.json").write_text(json.dumps(spec))
     state = ExportState(session)
-    assert state.step_shown == 4 and [e["kind"] for e in state.shown] == ["adapter", "merged"]
-    assert list(state.export_options) == ["step 4 (adapter 10 B, merged 3.0 MB)", "step 2 (adapter 10 B)"]
-    adapter, merged = state.downloads()
+    assert state.step_shown == 4 and [e["kind"] for e in state.shown] == ["adapter", "keras", "gguf-q4_k_m"]
+    assert list(state.export_options) == [
+        "step 4 (adapter 10 B, keras 3.0 MB, gguf-q4_k_m 10 B)",
+        "step 2 (adapter 10 B)",
+    ]
+    adapter, merged, gguf = state.downloads()
+    assert gguf["quality"] == "validation perplexity 12.5 vs 12 unquantized (+4.17%)"
     assert adapter["url"] == f"downloads/{run_dir.name}/step-4-adapter/{run_dir.name}-step-4-adapter.zip"
     assert adapter["server_path"] == str(run_dir / "export" / "step-4-adapter")  # one user: the real path
-    assert merged["label"] == "merged model (bf16)" and merged["size"] == "3.0 MB"
+    assert merged["label"] == "Keras-Hub preset, merged (bf16)" and merged["size"] == "3.0 MB"
     assert "<start_of_turn>" in state.readme_text() and state.config_text() == "name: exported\n"
-    assert {r["file"] for r in state.file_rows()} >= {"step-4-adapter/README.md", "step-4-merged/export.json"}
+    assert {r["file"] for r in state.file_rows()} >= {"step-4-adapter/README.md", "step-4-keras/export.json"}
 
     page = ExportPage(session, state)
     assert page.links.visible and 'href="downloads/' in page.links.object and " download=" in page.links.object
-    assert "gj-export-download-adapter" in page.links.object
+    assert "gj-export-download-adapter" in page.links.object and "+4.17%" in html.unescape(page.links.object)
+    assert "docker run &lt;img&gt;" in page.serving.object and "&lt;b&gt;" in page.serving.object  # escaped
+    assert "ONNX is not offered" in page.not_offered.object
     assert not any(isinstance(obj, pn.widgets.FileDownload) for obj in page.__panel__().select())
     state.show_step(2)
     assert [e["step"] for e in state.shown] == [2] and page.exports.value == 2
@@ -100,9 +113,11 @@ def test_a_fully_fine_tuned_run_exports_its_merged_model(tmp_path):
     session = make_session(tmp_path)
     make_run(session, "full-run", "method.kind=full")
     state = ExportState(session)
-    assert state.picker.run == "full-run" and state.kind == "merged"
-    state.kind = "adapter"
+    assert state.picker.run == "full-run" and state.formats == ["keras"]
+    state.formats = ["adapter", "hf"]
     assert not state.run_export() and "no LoRA adapter" in state.error
+    state.formats = []
+    assert not state.run_export() and "at least one format" in state.error
 
 
 def test_progress_is_the_exports_own_lines_never_a_librarys_log(tmp_path):
@@ -128,9 +143,9 @@ def test_progress_is_the_exports_own_lines_never_a_librarys_log(tmp_path):
 def test_a_real_export_is_listed_with_its_zip(tmp_path_factory, tmp_path):
     session = make_session(tmp_path)
     run_dir = tiny_run(tmp_path_factory, runs_dir=session.workspace.runs_dir)
-    _fake_export(run_dir, 3, "merged")  # an earlier merged export of the same step stays
+    _fake_export(run_dir, 3, "keras")  # an earlier Keras export of the same step stays
     state = ExportState(session)
-    assert state.kind == "adapter" and state.run_export() and state.running
+    assert state.formats == ["adapter"] and state.run_export() and state.running
     seen = set()
     while state.running:
         state.wait(0.2)
@@ -138,7 +153,7 @@ def test_a_real_export_is_listed_with_its_zip(tmp_path_factory, tmp_path):
     assert not state.error, state.error
     assert not any("I0000" in text or "cuda" in text for text in seen), seen
     assert "Writing the LoRA adapter" in seen or "Zipping" in " ".join(seen) or len(seen) > 1
-    assert [e["kind"] for e in state.shown] == ["adapter", "merged"] and state.step_shown == 3
+    assert [e["kind"] for e in state.shown] == ["adapter", "keras"] and state.step_shown == 3
     adapter = state.shown[0]
     assert adapter["zip"] == str(run_dir / "export" / "step-3-adapter" / "tiny-step-3-adapter.zip")
     assert {"step-3-adapter/adapter.safetensors", "step-3-adapter/README.md", "step-3-adapter/export.json"} <= {

@@ -1,35 +1,38 @@
-"""The Export page: write a checkpoint's adapter and/or merged model, then offer them as download links.
+"""The Export page: write a checkpoint in the chosen formats, then offer them as download links.
 
-`run_export` starts `python -m gemma_jax.export` (a separate process: it loads the model);
-`poll()` on the server thread shows its progress lines (the stage, bytes written of the total)
-and lists the exports at the end. Downloads are plain links to the server's download route
-(ui/downloads.py), never bytes through the page's websocket. The adapter is the default: small,
-quick, and what most people want first; the merged model is the whole model in bf16.
+`run_export` starts `python -m gemma_jax.export --formats ...` (a separate process: it loads the
+model); `poll()` on the server thread shows its progress lines (the stage, bytes written of the
+total) and lists the exports at the end. Downloads are plain links to the server's download route
+(ui/downloads.py), never bytes through the page's websocket. The formats are gemma_jax.export's
+table (formats.py); the adapter is the default: small, quick, and what most people want first.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import param
 
 from gemma_jax.export import export_dir, list_exports
+from gemma_jax.export.formats import FORMATS, NOT_OFFERED
 from gemma_jax.export.progress import format_size
+from gemma_jax.export.serving import SERVING_FILE
 from gemma_jax.runs.run_store import RunDirError, RunStore
 from ui.downloads import download_url
 from ui.state.background import CheckpointJobState
 
 __all__ = ["ExportState", "format_size"]
 
-KIND_LABELS = {"adapter": "LoRA adapter", "merged": "merged model (bf16)", "bundle": "adapter and merged model"}
+KIND_LABELS = {**{name: f.label for name, f in FORMATS.items()}, "bundle": "adapter and merged model"}
 LORA_METHODS = ("lora", "qlora", "dpo")  # gemma_jax.train.setup.LORA_KINDS, without importing JAX
 
 
 class ExportState(CheckpointJobState):
-    kind = param.Selector(
-        default="adapter",
-        objects=["adapter", "merged", "both"],
-        doc="what to export: the LoRA adapter (small), the merged model (the whole model in bf16), or both",
+    formats = param.ListSelector(
+        default=["adapter"],
+        objects=list(FORMATS),
+        doc="the formats to export (gemma_jax.export.formats): each gets a folder and a zip of its own",
     )
     exports = param.List(default=[], doc="finished exports of the chosen run, newest step first, adapter first")
     step_shown = param.Integer(default=None, allow_None=True, doc="the step whose exports are shown")
@@ -41,8 +44,8 @@ class ExportState(CheckpointJobState):
         run_dir = self.picker.run_dir
         self.exports = list_exports(run_dir) if run_dir is not None else []
         self.step_shown = self.exports[0]["step"] if self.exports else None
-        if self.kind == "adapter" and not self.has_adapter():
-            self.kind = "merged"  # a fully fine-tuned run has no adapter: its model is the export
+        if not self.has_adapter():  # a fully fine-tuned run has no adapter: its model is the export
+            self.formats = [n for n in self.formats if not FORMATS[n].needs_lora] or ["keras"]
 
     @property
     def shown(self) -> list[dict]:
@@ -74,22 +77,27 @@ class ExportState(CheckpointJobState):
         except (RunDirError, ValueError, OSError):
             return True  # unreadable: the export process says what is wrong
 
-    def _kinds(self) -> list[str]:
-        return ["adapter", "merged"] if self.kind == "both" else [self.kind]
-
     def _options(self) -> list[str]:
-        return ["--kind", "all" if self.kind == "both" else self.kind]
+        return ["--formats", ",".join(n for n in FORMATS if n in self.formats)]
 
     def _result_path(self, run_dir: Path, step: int) -> Path:
-        kinds = self._kinds() if self.has_adapter() else ["merged"]
-        return export_dir(run_dir, step, kinds[0])
+        return export_dir(run_dir, step, next(n for n in FORMATS if n in self.formats))
+
+    @property
+    def not_offered(self) -> dict[str, str]:
+        """Formats people ask for that are not written, with why (the page says so: no broken button)."""
+        return dict(NOT_OFFERED)
 
     def run_export(self) -> bool:
         """Start the export; False (with `error` set) when it cannot start."""
-        if self.picker.run is not None and self.kind == "adapter" and not self.has_adapter():
+        if not self.formats:
+            self.error = "Pick at least one format to export."
+            return False
+        adapters = [FORMATS[n].label for n in self.formats if FORMATS[n].needs_lora]
+        if self.picker.run is not None and adapters and not self.has_adapter():
             self.error = (
-                f"Run {self.picker.run} was fine-tuned in full: it has no LoRA adapter. "
-                "Export the merged model instead."
+                f"Run {self.picker.run} was fine-tuned in full: it has no LoRA adapter ({', '.join(adapters)}). "
+                "Export a merged format instead (Hugging Face, Keras or GGUF)."
             )
             return False
         return self._start()
@@ -104,10 +112,12 @@ class ExportState(CheckpointJobState):
             if not archive or run is None:
                 continue
             name = Path(archive).name
+            quality = export.get("quality") if isinstance(export.get("quality"), dict) else {}
             links.append(
                 {
                     "kind": export["kind"],
                     "label": KIND_LABELS.get(export["kind"], export["kind"]),
+                    "quality": _quality_text(quality),
                     "name": name,
                     "size": format_size(export["zip_size"]),
                     "url": download_url(run, f"{export['folder']}/{name}"),
@@ -115,6 +125,19 @@ class ExportState(CheckpointJobState):
                 }
             )
         return links
+
+    def serving(self) -> list[dict]:
+        """Per export of the step shown: its label and serving.json (command, curl, Vertex spec)."""
+        shown = []
+        for export in self.shown:
+            path = Path(export["path"]) / SERVING_FILE
+            try:
+                spec = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(spec, dict):
+                shown.append({"label": KIND_LABELS.get(export["kind"], export["kind"]), **spec})
+        return shown
 
     def file_rows(self) -> list[dict]:
         return [
@@ -148,3 +171,13 @@ class ExportState(CheckpointJobState):
         for e in self.exports:
             steps.setdefault(e["step"], []).append(f"{e['kind']} {format_size(e['zip_size'])}")
         return {f"step {step} ({', '.join(kinds)})": step for step, kinds in steps.items()}
+
+
+def _quality_text(quality: dict) -> str:
+    """ "validation perplexity 12.3 vs 12.1 unquantized (+1.6%)", or "" where not measured."""
+    if quality.get("perplexity") is None or quality.get("reference_perplexity") is None:
+        return ""
+    return (
+        f"validation perplexity {quality['perplexity']:.4g} vs {quality['reference_perplexity']:.4g} unquantized "
+        f"({quality['increase_percent']:+.2f}%)"
+    )

@@ -57,6 +57,9 @@ HELP: dict[str, str] = {
     # model
     "model.source": "The Gemma to start from. gemma3_270m is built in (no download); tiny:gemma3 and tiny:gemma "
     "are toy models for a quick try; larger ones are downloaded from Kaggle or Hugging Face.",
+    "model.adapter": "A LoRA adapter in PEFT's format (a folder with adapter_config.json) to fold into the base "
+    "model first: training starts from the adapted model, and evaluation compares against it. Leave empty for the "
+    "plain base.",
     "model.dtype": "Number precision. bfloat16 halves memory and is fast on GPUs and TPUs; float32 is exact and "
     "needed on most CPUs. 'auto' picks for the hardware.",
     "model.remat": "Recompute in-between results during training instead of storing them: less memory, about a "

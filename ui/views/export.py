@@ -8,16 +8,18 @@ an 800 MB merged model crashed the tab.
 from __future__ import annotations
 
 import html
+import json
 
 import pandas as pd
 import panel as pn
 
+from gemma_jax.export.formats import FORMATS
 from ui.state.export import ExportState
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
 from ui.views.safe_text import code_text, escape_text, text_table
 
 POLL_MS = 500
-KIND_OPTIONS = {"Adapter (small, default)": "adapter", "Merged model (whole model, bf16)": "merged", "Both": "both"}
+FORMAT_OPTIONS = {f.label: name for name, f in FORMATS.items()}
 LINKS_CSS = """
 .gj-export-link { display: block; margin: 4px 0; }
 .gj-export-link a { font-weight: 600; }
@@ -33,19 +35,48 @@ def render_links(links: list[dict]) -> str:
         items.append(
             f'<div class="gj-export-link"><a class="gj-export-download gj-export-download-{html.escape(link["kind"])}" '
             f'href="{html.escape(link["url"], quote=True)}" download="{html.escape(link["name"], quote=True)}">'
-            f"Download the {escape_text(link['label'])}: {name}</a> ({escape_text(link['size'])})</div>"
+            f"Download the {escape_text(link['label'])}: {name}</a> ({escape_text(link['size'])})"
+            + (f' <span class="gj-export-quality">{escape_text(link["quality"])}</span>' if link.get("quality") else "")
+            + "</div>"
             f'<div class="gj-export-where">On the server: {code_text(link["server_path"])}</div>'
         )
     return "".join(items)
+
+
+def render_serving(specs: list[dict]) -> str:
+    """Per format: the server command, a curl to try it, and the Vertex AI model-upload spec; all escaped."""
+    parts = []
+    for spec in specs:
+        vertex = json.dumps(spec.get("vertex", {}), indent=2)
+        parts.append(
+            f"<h4>{escape_text(spec['label'])}</h4>"
+            f"<div>Serve it (from the export folder):</div><pre>{html.escape(str(spec.get('command', '')))}</pre>"
+            f"<div>Try it:</div><pre>{html.escape(str(spec.get('curl', '')))}</pre>"
+            f"<details><summary>Vertex AI model-upload spec</summary><pre>{html.escape(vertex)}</pre></details>"
+        )
+    return "".join(parts)
+
+
+def render_not_offered(reasons: dict[str, str]) -> str:
+    return "".join(f"<div class='gj-export-not-offered'>{escape_text(text)}</div>" for text in reasons.values())
 
 
 class ExportPage(CheckpointPage):
     def __init__(self, session, state: ExportState | None = None, **params):
         super().__init__(session, state or ExportState(session), "Export", POLL_MS, **params)
         s = self.state
-        kind = pn.widgets.RadioButtonGroup.from_param(
-            s.param.kind, name="What to export", options=KIND_OPTIONS, color="primary", css_classes=["gj-export-kind"]
+        kind = pn.widgets.CheckButtonGroup.from_param(
+            s.param.formats,
+            name="Formats",
+            options=FORMAT_OPTIONS,
+            color="primary",
+            variant="outline",
+            orientation="horizontal",
+            css_classes=["gj-export-kind"],
         )
+        self.not_offered = pn.pane.HTML(render_not_offered(s.not_offered), css_classes=["gj-export-not-offered"])
+        self.serving = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["gj-export-serving"])
+        self.serving_heading = pn.pane.Markdown("### Serve it")
         self.export_button = pn.widgets.Button(label="Export", color="primary", css_classes=["gj-export-run"])
         self.export_button.on_click(lambda _event: self._follow(s.run_export()))
         self._job_widgets("export")
@@ -80,12 +111,15 @@ class ExportPage(CheckpointPage):
             "## Export",
             picker_row(s.picker, "export", on_refresh=self._render),
             pn.Row(kind, self.export_button),
+            self.not_offered,
             pn.Row(self.spinner, self.progress_bar, self.progress),
             self.error,
             self.exports,
             self.empty,
             self.links,
             self.files,
+            self.serving_heading,
+            self.serving,
             self.readme_heading,
             self.readme,
             pn.pane.Markdown("### The run's config"),
@@ -111,6 +145,8 @@ class ExportPage(CheckpointPage):
         self.links.visible = bool(s.shown)
         self.files.value = pd.DataFrame(s.file_rows())
         self.files.visible = bool(s.shown)
+        self.serving.object = render_serving(s.serving())
+        self.serving.visible = self.serving_heading.visible = bool(self.serving.object)
         self.readme.value = s.readme_text()
         self.readme.visible = self.readme_heading.visible = bool(self.readme.value)
         self.config.value = s.config_text()

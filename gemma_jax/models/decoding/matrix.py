@@ -47,7 +47,13 @@ class Matrix(NamedTuple):
         # The barrier materializes the activations first; fused into the loop, they would be
         # recomputed (norms, embedding lookups, ...) for every output channel.
         rows = jax.lax.optimization_barrier(x.reshape(-1, x.shape[-1]).astype(jnp.float32))
-        y = rows @ self.values.astype(jnp.float32).T
+        if self.values.dtype == jnp.float32:
+            # Nothing to convert: contract the `in` axes directly. With several rows XLA:CPU then
+            # calls its matrix-matrix kernel on the [out, in] layout (2x faster for 8 rows of the
+            # 262k-row head than after an explicit transpose), with the same numbers.
+            y = jax.lax.dot_general(rows, self.values, (((1,), (1,)), ((), ())))
+        else:
+            y = rows @ self.values.astype(jnp.float32).T
         if self.scale is not None:
             y = y * self.scale
         return y.reshape(*x.shape[:-1], y.shape[-1])

@@ -10,6 +10,8 @@ import hashlib
 import zipfile
 from pathlib import Path
 
+from gemma_jax.export.formats import FORMATS
+
 EXPORT_TIMEOUT_MS = 300_000
 
 
@@ -27,13 +29,17 @@ def open_export_page(page, server_url: str, run_id: str) -> None:
 
 
 def export_kind(page, kind: str = "adapter", timeout_ms: int = EXPORT_TIMEOUT_MS) -> list[str]:
-    """Choose `kind` (adapter, merged, both) and press Export; returns the progress texts seen until its
-    link appears (the page shows the export's own progress lines, never a library's log)."""
-    labels = {"adapter": "Adapter", "merged": "Merged model", "both": "Both"}
-    page.locator(".gj-export-kind").get_by_text(labels[kind]).first.click()
+    """Choose `kind` (adapter, keras, both: the adapter is selected already) and press Export; returns the
+    progress texts seen until its link appears (the page shows the export's own progress lines, never a
+    library's log)."""
+    buttons = page.locator(".gj-export-kind")
+    if kind in ("keras", "both"):
+        buttons.get_by_text(FORMATS["keras"].label).first.click()
+    if kind == "keras":
+        buttons.get_by_text(FORMATS["adapter"].label).first.click()  # toggled off
     page.locator(".gj-export-run button").click()
     seen: list[str] = []
-    wanted = "merged" if kind == "merged" else "adapter"
+    wanted = "keras" if kind == "keras" else "adapter"
     link = page.locator(f"a.gj-export-download-{wanted}")
     for _ in range(timeout_ms // 250):
         text = page.locator(".gj-export-progress").first.inner_text()

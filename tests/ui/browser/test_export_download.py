@@ -36,6 +36,6 @@ def test_the_adapter_is_exported_and_downloaded_through_its_link(browser, artifa
         assert str(folder) in where  # one user: the export's real place on this machine
         saved = download_link(page, "adapter", tmp_path)
         check_download(saved, folder / "tiny-step-3-adapter.zip")
-        assert not (run_dir / "export" / "step-3-merged").exists()  # the default is the adapter only
+        assert not (run_dir / "export" / "step-3-keras").exists()  # the default is the adapter only
     finally:
         server.stop()

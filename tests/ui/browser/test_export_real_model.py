@@ -51,14 +51,14 @@ def test_the_real_models_merged_export_downloads_through_its_link(browser, artif
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         open_export_page(page, server.url, "real")
-        export_kind(page, "merged")
+        export_kind(page, "keras")
         page.screenshot(path=artifacts / "export-real-merged.png", full_page=True)
-        folder = store.path / "export" / "step-1-merged"
+        folder = store.path / "export" / "step-1-keras"
         archive = next(folder.glob("*.zip"))
         assert archive.stat().st_size > 300 * 1024 * 1024  # the whole model, bf16
         server_memory = psutil.Process(server.process.pid)
         before = server_memory.memory_info().rss
-        saved = download_link(page, "merged", tmp_path)
+        saved = download_link(page, "keras", tmp_path)
         grown = server_memory.memory_info().rss - before
         check_download(saved, archive)
         assert grown < 150 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MB while sending the file"
