@@ -26,9 +26,7 @@ LAYERS_SCALING_BY_HIDDEN = {"gemma2": 46, "gemma3": 62}
 ADDED_TOKEN_SCORE = -1000.0  # what convert_hf_to_gguf.py gives tokenizer_config's added tokens
 # Gemma's tokenizer_config marks these added tokens "special": llama.cpp gets them as CONTROL tokens
 # (Gemma 3 270M's file has <start_of_image>/<end_of_image> USER_DEFINED, so they are not listed).
-_GEMMA_SPECIAL = re.compile(
-    r"<(pad|eos|bos|unk|mask|start_of_turn|end_of_turn|unused\d+)>|\[@BOS@\]"
-)
+_GEMMA_SPECIAL = re.compile(r"<(pad|eos|bos|unk|mask|start_of_turn|end_of_turn|unused\d+)>|\[@BOS@\]")
 _Piece = sp_pb2.ModelProto.SentencePiece
 
 # HF's Gemma chat template (tokenizer_config.json), written to render exactly what
@@ -114,7 +112,9 @@ def detect_architecture(backbone) -> str:
         return "gemma"
     if not all(features.values()):
         missing = ", ".join(what for what, used in features.items() if not used)
-        raise GGUFExportError(f"a Gemma 2 model needs all of Gemma 2's features for llama.cpp; this one lacks {missing}")
+        raise GGUFExportError(
+            f"a Gemma 2 model needs all of Gemma 2's features for llama.cpp; this one lacks {missing}"
+        )
     _check_query_scaling(backbone, "gemma2")
     return "gemma2"
 
@@ -208,7 +208,9 @@ def add_vocabulary(writer: GGUFWriter, vocab: Vocabulary, arch: str) -> None:
     writer.add_tokenizer_pre("default")
     writer.add_token_list(vocab.tokens)
     writer.add_key_value("tokenizer.ggml.scores", vocab.scores.tolist(), GGUFValueType.ARRAY, GGUFValueType.FLOAT32)
-    writer.add_key_value("tokenizer.ggml.token_type", vocab.token_types.tolist(), GGUFValueType.ARRAY, GGUFValueType.INT32)
+    writer.add_key_value(
+        "tokenizer.ggml.token_type", vocab.token_types.tolist(), GGUFValueType.ARRAY, GGUFValueType.INT32
+    )
     writer.add_bos_token_id(vocab.ids["bos"])
     writer.add_eos_token_id(vocab.ids["eos"])
     writer.add_unk_token_id(vocab.ids["unknown"])

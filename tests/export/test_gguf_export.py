@@ -81,7 +81,9 @@ def exported(models, tmp_path_factory):
 
 
 def _logits(backbone, ids=IDS) -> np.ndarray:
-    return np.asarray(backbone.token_embedding(backbone({"token_ids": ids, "padding_mask": np.ones_like(ids)}), reverse=True))
+    return np.asarray(
+        backbone.token_embedding(backbone({"token_ids": ids, "padding_mask": np.ones_like(ids)}), reverse=True)
+    )
 
 
 def _reimported(path, model: LoadedModel) -> LoadedModel:
@@ -278,7 +280,7 @@ def test_modelfile(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert path.name == "Modelfile" and text.startswith("FROM ./model-q4_k_m.gguf\n")
     assert 'PARAMETER stop "<end_of_turn>"' in text and "PARAMETER temperature 0.7" in text
-    assert '<start_of_turn>user\n{{ if $system }}' in text and '<start_of_turn>model\n{{ .Content }}' in text
+    assert "<start_of_turn>user\n{{ if $system }}" in text and "<start_of_turn>model\n{{ .Content }}" in text
     assert 'SYSTEM """Answer briefly."""' in text
     assert modelfile_text("a.gguf").count('TEMPLATE """') == 1
     with pytest.raises(ValueError):
