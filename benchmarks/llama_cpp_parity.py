@@ -5,6 +5,7 @@ llama.cpp from source: about 15 minutes on 2 cores) is not a gemma-jax dependenc
 
 1. `gemma-jax export RUN --formats gguf-f16` (reused when the run already has it);
 2. **ours**: the run's fine-tuned model (`load_run_model`, float32), greedy, `Generator.generate_ids`;
+   (`--ours gguf`: the exported GGUF read back by our importer instead, for quantized formats);
 3. **llama.cpp**: `llama_cpp.Llama(model_path=the .gguf)`, greedy (temperature 0, top_k 1), from the same
    prompt token ids (so both start from the identical context), stopping at `<end_of_turn>`/`<eos>`.
 
@@ -31,6 +32,13 @@ def main(argv=None) -> int:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--format", default="gguf-f16", choices=["gguf-f16", "gguf-q8_0", "gguf-q4_k_m"])
+    parser.add_argument(
+        "--ours",
+        default="run",
+        choices=["run", "gguf"],
+        help="run: the run's fine-tuned float model (the quantization shows as differences); gguf: the same "
+        "GGUF file read by our importer (the two implementations on identical weights)",
+    )
     args = parser.parse_args(argv)
     try:
         import llama_cpp
@@ -51,6 +59,10 @@ def main(argv=None) -> int:
     folder = Path(found[0]["path"]) if found else export_run(args.run_dir, step, formats=args.format).folders[0]
     gguf = folder / json.loads((folder / "export.json").read_text())["gguf"]
 
+    if args.ours == "gguf":
+        from gemma_jax.models.loading import load_model
+
+        model = load_model(str(gguf))
     prompts = [prompt_text(p) for p, _ in held_out_pairs(RunStore.open(args.run_dir).config(), args.prompts)]
     generator = Generator(model, max_length=512)
     ours = generator.generate_ids(prompts, args.new_tokens, temperature=0.0)
@@ -79,6 +91,7 @@ def main(argv=None) -> int:
         "run": Path(args.run_dir).name,
         "step": step,
         "format": args.format,
+        "ours": args.ours,
         "gguf_bytes": gguf.stat().st_size,
         "llama_cpp_python": llama_cpp.__version__,
         "prompts": len(rows),

@@ -1,4 +1,4 @@
-"""The `gemma-jax` command line: train, resume, generate, list models and runs, control runs."""
+"""The `gemma-jax` command line: train, resume, generate, serve, list models and runs, control runs."""
 
 from __future__ import annotations
 
@@ -274,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     exporting = commands.add_parser("export", help="write a checkpoint's LoRA adapter, merged Keras preset and zip")
     add_export_arguments(exporting)
     exporting.set_defaults(handler=export)
+
+    from gemma_jax.serve.openai.command import add_arguments as add_serve_arguments
+    from gemma_jax.serve.openai.command import run as serve
+
+    serving = commands.add_parser("serve", help="an OpenAI-compatible HTTP server for a run, an export or a model")
+    add_serve_arguments(serving)
+    serving.set_defaults(handler=serve)
 
     control = commands.add_parser("control", help="pause, resume, save, abort or set-lr VALUE on a running job")
     control.add_argument("run_dir")

@@ -22,6 +22,7 @@ def hub_url() -> str:
     """The Hub huggingface_hub talks to ($HF_ENDPOINT, as it reads it)."""
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
+
 HUB_ADVICE = "connect this machine to the internet, or copy the export folder to one that is and push from there"
 
 

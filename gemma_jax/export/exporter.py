@@ -242,6 +242,8 @@ class _ExportJob:
             (work / README).write_text(readme, encoding="utf-8")
             (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             write_zip(work, work / f"{stem}.zip", stem, self.progress)
+            for path in work.rglob("*"):  # atomic writers create private files; the dashboard may serve them
+                path.chmod(0o755 if path.is_dir() else 0o644)
             _move_into_place(work, target)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)

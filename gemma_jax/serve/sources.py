@@ -50,7 +50,8 @@ def load_source(source: str, step: int | None = None) -> tuple[LoadedModel, int 
         return load_run_model(source, step)
     if step is not None:
         raise ValueError(f"a checkpoint step only applies to a run directory, and {source} is not one")
-    if os.path.isdir(source) and os.path.isfile(os.path.join(source, "config.yaml")):
+    exported = os.path.isfile(os.path.join(source, "export.json"))  # an export keeps its run's config.yaml
+    if os.path.isdir(source) and os.path.isfile(os.path.join(source, "config.yaml")) and not exported:
         raise RunDirError(f"{source} has a config.yaml but no status.json: it is not a complete run directory")
     texts = data_texts(JobConfig().data) if source.startswith(("tiny:", "random:")) else None
     return load_model(source, vocab_texts=texts), None

@@ -27,6 +27,7 @@ from gemma_jax.models.generation import Generator
 from gemma_jax.models.loading import load_model
 from gemma_jax.models.lora import merged_copy
 from gemma_jax.runs.run_store import RunStore
+from gemma_jax.serve.openai.model_source import resolve_model
 from gemma_jax.train.run_model import build_run_training, load_run_model
 
 pytestmark = pytest.mark.slow  # a trained tiny run exported to seven formats
@@ -105,6 +106,8 @@ def test_export_folders_are_model_sources_with_the_runs_greedy_tokens(exported, 
     assert keras.family == "gemma3" and len(_greedy(keras)) == 2
     with pytest.raises(Exception, match="LoRA adapter"):
         load_model(result["formats"]["peft"]["path"])
+    served = resolve_model(result["formats"]["hf"]["path"])  # what `gemma-jax serve EXPORT_DIR` serves
+    assert served.model_id == "step-3-hf" and _greedy(served.model) == expected
     assert cli_main(["generate", result["formats"]["gguf-f16"]["path"], "--prompt", "hello there", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 

@@ -92,7 +92,9 @@ def test_export_writes_the_adapter_and_a_bf16_merged_model_each_with_zip_readme_
         with zipfile.ZipFile(folder / manifest["archive"]) as bundle:
             names = set(bundle.namelist())
             top = f"tiny-step-3-{kind}/"
-            assert {top + n for n in ("export.json", "README.md", "config.yaml", "lineage.json", "serving.json", inside)} <= names
+            assert {
+                top + n for n in ("export.json", "README.md", "config.yaml", "lineage.json", "serving.json", inside)
+            } <= names
             assert json.loads(bundle.read(top + "export.json")) == manifest
             readme = bundle.read(top + "README.md").decode()
         # the chat template the run trained with, as training's own function renders it

@@ -1,0 +1,7 @@
+"""`gemma-jax serve`: an OpenAI-compatible HTTP server on our KV-cache decoder.
+
+protocol.py reads and checks requests (no JAX), prompts.py turns them into token ids,
+scheduler.py batches concurrent requests through one Generator (rows.py follows each
+request's tokens), responses.py writes OpenAI's JSON and server-sent events, app.py is the
+Starlette app, model_source.py resolves what to serve, command.py runs it under uvicorn.
+"""
