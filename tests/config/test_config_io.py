@@ -82,7 +82,7 @@ EVERYTHING_CHANGED = JobConfig(
             temperature=0.0,
         ),
     ),
-    model=ModelConfig(source="/models/gemma", dtype="bfloat16", remat=True),
+    model=ModelConfig(source="/models/gemma", dtype="bfloat16", remat=True, adapter="/adapters/pirate"),
     method=MethodConfig(
         kind="full",
         lora_rank=16,

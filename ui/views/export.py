@@ -71,7 +71,8 @@ class ExportPage(CheckpointPage):
             options=FORMAT_OPTIONS,
             color="primary",
             variant="outline",
-            orientation="horizontal",
+            orientation="vertical",
+            width=300,
             css_classes=["gj-export-kind"],
         )
         self.not_offered = pn.pane.HTML(render_not_offered(s.not_offered), css_classes=["gj-export-not-offered"])
