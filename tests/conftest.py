@@ -15,6 +15,22 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.path not in slow_files)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """After each test file, drop JAX's compiled programs and Keras' graph state: a worker runs hundreds of
+    files and would otherwise keep every file's executables (~6 GB per worker by the end, enough for two
+    workers plus their training subprocesses to meet the 24 GB OOM killer)."""
+    yield
+    import gc
+    import sys
+
+    if "jax" in sys.modules:
+        sys.modules["jax"].clear_caches()
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium through Playwright (no browser download); missing, it fails in CI and skips elsewhere."""
