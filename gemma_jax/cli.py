@@ -17,9 +17,13 @@ DEFAULT_MODEL = EMBEDDED_MODEL  # the pretrained Gemma 3 270M that ships with ge
 
 
 def _train(args) -> int:
+    from gemma_jax.parallel.distributed import multihost_requested
+    from gemma_jax.parallel.supervisor import SUPERVISED, supervise
     from gemma_jax.runs.run_store import RunStore
     from gemma_jax.train.host_memory import retain_for_run, retain_freed_host_memory
 
+    if multihost_requested() and not os.environ.get(SUPERVISED):  # one of several: train in a watched child
+        return supervise(args.argv, _run_dir_of(args))
     if args.resume:
         store = RunStore.open(args.resume)
         retain_for_run(store.path)  # before JAX starts
@@ -28,13 +32,15 @@ def _train(args) -> int:
         cfg = load_config(args.config) if args.config else JobConfig()
         cfg = apply_overrides(cfg, args.set or [])
         retain_freed_host_memory(cfg)
-        if not args.skip_memory_check:
-            _check_memory(cfg)
-        store = RunStore.create(cfg, run_id=args.run_id)
+        store = _create_run(cfg, args)
         print(f"run directory: {store.path}", file=sys.stderr)
     from gemma_jax.train.trainer import train_run
 
     state = train_run(str(store.path), progress=not args.no_progress)
+    if multihost_requested() and os.environ.get("JAX_PROCESS_ID", "0") != "0":
+        # status.json is process 0's; this process logged its own end to stderr
+        print(f"process {os.environ['JAX_PROCESS_ID']}: {state}", file=sys.stderr)
+        return 1 if state == "failed" else 0
     status = store.read_status()
     if state == "failed":
         print(f"training failed: {status.get('error')}", file=sys.stderr)
@@ -45,6 +51,56 @@ def _train(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _run_dir_of(args) -> str | None:
+    """The run directory a train command will use, where it is known before it starts."""
+    if args.resume:
+        return args.resume
+    if not args.run_id:
+        return None
+    cfg = apply_overrides(load_config(args.config) if args.config else JobConfig(), args.set or [])
+    return os.path.join(cfg.runs_dir, args.run_id)
+
+
+def _create_run(cfg: JobConfig, args):
+    """A new run directory; in a multi-host run process 0 makes it and the others use it (their own
+    copy where they do not share its file system), so every process needs the same --run-id."""
+    from gemma_jax.parallel.distributed import barrier, initialize_if_multihost, is_primary, multihost_requested
+    from gemma_jax.runs.run_store import RunStore
+
+    if not multihost_requested():
+        if not args.skip_memory_check:
+            _check_memory(cfg)
+        return RunStore.create(cfg, run_id=args.run_id)
+    if not args.run_id:
+        raise ValueError(
+            "this process is one of several (JAX_COORDINATOR_ADDRESS is set): give every process the same "
+            "--run-id NAME, or start them all with `gemma-jax launch --processes N train ...`"
+        )
+    initialize_if_multihost()  # before anything starts a JAX backend
+    if not args.skip_memory_check:
+        _check_memory(cfg)
+    store = RunStore.create(cfg, run_id=args.run_id) if is_primary() else None
+    barrier("run directory created")
+    if store is None:
+        path = os.path.join(cfg.runs_dir, args.run_id)
+        store = RunStore.open(path) if os.path.isdir(path) else RunStore.create(cfg, run_id=args.run_id)
+    return store
+
+
+def _launch(args) -> int:
+    import time
+
+    from gemma_jax.parallel.launcher import launch
+    from gemma_jax.runs.run_store import safe_run_name
+
+    train = build_parser().parse_args(args.train)
+    if train.command != "train":
+        raise ValueError("launch runs a training job: gemma-jax launch --processes 2 train CONFIG [train options]")
+    cfg = apply_overrides(load_config(train.config) if train.config else JobConfig(), train.set or [])
+    run_id = f"{safe_run_name(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return launch(args.train, args.processes, args.devices_per_process, run_id)
 
 
 def _check_memory(cfg: JobConfig) -> None:
@@ -226,6 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=_train)
 
+    launching = commands.add_parser(
+        "launch", help="run a training job as several cooperating processes (multi-host layout, on one machine)"
+    )
+    launching.add_argument("--processes", type=positive_int, required=True, help="how many processes")
+    launching.add_argument(
+        "--devices-per-process", type=positive_int, help="simulated CPU devices per process (tests a TPU-slice layout)"
+    )
+    launching.add_argument("train", nargs=argparse.REMAINDER, help="train CONFIG [train options], as for `train`")
+    launching.set_defaults(handler=_launch)
+
     generate = commands.add_parser("generate", help="sample from a base model or a run's fine-tuned model")
     generate.add_argument(
         "model",
@@ -324,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     # User errors (config, data, model, run directory) come back as their message; anything else as one
     # line with the log file that holds its traceback.
     return guarded(f"gemma-jax {args.command}", lambda: args.handler(args))

@@ -1,30 +1,105 @@
-"""Multi-host start: one process per host of a TPU pod slice (or GPU cluster)."""
+"""Multi-host runs: one process per host of a TPU slice or GPU cluster, or several on one machine.
+
+Every process runs the same job; process 0 (the primary) alone writes the run directory's files.
+The helpers here are what the processes agree on between steps: a barrier, the primary's bytes
+(a tokenizer trained on the fly), and the strongest stop request any of them has (a signal sent to
+one, a control request only the primary reads). On CPU the processes talk through gloo.
+"""
 
 from __future__ import annotations
 
 import os
 
 import jax
+import numpy as np
 
 _COORDINATOR_VARIABLES = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS")
+HEARTBEAT_S = 30
+
+
+def multihost_requested() -> bool:
+    """Whether this process was started as one of several (see initialize_if_multihost)."""
+    tpu_hosts = [h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]
+    forced = os.environ.get("GEMMA_JAX_MULTIHOST", "") == "1"  # TPU VMs list peers in metadata, not env
+    return forced or len(tpu_hosts) > 1 or any(os.environ.get(v) for v in _COORDINATOR_VARIABLES)
 
 
 def initialize_if_multihost() -> bool:
     """Call `jax.distributed.initialize()` when this process is one of several.
 
-    Triggered by GEMMA_JAX_MULTIHOST=1 (then JAX finds the peers itself, e.g. from
-    a TPU VM's metadata), by TPU_WORKER_HOSTNAMES naming several hosts (GKE), or by
-    JAX_COORDINATOR_ADDRESS (with JAX_NUM_PROCESSES and JAX_PROCESS_ID). Single-host
-    runs do nothing.
+    Triggered by GEMMA_JAX_MULTIHOST=1 (then JAX finds the peers itself, e.g. from a TPU VM's
+    metadata), by TPU_WORKER_HOSTNAMES naming several hosts (GKE), or by JAX_COORDINATOR_ADDRESS
+    (with JAX_NUM_PROCESSES and JAX_PROCESS_ID). Single-host runs do nothing. CPU processes
+    exchange arrays through gloo (JAX's CPU collectives); GPUs and TPUs use their own.
     """
-    tpu_hosts = [h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]
-    forced = os.environ.get("GEMMA_JAX_MULTIHOST", "") == "1"  # TPU VMs list peers in metadata, not env
-    if not forced and len(tpu_hosts) <= 1 and not any(os.environ.get(v) for v in _COORDINATOR_VARIABLES):
+    if not multihost_requested():
         return False
     if jax.distributed.is_initialized():
         return True
-    jax.distributed.initialize()
+    # Only the CPU backend's collectives change; GPUs and TPUs keep NCCL / ICI.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # A process that stops answering is declared dead after HEARTBEAT_S: the others then stop too.
+    jax.distributed.initialize(
+        **_explicit_peers(), heartbeat_timeout_seconds=HEARTBEAT_S, shutdown_timeout_seconds=HEARTBEAT_S
+    )
     return True
+
+
+def _explicit_peers() -> dict:
+    """The coordinator, process count and index from JAX_* variables (JAX reads only some of them
+    itself); empty where they are not set and JAX detects the cluster (TPU metadata, SLURM, ...)."""
+    address = os.environ.get("JAX_COORDINATOR_ADDRESS") or os.environ.get("COORDINATOR_ADDRESS")
+    if not address:
+        return {}
+    try:
+        return {
+            "coordinator_address": address,
+            "num_processes": int(os.environ["JAX_NUM_PROCESSES"]),
+            "process_id": int(os.environ["JAX_PROCESS_ID"]),
+        }
+    except (KeyError, ValueError) as error:
+        raise ValueError(
+            f"JAX_COORDINATOR_ADDRESS={address} is set, so this process is one of several: also set "
+            "JAX_NUM_PROCESSES (how many) and JAX_PROCESS_ID (0 for the first) to whole numbers"
+        ) from error
+
+
+def is_primary() -> bool:
+    """Process 0: the one that writes the run directory (always true for a single process)."""
+    return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Wait until every process reached the barrier called `name` (nothing to wait for on one)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def primary_bytes(data: bytes | None) -> bytes | None:
+    """The primary's `data` on every process (e.g. a tokenizer only it trained); None stays None."""
+    if jax.process_count() == 1:
+        return data
+    from jax.experimental import multihost_utils
+
+    size = -1 if data is None else len(data)
+    size = int(multihost_utils.broadcast_one_to_all(np.int64(size)))
+    if size < 0:
+        return None
+    buffer = np.zeros(size, np.uint8)
+    if is_primary():
+        buffer[:] = np.frombuffer(data, np.uint8)
+    return multihost_utils.broadcast_one_to_all(buffer).astype(np.uint8).tobytes()
+
+
+def strongest(code: int) -> int:
+    """The largest of every process's `code` (the same on all of them)."""
+    if jax.process_count() == 1:
+        return code
+    from jax.experimental import multihost_utils
+
+    return int(np.max(multihost_utils.process_allgather(np.int32(code))))
 
 
 def local_rows(sharding, global_shape: tuple[int, ...], axis: int = 1) -> slice:

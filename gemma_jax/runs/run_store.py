@@ -55,7 +55,7 @@ def now_iso() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _safe_name(name: str) -> str:
+def safe_run_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
 
 
@@ -63,7 +63,7 @@ def _check_run_id(run_id: str) -> None:
     if not run_id or run_id.startswith(".") or any(ch in run_id for ch in "/\\") or run_id != run_id.strip():
         raise ValueError(
             f"run_id {run_id!r} must be a plain folder name (no '/', '\\', leading '.' "
-            f"or surrounding spaces); e.g. {_safe_name(run_id)!r}"
+            f"or surrounding spaces); e.g. {safe_run_name(run_id)!r}"
         )
 
 
@@ -88,7 +88,7 @@ class RunStore:
         if root.exists() and not root.is_dir():
             raise NotADirectoryError(f"runs_dir {root} is a file; set runs_dir to a folder")
         root.mkdir(parents=True, exist_ok=True)
-        base = run_id or f"{_safe_name(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+        base = run_id or f"{safe_run_name(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
         tmp = root / f".creating-{uuid.uuid4().hex}"
         # Permissions follow the umask, as for any folder: 0755 from a shell (a dashboard run as another
         # account can read it), 0700 with files 0600 under the dashboard's umask 077 (private to its users).

@@ -76,7 +76,7 @@ def _probe_cache_path() -> Path:
 
 def measure_matmul_peak(size: int = 2048, dtype=jnp.float32, repeats: int = 10) -> float:
     """TFLOP/s of a large square matmul on one device: the practical peak on CPUs."""
-    device = jax.devices()[0]
+    device = jax.local_devices()[0]
     a = jax.device_put(jnp.ones((size, size), dtype), device)
     matmul = jax.jit(lambda x: x @ x)
     matmul(a).block_until_ready()
@@ -90,7 +90,7 @@ def measure_matmul_peak(size: int = 2048, dtype=jnp.float32, repeats: int = 10) 
 
 def device_peak_tflops(device=None) -> tuple[float, str]:
     """(peak TFLOP/s per device, where the number comes from)."""
-    device = device or jax.devices()[0]
+    device = device or jax.local_devices()[0]
     kind = getattr(device, "device_kind", "")
     for name, peak in PEAK_TFLOPS.items():
         if name.lower() in kind.lower():

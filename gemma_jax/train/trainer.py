@@ -30,7 +30,7 @@ from gemma_jax.models.generation import Generator
 from gemma_jax.models.loading import ModelLoadError
 from gemma_jax.models.lora import lora_metadata
 from gemma_jax.parallel.device_summary import device_summary
-from gemma_jax.parallel.distributed import initialize_if_multihost
+from gemma_jax.parallel.distributed import is_primary, primary_bytes
 from gemma_jax.parallel.mesh import resolve_shape
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.base_model import load_base_model
@@ -39,6 +39,7 @@ from gemma_jax.train.dpo_step import evaluate_pairs
 from gemma_jax.train.early_stopping import EarlyStopping
 from gemma_jax.train.host_memory import host_memory_retained
 from gemma_jax.train.optimizer import with_lr_scale
+from gemma_jax.train.process_group import agreed_request, join_processes, peer_lost
 from gemma_jax.train.setup import LORA_KINDS, build_training
 from gemma_jax.train.state_restore import UnreadableCheckpoint, restore_latest_good
 from gemma_jax.train.step_metrics import StepMeter, is_finite
@@ -74,7 +75,12 @@ class Trainer:
         self.setup = None  # set by prepare()
 
     # -- preparation --------------------------------------------------------------------------
+    def _join(self) -> None:
+        """Join the other processes of a multi-host run (no-op alone); only process 0 writes the run dir."""
+        self.store = self.control.store = join_processes(self.store)
+
     def prepare(self) -> None:
+        self._join()
         cfg = self.config
         devices = jax.device_count()
         problems = validate(cfg, device_count=devices)
@@ -86,8 +92,14 @@ class Trainer:
         dpo = cfg.method.kind == "dpo"  # preference pairs instead of examples; its own step and eval
         texts = data_texts(cfg.data, pairs=dpo) if proto is None else None
         self.store.log(f"loading model {cfg.model.source}")
-        self.model = load_base_model(cfg, resolve_dtype(cfg.model.dtype), proto, texts)
-        if proto is None and cfg.model.source.split(":")[0] in ("tiny", "random"):
+        dtype = resolve_dtype(cfg.model.dtype)
+        trains_vocabulary = proto is None and cfg.model.source.split(":")[0] in ("tiny", "random")
+        model = None
+        if trains_vocabulary and jax.process_count() > 1:  # one vocabulary for all: the primary's
+            model = load_base_model(cfg, dtype, None, texts) if is_primary() else None
+            proto = primary_bytes(model.tokenizer.proto if model else None)
+        self.model = model or load_base_model(cfg, dtype, proto, texts)
+        if trains_vocabulary and is_primary():
             tokenizer_file.write_bytes(self.model.tokenizer.proto)  # a resumed run must reuse it
         problems = validate(cfg, device_count=devices, model_context_length=self.model.context_length)
         if problems:
@@ -172,7 +184,7 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> str:
         """Train to the end or until stopped; returns the final state written to status.json."""
-        initialize_if_multihost()
+        self._join()
         store = self.store
         store.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), error=None)
         self.control.install_signal_handlers()
@@ -193,7 +205,7 @@ class Trainer:
             final = self._fail(str(error))
         except Exception as error:  # noqa: BLE001  (any crash: traceback to the log, the gist to status)
             store.log(traceback.format_exc(), level="ERROR")
-            final = self._fail(f"{type(error).__name__}: {error}")
+            final = self._fail(peer_lost(error) or f"{type(error).__name__}: {error}")
         finally:
             self.control.restore_signal_handlers()
             if hasattr(self, "checkpoints"):
@@ -237,7 +249,9 @@ class Trainer:
         batch = setup.device_batch(host_batch)
         try:
             while self.step < self.total_steps and not self.early_stopping.stopped:
-                action = self.control.poll()
+                action, lr_scale = agreed_request(self.control.poll(), self.lr_scale)
+                if np.float32(lr_scale) != np.float32(self.lr_scale):  # set_lr reached the primary
+                    self.set_learning_rate(lr_scale * cfg.optimizer.learning_rate)
                 if action in ("abort", "stop"):
                     return self._stop(action)
                 if action == "save":
@@ -348,7 +362,9 @@ class Trainer:
 
     def write_samples(self, model: str = "tuned") -> None:
         """Greedy answers to the sample prompts; "base" (before step 1) or "tuned" in `model`."""
-        self.setup.write_back(self.state.trainable)
+        self.setup.write_back(self.state.trainable)  # every process takes part (a gather over hosts)
+        if not is_primary():
+            return
         if self.generator is None:
             self.generator = Generator(self.model, max_length=self.config.data.sequence_length)
         prompts = self.sample_prompts()

@@ -28,7 +28,7 @@ def available_bytes() -> int | None:
     """Free memory where decoding runs: the first device's free bytes, or the host's; None if unknown."""
     import jax
 
-    device = jax.devices()[0]
+    device = jax.local_devices()[0]
     if device.platform != "cpu":
         stats = device.memory_stats() or {}
         if "bytes_limit" in stats:
