@@ -37,10 +37,10 @@ Options (environment variable in brackets):
                        e.g. --set train.max_steps=500 --set optimizer.learning_rate=1e-4
   --resume RUN_DIR     continue a stopped or crashed run instead (a path on the VM, relative
                        to ~/REMOTE_DIR, e.g. runs/my-run-20250101-120000)
-  --multi-host         allow launching on a slice with more than one worker (experimental, see
-                       tpu/README.md): every worker gets JAX_COORDINATOR_ADDRESS=<worker 0>:8476 so
-                       the engine calls jax.distributed.initialize(); give checkpoint.directory a
-                       gs:// path all workers share
+  --multi-host         launch on a slice with more than one worker (see tpu/README.md): every
+                       worker gets JAX_COORDINATOR_ADDRESS=<worker 0>:8476 and runs the command
+                       'gemma-jax launch' runs on one machine; give checkpoint.directory a gs://
+                       path all workers share
   --wait SECONDS       how long to watch for an early failure [WAIT_SECONDS] (default: 30; 0: don't)
   --follow             tail -f worker 0's log after launching (Ctrl-C stops the tail, not the run)
   --dry-run            print what would run on the workers, change nothing
@@ -113,9 +113,9 @@ set checkpoint.directory to a gs:// path (e.g. --set checkpoint.directory=gs://B
 elif [[ "$WORKER" == "all" ]] && ((!DRY_RUN)); then
   workers="$(tpu_worker_count)"
   if [[ "$workers" =~ ^[0-9]+$ ]] && ((workers > 1)); then
-    die "$TPU_NAME has $workers workers (a multi-host pod slice). Multi-host training is experimental \
-and untested (see tpu/README.md, 'Known gaps'): pass --multi-host to try it (with checkpoint.directory \
-on gs://), use --worker 0 to train on one host, or use a single-host type such as v5litepod-8."
+    die "$TPU_NAME has $workers workers (a multi-host pod slice). Pass --multi-host to train \
+on every worker (with checkpoint.directory on gs://; see tpu/README.md, 'Known gaps'), use --worker 0 to train \
+on one host, or use a single-host type such as v5litepod-8."
   fi
 fi
 

@@ -46,21 +46,18 @@ def initialize_if_multihost() -> bool:
 
 
 def _explicit_peers() -> dict:
-    """The coordinator, process count and index from JAX_* variables (JAX reads only some of them
-    itself); empty where they are not set and JAX detects the cluster (TPU metadata, SLURM, ...)."""
+    """The coordinator, process count and index from the JAX_* variables where they are all set (JAX
+    reads only the address itself); with the address alone JAX detects the rest (TPU VM metadata)."""
     address = os.environ.get("JAX_COORDINATOR_ADDRESS") or os.environ.get("COORDINATOR_ADDRESS")
-    if not address:
+    count, index = os.environ.get("JAX_NUM_PROCESSES"), os.environ.get("JAX_PROCESS_ID")
+    if not address or (count is None and index is None):
         return {}
     try:
-        return {
-            "coordinator_address": address,
-            "num_processes": int(os.environ["JAX_NUM_PROCESSES"]),
-            "process_id": int(os.environ["JAX_PROCESS_ID"]),
-        }
-    except (KeyError, ValueError) as error:
+        return {"coordinator_address": address, "num_processes": int(count), "process_id": int(index)}
+    except (TypeError, ValueError) as error:
         raise ValueError(
-            f"JAX_COORDINATOR_ADDRESS={address} is set, so this process is one of several: also set "
-            "JAX_NUM_PROCESSES (how many) and JAX_PROCESS_ID (0 for the first) to whole numbers"
+            f"JAX_NUM_PROCESSES={count!r}, JAX_PROCESS_ID={index!r}: set both to whole numbers (how many "
+            "processes, and this one's index from 0), or neither on a TPU VM, where JAX finds them itself"
         ) from error
 
 
