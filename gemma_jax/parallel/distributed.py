@@ -1,9 +1,9 @@
 """Multi-host runs: one process per host of a TPU slice or GPU cluster, or several on one machine.
 
 Every process runs the same job; process 0 (the primary) alone writes the run directory's files.
-The helpers here are what the processes agree on between steps: a barrier, the primary's bytes
-(a tokenizer trained on the fly), and the strongest stop request any of them has (a signal sent to
-one, a control request only the primary reads). On CPU the processes talk through gloo.
+The helpers here start the processes together and share what only the primary has: a barrier,
+the primary's bytes (a tokenizer trained on the fly), and each process's rows of a global batch.
+On CPU the processes talk through gloo (train/process_group.py keeps them in step).
 """
 
 from __future__ import annotations
@@ -88,15 +88,6 @@ def primary_bytes(data: bytes | None) -> bytes | None:
     if is_primary():
         buffer[:] = np.frombuffer(data, np.uint8)
     return multihost_utils.broadcast_one_to_all(buffer).astype(np.uint8).tobytes()
-
-
-def strongest(code: int) -> int:
-    """The largest of every process's `code` (the same on all of them)."""
-    if jax.process_count() == 1:
-        return code
-    from jax.experimental import multihost_utils
-
-    return int(np.max(multihost_utils.process_allgather(np.int32(code))))
 
 
 def local_rows(sharding, global_shape: tuple[int, ...], axis: int = 1) -> slice:
