@@ -1,6 +1,7 @@
 """Test setup: 8 simulated CPU devices and the JAX backend for Keras, before anything imports JAX."""
 
 import os
+from typing import NamedTuple
 
 import pytest
 
@@ -46,3 +47,69 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def _send_generation_on_download() -> None:
+    """Have the emulator send `x-goog-generation` with object downloads, as Cloud Storage does.
+
+    gcp-storage-emulator leaves the header out; tensorstore (Orbax's array storage) reads an object's
+    generation from it and refuses the read without it ("Malformed StorageGeneration"), so a checkpoint
+    written to the emulator could be restored only from the writer's own cache. Patched once, in place."""
+    from gcp_storage_emulator import server
+    from gcp_storage_emulator.exceptions import NotFound
+    from gcp_storage_emulator.handlers import objects
+
+    def download(request, response, storage, *args, **kwargs):
+        try:
+            obj = storage.get_file_obj(request.params["bucket_name"], request.params["object_id"])
+            response["x-goog-generation"] = str(obj["generation"])
+            response["x-goog-metageneration"] = str(obj.get("metageneration", "1"))
+        except NotFound:
+            pass
+        return objects.download(request, response, storage, *args, **kwargs)
+
+    for _, handlers in server.HANDLERS:
+        for method, handler in list(handlers.items()):
+            if handler is objects.download:
+                handlers[method] = download
+
+
+class Emulator(NamedTuple):
+    client: object
+    server: object
+    url: str
+
+
+@pytest.fixture
+def gcs(monkeypatch, tmp_path):
+    """A real Cloud Storage emulator (gcp-storage-emulator) on a free port, with an empty cache under tmp_path.
+
+    Every client of the project reaches it: google-cloud-storage through STORAGE_EMULATOR_HOST, Orbax's
+    paths (etils → gcsfs) through STORAGE_EMULATOR_HOST with EPATH_USE_TF=false, and Orbax's arrays
+    (tensorstore) through TENSORSTORE_GCS_HTTP_URL. Yields (storage client, emulator server, its URL)."""
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    from gemma_jax.cloud_storage import storage_client
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    _send_generation_on_download()
+    server = create_server("localhost", port, in_memory=True)
+    server.start()
+    host = f"http://localhost:{port}"
+    for name, value in (
+        ("STORAGE_EMULATOR_HOST", host),
+        ("TENSORSTORE_GCS_HTTP_URL", host),
+        ("EPATH_USE_TF", "false"),
+        ("GOOGLE_CLOUD_PROJECT", "test"),
+        ("GEMMA_JAX_CACHE", str(tmp_path / "cache")),
+        ("GEMMA_JAX_HUB_TIMEOUT", "2"),
+    ):
+        monkeypatch.setenv(name, value)
+    try:
+        yield Emulator(storage_client(), server, host)
+    finally:
+        server.stop()

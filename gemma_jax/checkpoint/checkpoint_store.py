@@ -2,7 +2,8 @@
 
 Async saves, the newest `keep` plus the best by eval loss, LoRA settings in
 every step's metadata, and restore onto whatever mesh the resumed run has
-(each array lands on the sharding of the fresh state it replaces).
+(each array lands on the sharding of the fresh state it replaces). A gs:// directory is
+written directly: Orbax's paths through gcsfs, its arrays through tensorstore's GCS driver.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint._src.checkpoint_managers import preservation_policy as policies
 
+from gemma_jax.cloud_storage import is_gcs, prepare_orbax_paths
 from gemma_jax.config.job_config import CheckpointConfig
 
 
@@ -34,6 +36,8 @@ class CheckpointStore:
             create=True,
         )
         self.save_frozen = cfg.save == "full"
+        if is_gcs(directory):
+            prepare_orbax_paths()
         self.manager = ocp.CheckpointManager(directory, options=options)
 
     def latest_step(self) -> int | None:

@@ -71,7 +71,9 @@ class RecordSource:
 
 
 def source_kind(path: str, cfg: DataConfig) -> tuple[str, str]:
-    """("file" | "hf" | "tfds", the name or path without its hf:/tfds: prefix)."""
+    """("file" | "gcs" | "hf" | "tfds", the name or path without its hf:/tfds: prefix)."""
+    if path.startswith("gs://"):
+        return "gcs", path
     for prefix, kind in sorted(HUB_PREFIXES.items(), key=lambda kv: -len(kv[0])):
         if path.startswith(prefix):
             return kind, path[len(prefix) :]
@@ -144,6 +146,15 @@ def _open_any(path: Path, display: str, cfg: DataConfig) -> RecordSource:
         from gemma_jax.data import hub_readers
 
         return hub_readers.open_hub(kind, name, display, cfg)
+    if kind == "gcs":
+        from gemma_jax.data import gcs_data
+
+        return gcs_data.open_gcs(display, cfg, _open_file)
+    return _open_file(path, display, cfg)
+
+
+def _open_file(path: Path, display: str, cfg: DataConfig) -> RecordSource:
+    """One file: a local Path, or a gs:// object that answers like one (gcs_data.GcsFile)."""
     check_file(path, display)
     fmt = resolve_format(display, cfg.format)
     if fmt in ("xlsx", "xls", "parquet"):

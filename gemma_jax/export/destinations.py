@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gemma_jax import cloud_storage
 from gemma_jax.export.listing import MANIFEST
 from gemma_jax.models.sources.connectivity import require_reachable
 from gemma_jax.models.sources.errors import ModelLoadError
-from gemma_jax.models.sources.gcs import CREDENTIALS_ADVICE, _client, _error, parse_gcs_source
 
 
 def hub_url() -> str:
@@ -32,18 +32,16 @@ class ExportDestinationError(ValueError):
 
 def upload_to_gcs(folder: Path, url: str) -> str:
     """Copy `folder` to gs://bucket/prefix/<folder name>/ (the manifest last); returns that URL."""
-    bucket_name, prefix = parse_gcs_source(url)
-    target = f"{prefix}/{folder.name}".strip("/")
     try:
-        bucket = _client(url).bucket(bucket_name)
+        bucket_name, prefix = cloud_storage.parse_url(url)
+        target = f"{prefix}/{folder.name}".strip("/")
+        bucket = cloud_storage.client_for(url, "write to").bucket(bucket_name)
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         files.sort(key=lambda p: p.name == MANIFEST)  # the manifest last: its presence means complete
         for path in files:
             bucket.blob(f"{target}/{path.relative_to(folder).as_posix()}").upload_from_filename(str(path))
-    except ModelLoadError as error:
-        raise ExportDestinationError(str(error).replace("cannot load", "cannot write to")) from error
     except Exception as error:
-        message = str(_error(error, url)).replace("read", "write").replace("objectViewer", "objectCreator")
+        message = cloud_storage.user_error(error, url, "write to", "roles/storage.objectCreator")
         raise ExportDestinationError(f"{message} (the export itself is complete in {folder})") from error
     return f"gs://{bucket_name}/{target}"
 
@@ -78,4 +76,4 @@ def push_to_hub(folder: Path, repo_id: str, private: bool = True) -> str:
     return str(getattr(info, "commit_url", f"{hub_url()}/{repo_id}"))
 
 
-__all__ = ["CREDENTIALS_ADVICE", "ExportDestinationError", "push_to_hub", "upload_to_gcs"]
+__all__ = ["ExportDestinationError", "push_to_hub", "upload_to_gcs"]

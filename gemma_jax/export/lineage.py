@@ -12,7 +12,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from gemma_jax.cloud_storage import is_gcs
 from gemma_jax.config.job_config import DataConfig, JobConfig
+from gemma_jax.data.gcs_data import content_digest
 from gemma_jax.data.readers import resolve_path
 
 LINEAGE = "lineage.json"
@@ -29,7 +31,8 @@ def _update_with_path(digest, path: Path) -> None:
 
 
 def dataset_hash(data: DataConfig) -> str:
-    """sha256 over the train/validation/test data's bytes (files, or folders file by file); a dataset
+    """sha256 over the train/validation/test data's bytes (files, or folders file by file; on gs://, each
+    object's name and the MD5 Cloud Storage keeps of its bytes); a dataset
     named on a hub (not a local path) is hashed by its name, split and subset."""
     digest = hashlib.sha256()
     for role, name in (("train", data.train_path), ("validation", data.validation_path), ("test", data.test_path)):
@@ -37,7 +40,9 @@ def dataset_hash(data: DataConfig) -> str:
             continue
         digest.update(f"\0{role}\0".encode())
         path = resolve_path(name)
-        if path.exists():
+        if is_gcs(name):
+            content_digest(name, digest)
+        elif path.exists():
             _update_with_path(digest, path)
         else:
             digest.update(f"{data.source}:{name}:{data.split}:{data.subset}".encode())

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
+from gemma_jax.cloud_storage import CloudStorageError, check_job_urls
 from gemma_jax.command_line import cap_message
 from gemma_jax.config import ConfigError, validate
 from gemma_jax.data import build_datasets, data_texts, prepare_data, prompt_text
@@ -45,7 +46,7 @@ from gemma_jax.train.state_restore import UnreadableCheckpoint, restore_latest_g
 from gemma_jax.train.step_metrics import StepMeter, is_finite
 from gemma_jax.train.webhook import notify_run_end
 
-USER_ERRORS = (ConfigError, DataError, ModelLoadError, UnreadableCheckpoint)
+USER_ERRORS = (ConfigError, DataError, ModelLoadError, UnreadableCheckpoint, CloudStorageError)
 
 
 def batch_fingerprint(host_batch: dict) -> int:
@@ -86,6 +87,7 @@ class Trainer:
         problems = validate(cfg, device_count=devices)
         if problems:
             raise ConfigError(problems, source="config.yaml")
+        check_job_urls(cfg)
         data_shards = int(np.prod(resolve_shape(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.model, devices)[:2]))
         tokenizer_file = self.store.path / "tokenizer.model"
         proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None

@@ -1,11 +1,9 @@
 """storage_bytes: the bytes under a local folder or a gs:// prefix (a real Cloud Storage emulator)."""
 
 import os
-import socket
 
 import pytest
 
-from gemma_jax.cloud_storage import storage_client
 from gemma_jax.runs import storage_bytes
 
 
@@ -21,21 +19,9 @@ def test_local_folders_count_every_file_once(tmp_path):
 
 
 @pytest.fixture
-def bucket(monkeypatch):
-    """A running gcp-storage-emulator with bucket `runs`; STORAGE_EMULATOR_HOST points at it."""
-    from gcp_storage_emulator.server import create_server
-
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        port = sock.getsockname()[1]
-    server = create_server("localhost", port, in_memory=True)
-    server.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://localhost:{port}")
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
-    try:
-        yield storage_client().create_bucket("runs")
-    finally:
-        server.stop()
+def bucket(gcs):
+    """Bucket `runs` on the shared Cloud Storage emulator (tests/conftest.py)."""
+    return gcs.client.create_bucket("runs")
 
 
 def test_gcs_prefixes(bucket):

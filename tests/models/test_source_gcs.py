@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from model_fixtures import TEXTS, free_port, keras_logits, save_tiny_preset, tiny_proto, token_ids, write_hf_checkpoint
 
-from gemma_jax.cloud_storage import storage_client
 from gemma_jax.models.loading import ModelLoadError, describe_source, load_model
 from gemma_jax.models.sources.gcs import MANIFEST, fetch_gcs
 
@@ -19,23 +18,9 @@ BUCKET = "models"
 
 
 @pytest.fixture
-def emulator(monkeypatch, tmp_path):
-    """A running emulator with bucket `models`; STORAGE_EMULATOR_HOST and the cache point at it / tmp_path."""
-    from gcp_storage_emulator.server import create_server
-
-    port = free_port()
-    server = create_server("localhost", port, in_memory=True)
-    server.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://localhost:{port}")
-    monkeypatch.setenv("GEMMA_JAX_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GEMMA_JAX_HUB_TIMEOUT", "2")
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
-    client = storage_client()
-    client.create_bucket(BUCKET)
-    try:
-        yield server, client.bucket(BUCKET)
-    finally:
-        server.stop()
+def emulator(gcs):
+    """The shared emulator (tests/conftest.py) with bucket `models`: (server, bucket)."""
+    return gcs.server, gcs.client.create_bucket(BUCKET)
 
 
 def upload_folder(bucket, folder: Path, prefix: str) -> None:

@@ -1,8 +1,9 @@
 """Choosing a run of the workspace and one of its checkpoints ("latest" or a step), shared by three pages.
 
 Checkpoint steps are read from the run's checkpoint folder (no JAX, no Orbax):
-numbered directories, newest first. A remote checkpoint directory (gs://) is not
-listed; "latest" still works there, resolved by the process that loads it.
+numbered directories, newest first; on gs:// the numbered "folders" of the prefix
+(one listing request with a short timeout; unreachable storage lists nothing and
+"latest" is still resolved by the process that loads it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import param
 
+from gemma_jax.cloud_storage import CloudStorageError, folder_names, is_gcs
 from gemma_jax.runs.run_store import RunDirError, RunStore
 from ui.confinement import Confinement, ConfinementError
 
@@ -18,7 +20,7 @@ LATEST = "latest"
 
 
 def checkpoint_steps(run_dir: Path, confinement: Confinement | None = None) -> list[int]:
-    """Saved checkpoint steps of a run, newest first ([] when none, when they live on gs://, or when
+    """Saved checkpoint steps of a run, newest first ([] when none, when their gs:// bucket cannot be read, or when
     the run's checkpoint folder is one `confinement` refuses: its listing is not shown)."""
     try:
         directory = RunStore.open(run_dir).config().checkpoint.directory
@@ -26,12 +28,19 @@ def checkpoint_steps(run_dir: Path, confinement: Confinement | None = None) -> l
             directory = confinement.checkpoint_dir(directory)
     except (RunDirError, ValueError, OSError):  # ConfinementError is a ValueError
         return []
-    if directory and "://" in directory:
+    if is_gcs(directory):
+        try:
+            names = folder_names(directory)
+        except CloudStorageError:
+            return []
+    elif directory and "://" in directory:
         return []
-    folder = Path(directory) if directory else run_dir / "checkpoints"
-    if not folder.is_dir():
-        return []
-    return sorted((int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True)
+    else:
+        folder = Path(directory) if directory else run_dir / "checkpoints"
+        if not folder.is_dir():
+            return []
+        names = [p.name for p in folder.iterdir() if p.is_dir()]
+    return sorted((int(name) for name in names if name.isdigit()), reverse=True)
 
 
 class CheckpointPicker(param.Parameterized):

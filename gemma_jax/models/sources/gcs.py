@@ -7,10 +7,7 @@ folder per gs:// path, with a manifest of object generations: an unchanged
 model is not downloaded again, a changed one is. Downloads go to a temporary
 folder that is renamed into place, so a killed download never looks complete.
 
-Credentials are Application Default Credentials; STORAGE_EMULATOR_HOST points
-google-cloud-storage at an emulator (no credentials then). Metadata requests
-get a short timeout and are not retried when the host is unreachable, since
-the library's default retries for 120 s.
+The client, its credentials and its errors are `gemma_jax.cloud_storage`'s.
 """
 
 from __future__ import annotations
@@ -22,27 +19,13 @@ import tempfile
 import urllib.parse
 import warnings
 
-from gemma_jax.cloud_storage import storage_client
+from gemma_jax import cloud_storage
+from gemma_jax.cloud_storage import CREDENTIALS_ADVICE, CloudStorageError, unreachable
 from gemma_jax.models.sources.connectivity import hub_timeout_s
 from gemma_jax.models.sources.errors import ModelLoadError
-from gemma_jax.models.sources.kinds import GCS_PREFIX
 
 MANIFEST = ".gcs_manifest.json"
-CREDENTIALS_ADVICE = (
-    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account "
-    "key file (on Google Cloud VMs and TPU VMs the VM's service account is used)"
-)
-_UNREACHABLE_MARKERS = (
-    "NameResolutionError",
-    "Failed to resolve",
-    "Name or service not known",
-    "Temporary failure in name resolution",
-    "Connection refused",
-    "Network is unreachable",
-    "ConnectTimeout",
-    "ReadTimeout",
-    "Read timed out",
-)
+__all__ = ["CREDENTIALS_ADVICE", "MANIFEST", "fetch_gcs", "gcs_cache_root", "parse_gcs_source"]
 
 
 def gcs_cache_root() -> str:
@@ -53,90 +36,28 @@ def gcs_cache_root() -> str:
 
 def parse_gcs_source(source: str) -> tuple[str, str]:
     """(bucket, object path without surrounding slashes) of a gs:// source."""
-    bucket, _, path = source[len(GCS_PREFIX) :].partition("/")
-    if not bucket:
-        raise ModelLoadError(f"'{source}' names no bucket; the form is gs://bucket/path/to/model")
-    return bucket, path.strip("/")
-
-
-def _unreachable(error: BaseException | None) -> bool:
-    seen = 0
-    while error is not None and seen < 8:
-        text = f"{type(error).__name__}: {error}"
-        if any(marker in text for marker in _UNREACHABLE_MARKERS):
-            return True
-        inner = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
-        error, seen = inner or error.__cause__ or error.__context__, seen + 1
-    return False
-
-
-def _metadata_retry():
-    """Retry transient server errors briefly, but not a host that cannot be reached."""
-    from google.api_core.retry import Retry, if_transient_error
-
-    return Retry(predicate=lambda e: if_transient_error(e) and not _unreachable(e), timeout=3 * hub_timeout_s())
-
-
-def _client(source: str):
-    from google.auth.exceptions import DefaultCredentialsError
-
     try:
-        return storage_client()
-    except DefaultCredentialsError as error:
-        raise ModelLoadError(
-            f"cannot load '{source}': no usable Google Cloud credentials ({error}); {CREDENTIALS_ADVICE}"
-        ) from error
+        return cloud_storage.parse_url(source, "gs://bucket/path/to/model")
+    except CloudStorageError as error:
+        raise ModelLoadError(str(error)) from None
 
 
 def _error(error: Exception, source: str) -> ModelLoadError:
-    from google.api_core import exceptions as api
-    from google.api_core.exceptions import RetryError
-    from google.auth.exceptions import RefreshError
-
-    if isinstance(error, RefreshError):
-        return ModelLoadError(
-            f"Google Cloud rejected the credentials while loading '{source}' ({error}); {CREDENTIALS_ADVICE}"
-        )
-    if isinstance(error, (api.Forbidden, api.Unauthorized)):
-        return ModelLoadError(
-            f"no permission to read '{source}' ({error.message}); give the account roles/storage.objectViewer on the "
-            f"bucket, or {CREDENTIALS_ADVICE}"
-        )
-    if isinstance(error, api.NotFound):
-        return ModelLoadError(f"'{source}': the bucket does not exist ({error.message}); check the bucket name")
-    cause = error.cause if isinstance(error, RetryError) else error
-    if _unreachable(error) or isinstance(error, RetryError):
-        return ModelLoadError(
-            f"cannot load '{source}': Cloud Storage cannot be reached ({type(cause).__name__}: {str(cause)[:200]}); "
-            "check the network, or copy the model to a local directory and give that path"
-        )
-    return ModelLoadError(f"reading '{source}' from Cloud Storage failed ({type(error).__name__}: {error})")
+    return ModelLoadError(str(cloud_storage.user_error(error, source, "load")))
 
 
-def _list_objects(client, bucket_name: str, path: str, source: str) -> tuple[list, bool]:
-    """The blobs of the model and whether `path` is a single object."""
-    timeout, retry = hub_timeout_s(), _metadata_retry()
+def _list_objects(source: str) -> tuple[list, bool]:
+    """The blobs of the model and whether `source` is a single object."""
     try:
-        bucket = client.bucket(bucket_name)
-        single = bucket.get_blob(path, timeout=timeout, retry=retry) if path else None
-        if single is not None and not single.name.endswith("/"):
-            return [single], True
-        prefix = f"{path}/" if path else ""
-        blobs = [
-            b
-            for b in client.list_blobs(bucket_name, prefix=prefix, timeout=timeout, retry=retry)
-            if not b.name.endswith("/")
-        ]
-    except ModelLoadError:
-        raise
-    except Exception as error:  # google-api-core, google-auth and requests types
-        raise _error(error, source) from error
+        blobs, single = cloud_storage.list_objects(source, "load")
+    except CloudStorageError as error:
+        raise ModelLoadError(str(error)) from error.__cause__
     if not blobs:
         raise ModelLoadError(
             f"'{source}' holds nothing: no object and no folder of that name; give the folder of a Keras preset or "
             "Hugging Face checkpoint, or a .gguf file"
         )
-    return blobs, False
+    return blobs, single
 
 
 def _manifest(blobs: list, path: str, single: bool) -> dict[str, list]:
@@ -192,10 +113,10 @@ def fetch_gcs(source: str) -> str:
     bucket_name, path = parse_gcs_source(source)
     target = os.path.join(gcs_cache_root(), bucket_name, urllib.parse.quote(path, safe="") or "_bucket_root")
     try:
-        blobs, single = _list_objects(_client(source), bucket_name, path, source)
+        blobs, single = _list_objects(source)
     except ModelLoadError as error:
         cached = _read_manifest(target)
-        if not cached or not _unreachable(error.__cause__):
+        if not cached or not unreachable(error.__cause__):
             raise
         warnings.warn(f"{error}; using the local copy made earlier in {target}", stacklevel=2)
         single = len(cached) == 1 and os.path.basename(path) in cached
