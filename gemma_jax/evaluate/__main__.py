@@ -94,6 +94,7 @@ def run(args) -> int:
     for line in _summary_lines(report):
         print(line, flush=True)
     print(f"wrote {where['report']} and {where['predictions']}", flush=True)
+    _copy_to_remote(args.run_dir)
     if args.json:
         print(json.dumps(summary), flush=True)
     return 130 if report["partial"] else 0
@@ -115,6 +116,21 @@ def _summary_lines(report: dict) -> list[str]:
     for spec, error in report.get("custom_errors", {}).items():
         lines.append(f"  custom metric {spec}: {error}")
     return lines
+
+
+def _copy_to_remote(run_dir: str) -> None:
+    """With gs:// checkpoints, the reports join the run's copy there (runs/remote_copy.py)."""
+    from gemma_jax.cloud_storage import CloudStorageError
+    from gemma_jax.runs.remote_copy import copy_run_files, remote_copy_url
+    from gemma_jax.runs.run_store import RunStore
+
+    url = remote_copy_url(RunStore.open(run_dir).config().checkpoint.directory)
+    if url is not None:
+        try:
+            copy_run_files(run_dir, url)
+            print(f"copied the reports to {url}", flush=True)
+        except CloudStorageError as error:
+            print(f"warning: the reports stay local only: {error}", file=sys.stderr, flush=True)
 
 
 def main(argv=None) -> int:

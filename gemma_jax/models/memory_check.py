@@ -1,16 +1,19 @@
 """Does a job fit in memory? The memory estimate applied to a JobConfig, with what to change if not.
 
-Used by the config validator (so it must stay free of JAX/Keras imports) and by
-`gemma-jax train` before a run starts; `available_memory` is the one function
-here that asks the hardware, and it imports JAX only for accelerators.
+Used by the config validator (so it must stay free of JAX/Keras imports), by
+`gemma-jax train` before a run starts and by `gemma-jax models --topology`;
+`available_memory` is the one function here that asks the hardware, and it
+imports JAX only for accelerators.
 """
 
 from __future__ import annotations
 
 from collections import ChainMap
 
-from gemma_jax.models.memory_estimate import GB, METHODS, MemoryEstimate, estimate_memory
+from gemma_jax.models.memory_estimate import GB, METHODS, MemoryEstimate, estimate_memory, factors_measured
 from gemma_jax.models.registry import shape_for_source
+from gemma_jax.models.variant_shape import GemmaShape
+from gemma_jax.parallel.topologies import Topology
 
 
 def compute_dtype(dtype: str, platform: str) -> str:
@@ -22,7 +25,8 @@ def compute_dtype(dtype: str, platform: str) -> str:
 
 def estimate_for_config(cfg, *, platform: str = "cpu", devices: int = 1, **changes) -> MemoryEstimate | None:
     """The estimate for `cfg` (one microbatch of rows at a time), or None when the model's shape
-    cannot be known before loading it. `changes` override method, remat or rows (per microbatch)."""
+    cannot be known before loading it. `changes` override method, remat or rows (per microbatch, all
+    devices together). On TPU/GPU it is per device on the config's mesh over `devices`."""
     shape = shape_for_source(cfg.model.source) if isinstance(cfg.model.source, str) else None
     method = changes.get("method", cfg.method.kind)
     # DPO trains LoRA; its reference pass is forward-only and keeps nothing for the backward pass.
@@ -32,11 +36,11 @@ def estimate_for_config(cfg, *, platform: str = "cpu", devices: int = 1, **chang
     rows = changes.get("rows", cfg.train.batch_size // max(1, cfg.train.grad_accum_steps))
     quantization = getattr(cfg.method, "quantization", None) or "int8"
     # On CPU the mesh's devices share the host's memory: count the whole job.
-    per_device = platform != "cpu"
+    mesh = _config_mesh(cfg, devices) if platform != "cpu" else (1, 1, 1)
     return estimate_memory(
         shape,
         method,
-        batch_size=max(1, rows // (devices if per_device else 1)),
+        batch_size=max(1, rows),
         sequence_length=cfg.data.sequence_length,
         dtype=compute_dtype(cfg.model.dtype, platform),
         lora_rank=cfg.method.lora_rank,
@@ -45,18 +49,44 @@ def estimate_for_config(cfg, *, platform: str = "cpu", devices: int = 1, **chang
         optimizer=cfg.optimizer.name,
         remat=changes.get("remat", cfg.model.remat),
         platform=platform,
-        devices=devices if per_device else 1,
+        mesh=mesh,
     )
+
+
+def _config_mesh(cfg, devices: int) -> tuple[int, int, int]:
+    """cfg.mesh over `devices`, or every device on fsdp when the mesh does not fit them (validate says why)."""
+    from gemma_jax.config.mesh import resolve_mesh_shape  # here: gemma_jax.config imports this module
+
+    try:
+        return resolve_mesh_shape(cfg.mesh, max(1, devices))
+    except ValueError:  # ConfigError included
+        return 1, max(1, devices), 1
+
+
+def estimate_for_topology(shape: GemmaShape, method: str, topology: Topology, **options) -> MemoryEstimate:
+    """The estimate of one training step per device of `topology` (on CPU: the whole job, which shares the
+    host's memory). `options` are estimate_memory's: batch_size (all devices together), dtype, ..."""
+    mesh = (1, 1, 1) if topology.shared_memory else topology.mesh
+    return estimate_memory(shape, method, platform=topology.platform, mesh=mesh, **options)
+
+
+def fits(estimate: MemoryEstimate, available: int) -> bool:
+    """Whether the job may run in `available` bytes: its whole estimate where the backend's factors were
+    measured; elsewhere only the part the shapes fix exactly (weights and optimizer state) must fit, since
+    the activation factors there are XLA:CPU's (the estimate's notes say so)."""
+    counted = estimate.total if factors_measured(estimate.platform) else estimate.exact
+    return counted <= available
 
 
 def memory_problems(cfg, available: int, *, platform: str = "cpu", devices: int = 1) -> list[str]:
     """A problem when the job's estimated peak exceeds `available` bytes (per device on accelerators),
-    naming the changes whose estimates do fit."""
+    naming the changes whose estimates do fit. On a backend whose activation factors were not measured
+    (TPU, GPU) the job is refused only when its weights and optimizer state alone exceed `available`."""
     try:
         estimate = estimate_for_config(cfg, platform=platform, devices=devices)
     except (TypeError, ValueError, KeyError, AttributeError):
         return []  # malformed values are reported by the field rules
-    if estimate is None or estimate.total <= available:
+    if estimate is None or fits(estimate, available):
         return []
     where = "per device" if platform != "cpu" else "of memory"
     fixes = []
@@ -65,11 +95,13 @@ def memory_problems(cfg, available: int, *, platform: str = "cpu", devices: int 
         if other is not None and other.total <= available:
             fixes.append(f"{label} (~{other.total / GB:.1f} GB)")
     advice = "; ".join(fixes) if fixes else "use a smaller model, or a machine with more memory"
+    gathered = f", gathered weights {estimate.gathered / GB:.1f}" if estimate.gathered else ""
+    notes = "".join(f" ({note})" for note in estimate.notes[:1])
     message = (
         f"model {cfg.model.source} with method.kind={cfg.method.kind}, {estimate.batch_size} rows x "
         f"{estimate.sequence_length} tokens per step in {estimate.dtype} needs about {estimate.total / GB:.1f} GB "
         f"{where} (weights {estimate.weights / GB:.1f}, optimizer state {estimate.trainable_state / GB:.1f}, "
-        f"activations {estimate.activations / GB:.1f}, runtime {estimate.runtime / GB:.1f}), but "
+        f"activations {estimate.activations / GB:.1f}{gathered}, runtime {estimate.runtime / GB:.1f}){notes}, but "
         f"{available / GB:.1f} GB is available. To fit: {advice}"
     )
     return [message]

@@ -33,6 +33,7 @@ from gemma_jax.models.lora import lora_metadata
 from gemma_jax.parallel.device_summary import device_summary
 from gemma_jax.parallel.distributed import is_primary, primary_bytes
 from gemma_jax.parallel.mesh import resolve_shape
+from gemma_jax.runs.remote_copy import copy_run_files, remote_copy_url
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.base_model import load_base_model
 from gemma_jax.train.control import ControlChannel
@@ -300,6 +301,7 @@ class Trainer:
                 store.log(f"stopped early at step {self.step}: {self.early_stopping.describe()}")
             store.update_status(state="completed", step=self.step, stopped_early=self.early_stopping.stopped)
             store.log(f"completed {self.step} steps")
+            self._copy_to_remote()
             return "completed"
         finally:
             bar.close()
@@ -386,6 +388,17 @@ class Trainer:
         self.checkpoints.save(self.step, self.state, self.position, self._meta(), eval_loss=eval_loss)
         self.store.log(f"checkpoint saved at step {self.step}")
         self.store.update_status(last_checkpoint_step=self.step)
+        self._copy_to_remote()
+
+    def _copy_to_remote(self) -> None:
+        """With gs:// checkpoints, refresh the copy of the run's small files beside them (runs/remote_copy.py)."""
+        url = remote_copy_url(self.config.checkpoint.directory)
+        if url is None or not is_primary():
+            return
+        try:
+            copy_run_files(self.store.path, url)
+        except CloudStorageError as error:
+            self.store.log(f"the run's files were not copied to {url}: {error}", level="WARNING")
 
     def _stop(self, action: str) -> str:
         reason = "abort requested" if action == "abort" else f"received {self.control.signal_name}"
@@ -397,6 +410,7 @@ class Trainer:
         )
         self.store.log(message)
         self.store.update_status(state="aborted", step=self.step, error=message)
+        self._copy_to_remote()
         return "aborted"
 
     def _diverged(self, loss: float) -> str:

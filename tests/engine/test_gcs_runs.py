@@ -51,6 +51,11 @@ def test_gs_data_and_checkpoints_train_resume_and_list(bucket, tmp_path):
     assert {"2", "3"} <= names
     assert checkpoint_steps(remote.path) == [3, 2]
     assert load_run_model(str(remote.path))[1] == 3  # restored from gs://
+    # The run's small files were copied beside the checkpoints: what the weights are outlives the VM.
+    copied = json.loads(bucket.blob("ckpt/_run/status.json").download_as_bytes())
+    assert copied["state"] == "completed" and copied["step"] == 3
+    assert bucket.blob("ckpt/_run/metrics.jsonl").download_as_bytes() == remote.metrics_path.read_bytes()
+    assert bucket.get_blob("ckpt/_run/config.yaml") is not None
 
     # Step 3 lost: the resume restores step 2 from gs:// and trains step 3 again, to the same loss.
     for blob in list(bucket.list_blobs(prefix="ckpt/3/")):
@@ -83,3 +88,23 @@ def test_a_wrong_credential_fails_before_the_model_loads(bucket, tmp_path, monke
         from gemma_jax.cloud_storage import check_access
 
         check_access("gs://team-runs/ckpt")
+
+
+def test_eval_reports_join_the_copy_and_big_files_stay_local(bucket, tmp_path, monkeypatch):
+    from gemma_jax.runs import remote_copy
+
+    run = tmp_path / "run"
+    (run / "eval" / "step-3-validation").mkdir(parents=True)
+    (run / "eval" / "step-3-validation" / "report.json").write_text('{"step": 3}')
+    (run / "eval" / "step-3-validation" / "attention.npz").write_bytes(b"x" * 100)  # not a report: stays
+    (run / "status.json").write_text('{"state": "completed"}')
+    (run / "log.txt").write_text("x" * 2000)
+    monkeypatch.setattr(remote_copy, "MAX_FILE_BYTES", 1000)
+    assert remote_copy.remote_copy_url(str(tmp_path)) is None
+    url = remote_copy.remote_copy_url("gs://team-runs/job/ckpt/")
+    assert url == "gs://team-runs/job/ckpt/_run"
+    assert remote_copy.copy_run_files(run, url) == 2
+    names = sorted(b.name for b in bucket.list_blobs(prefix="job/ckpt/_run/"))
+    assert names == ["job/ckpt/_run/eval/step-3-validation/report.json", "job/ckpt/_run/status.json"]
+    with pytest.raises(CloudStorageError, match="bucket does not exist"):
+        remote_copy.copy_run_files(run, "gs://no-such-bucket/ckpt/_run")
