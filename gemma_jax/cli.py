@@ -25,7 +25,7 @@ def _train(args) -> int:
     if multihost_requested() and not os.environ.get(SUPERVISED):  # one of several: train in a watched child
         return supervise(args.argv, _run_dir_of(args))
     if args.resume:
-        store = RunStore.open(args.resume)
+        store = RunStore.open(_local_run_dir(args.resume))
         retain_for_run(store.path)  # before JAX starts
         print(f"resuming {store.path}", file=sys.stderr)
     else:
@@ -51,6 +51,19 @@ def _train(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _local_run_dir(resume: str) -> str:
+    """RUN_DIR as given, or for gs://.../checkpoints the run rebuilt from its copy there (a new VM)."""
+    from gemma_jax.cloud_storage import is_gcs
+
+    if not is_gcs(resume):
+        return resume
+    from gemma_jax.runs.remote_copy import restore_run_dir
+
+    run_dir = restore_run_dir(resume, JobConfig().runs_dir)
+    print(f"run directory restored from {resume}: {run_dir}", file=sys.stderr)
+    return str(run_dir)
 
 
 def _run_dir_of(args) -> str | None:
@@ -336,7 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="fine-tune from a config file, or resume a run")
     train.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a stopped or crashed run; or gs://.../CHECKPOINTS of a run with gs:// checkpoints (on a new "
+        "machine its run directory is rebuilt from the copy kept there)",
+    )
     train.add_argument("--run-id", help="name of the new run directory")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(

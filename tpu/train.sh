@@ -36,7 +36,9 @@ Options (environment variable in brackets):
   --set KEY=VALUE      config override passed to gemma-jax train (repeatable),
                        e.g. --set train.max_steps=500 --set optimizer.learning_rate=1e-4
   --resume RUN_DIR     continue a stopped or crashed run instead (a path on the VM, relative
-                       to ~/REMOTE_DIR, e.g. runs/my-run-20250101-120000)
+                       to ~/REMOTE_DIR, e.g. runs/my-run-20250101-120000; or the run's gs://
+                       checkpoint.directory, whose _run/ copy rebuilds the run directory on a
+                       new VM: what tpu/watch.sh does after a preemption)
   --multi-host         launch on a slice with more than one worker (see tpu/README.md): every
                        worker gets JAX_COORDINATOR_ADDRESS=<worker 0>:8476 and runs the command
                        'gemma-jax launch' runs on one machine; give checkpoint.directory a gs://

@@ -7,18 +7,27 @@ They are copied to `<checkpoint.directory>/_run/` (Orbax lists only numbered ste
 ignores it) after every checkpoint, at the end of the run and after each evaluation. Files are
 small by construction; anything over MAX_FILE_BYTES (a huge log) is left out. A failed copy is a
 warning, never a failed run.
+
+`restore_run_dir` is the way back: on a new machine (a preempted Spot TPU VM's successor), `gemma-jax
+train --resume gs://.../checkpoints` rebuilds the run directory from the copy and resumes it from the
+checkpoints beside it.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from pathlib import Path
 
 from gemma_jax import cloud_storage
+from gemma_jax.cloud_storage import CloudStorageError
 
 REMOTE_FOLDER = "_run"
 SMALL_FILES = ("config.yaml", "status.json", "metrics.jsonl", "log.txt", "samples.jsonl", "tokenizer.model")
 EVAL_FILES = ("report.json", "predictions.jsonl")
 MAX_FILE_BYTES = 64 * 1024 * 1024
+RUN_NAME_FILE = "run.json"  # {"name": the run directory's name}, so a restored copy gets the same name
 
 
 def remote_copy_url(checkpoint_directory: str | None) -> str | None:
@@ -48,6 +57,44 @@ def copy_run_files(run_dir: str | Path, url: str) -> int:
         for path in files:
             blob = bucket.blob(f"{prefix}/{path.relative_to(run_dir).as_posix()}")
             blob.upload_from_filename(str(path), timeout=(cloud_storage.hub_timeout_s(), 120))
+        bucket.blob(f"{prefix}/{RUN_NAME_FILE}").upload_from_string(json.dumps({"name": run_dir.name}))
     except Exception as error:  # google-api-core, google-auth and requests types
         raise cloud_storage.user_error(error, url, "write to", "roles/storage.objectCreator") from error
     return len(files)
+
+
+def restore_run_dir(checkpoint_url: str, runs_dir: str | Path) -> Path:
+    """The local run directory of the run whose checkpoints are at `checkpoint_url`: runs_dir/<its name>,
+    rebuilt from the copy in `_run/` unless it is already there. Raises CloudStorageError."""
+    url = remote_copy_url(checkpoint_url)
+    blobs, _ = cloud_storage.list_objects(url, "read") if url else ([], False)
+    by_name = {blob.name.removeprefix(cloud_storage.parse_url(url)[1] + "/"): blob for blob in blobs}
+    if "config.yaml" not in by_name or RUN_NAME_FILE not in by_name:
+        raise CloudStorageError(
+            f"{checkpoint_url} holds no copy of a run ({REMOTE_FOLDER}/config.yaml); resume from gs:// works for runs "
+            "trained with checkpoint.directory on gs://, which copy their files there"
+        )
+    try:
+        name = json.loads(by_name[RUN_NAME_FILE].download_as_bytes())["name"]
+        target = Path(runs_dir).expanduser() / Path(name).name
+        if (target / "config.yaml").is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".restoring-{target.name}-", dir=target.parent))
+        try:
+            for relative, blob in by_name.items():
+                destination = (temp / relative).resolve()
+                if relative == RUN_NAME_FILE or not destination.is_relative_to(temp.resolve()):
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                blob.download_to_filename(str(destination), timeout=(cloud_storage.hub_timeout_s(), 120))
+            for folder in ("events", "checkpoints", "eval", "export"):
+                (temp / folder).mkdir(exist_ok=True)
+            temp.rename(target)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+    except (CloudStorageError, OSError):
+        raise
+    except Exception as error:  # google-api-core, google-auth and requests types
+        raise cloud_storage.user_error(error, url) from error
+    return target

@@ -19,7 +19,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TPU = REPO / "tpu"
-SCRIPTS = ["create_vm.sh", "setup_vm.sh", "train.sh", "tunnel.sh"]
+SCRIPTS = ["create_vm.sh", "setup_vm.sh", "train.sh", "tunnel.sh", "watch.sh"]
+CHECKPOINTS = "gs://my-bucket/runs/my-run"
 
 FAKE_GCLOUD = r"""
 import json, os, shutil, subprocess, sys
@@ -31,7 +32,18 @@ home = os.environ["STUB_HOME"]
 if args[:2] == ["config", "get-value"]:
     print(os.environ.get("STUB_PROJECT", "") if args[2] == "project" else "(unset)")
 elif args[:3] == ["compute", "tpus", "tpu-vm"] and args[3] == "describe":
-    print("10.164.0.7" if any("ipAddress" in a for a in args) else os.environ.get("STUB_WORKERS", "1"))
+    if any("value(state)" in a for a in args):
+        states = os.environ.get("STUB_STATES", "READY").split(",")  # one per call; the last one repeats
+        count_file = os.environ["STUB_LOG"] + ".states"
+        seen = int(open(count_file).read()) if os.path.exists(count_file) else 0
+        open(count_file, "w").write(str(seen + 1))
+        state = states[min(seen, len(states) - 1)]
+        if state == "NOT_FOUND":
+            print("ERROR: (gcloud.compute.tpus.tpu-vm.describe) NOT_FOUND", file=sys.stderr)
+            sys.exit(1)
+        print(state)
+    else:
+        print("10.164.0.7" if any("ipAddress" in a for a in args) else os.environ.get("STUB_WORKERS", "1"))
 elif args[:3] == ["compute", "tpus", "tpu-vm"] and args[3] == "scp":
     plain = [a for a in args[4:] if not a.startswith("--")]
     source, target = plain[0], plain[1].split(":", 1)[1]
@@ -95,6 +107,10 @@ def _fake_venv(checkout: Path, gemma_jax_body: str) -> Path:
     return checkout
 
 
+def _required_args(script: str, config: Path) -> list[str]:
+    return {"train.sh": [str(config)], "watch.sh": ["--checkpoints", CHECKPOINTS, "--once"]}.get(script, [])
+
+
 @pytest.mark.parametrize("script", [*SCRIPTS, "common.sh"])
 def test_script_is_valid_bash(script):
     result = subprocess.run(["bash", "-n", str(TPU / script)], capture_output=True, text=True, check=False)
@@ -133,7 +149,7 @@ def test_shellcheck_is_clean():
 def test_missing_gcloud_is_a_clear_error(script, tmp_path):
     config = tmp_path / "job.yaml"
     config.write_text("name: x\n")
-    args = [str(config)] if script == "train.sh" else []
+    args = _required_args(script, config)
     env = {**os.environ, "GCLOUD": "/nonexistent/gcloud"}
     result = subprocess.run(["bash", str(TPU / script), *args], env=env, capture_output=True, text=True, check=False)
     assert result.returncode != 0
@@ -144,7 +160,7 @@ def test_missing_gcloud_is_a_clear_error(script, tmp_path):
 def test_unset_project_is_a_clear_error(script, cloud, tmp_path):
     config = tmp_path / "job.yaml"
     config.write_text("name: x\n")
-    args = [str(config)] if script == "train.sh" else []
+    args = _required_args(script, config)
     result = cloud.run(script, *args, STUB_PROJECT="")
     assert result.returncode != 0
     assert "no Google Cloud project set" in result.stderr and "--project" in result.stderr
@@ -316,3 +332,76 @@ def test_tunnel_forwards_the_default_ports_from_worker_0(cloud):
     result = cloud.run("tunnel.sh", "--dry-run", "--dashboard")
     assert result.returncode == 0, result.stderr
     assert "gemma-jax ui --no-show --address 127.0.0.1" in result.stdout and "5006:localhost:5006" in result.stdout
+
+
+def test_watch_leaves_a_running_vm_alone(cloud):
+    result = cloud.run("watch.sh", "--checkpoints", CHECKPOINTS, "--once", STUB_STATES="READY")
+    assert result.returncode == 0, result.stderr
+    assert "gemma-jax is READY" in result.stderr
+    assert [c[3] for c in cloud.calls() if c[:3] == ["compute", "tpus", "tpu-vm"]] == ["describe"]
+
+
+@pytest.mark.parametrize("state", ["PREEMPTED", "TERMINATED", "NOT_FOUND"])
+def test_watch_dry_run_prints_the_whole_recovery(cloud, state):
+    result = cloud.run(
+        "watch.sh",
+        "--checkpoints",
+        CHECKPOINTS,
+        "--once",
+        "--dry-run",
+        "--",
+        "--type",
+        "v5litepod-8",
+        "--spot",
+        STUB_STATES=state,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert ("tpu-vm delete gemma-jax" in out) == (state != "NOT_FOUND")
+    assert "tpu-vm create gemma-jax" in out and "--accelerator-type=v5litepod-8" in out and "--spot" in out
+    assert "uv venv" in out or "pip install" in out  # setup_vm.sh's worker script
+    assert f"--resume {CHECKPOINTS}" in out or f"--resume\\ {CHECKPOINTS}" in out or CHECKPOINTS in out
+    # Nothing was changed: only the state was read.
+    assert [c[3] for c in cloud.calls() if c[:3] == ["compute", "tpus", "tpu-vm"]] == ["describe"]
+
+
+def test_watch_recreates_a_preempted_vm_and_resumes_from_gcs(cloud):
+    local_bin = cloud.worker_home / ".local" / "bin"
+    local_bin.mkdir(parents=True)
+    checkout = cloud.worker_home / "gemma-jax"
+    # A stand-in uv whose venv's gemma-jax records its arguments (what train.sh starts on the new VM).
+    _executable(
+        local_bin / "uv",
+        f"""#!/bin/sh
+if [ "$1" = venv ]; then
+  mkdir -p .venv/bin
+  printf '#!/bin/sh\\nexec "{sys.executable}" "$@"\\n' > .venv/bin/python
+  printf '#!/bin/sh\\necho "$@" > {checkout}/gemma-jax-args\\n' > .venv/bin/gemma-jax
+  chmod +x .venv/bin/python .venv/bin/gemma-jax
+fi
+""",
+    )
+    result = cloud.run(
+        "watch.sh",
+        "--checkpoints",
+        CHECKPOINTS,
+        "--interval",
+        "0",
+        "--max-restarts",
+        "1",
+        "--",
+        "--spot",
+        STUB_STATES="PREEMPTED,READY,PREEMPTED",
+        SOURCE_DIR=str(REPO),
+    )
+    # preempted -> recreated and resumed; ready; preempted again -> over --max-restarts: a clear stop
+    assert result.returncode != 0 and "recreated 1 times" in result.stderr, result.stderr
+    verbs = [c[3] for c in cloud.calls() if c[:3] == ["compute", "tpus", "tpu-vm"]]
+    assert verbs[:3] == ["describe", "delete", "create"] and verbs.count("create") == 1
+    assert "--spot" in next(c for c in cloud.calls() if c[3:4] == ["create"])
+    assert (checkout / "gemma-jax-args").read_text().split() == ["train", "--resume", CHECKPOINTS, "--no-progress"]
+
+
+def test_watch_needs_a_gcs_checkpoint_folder(cloud):
+    result = cloud.run("watch.sh", "--checkpoints", "/local/ckpt", "--once")
+    assert result.returncode != 0 and "gs:// checkpoint.directory" in result.stderr

@@ -9,6 +9,7 @@ import gcsfs
 import pytest
 from engine_helpers import fast_config
 
+from gemma_jax.cli import main
 from gemma_jax.cloud_storage import CloudStorageError
 from gemma_jax.data.readers import EXAMPLE_TRAIN_FILE
 from gemma_jax.runs.run_store import RunStore
@@ -35,7 +36,7 @@ def bucket(gcs):
 
 
 @pytest.mark.slow
-def test_gs_data_and_checkpoints_train_resume_and_list(bucket, tmp_path):
+def test_gs_data_and_checkpoints_train_resume_and_list(bucket, tmp_path, monkeypatch):
     local = RunStore.create(fast_config(tmp_path / "a", *RUN, f"data.train_path={EXAMPLE_TRAIN_FILE}"), run_id="local")
     assert train_run(str(local.path), progress=False) == "completed", local.read_status()
 
@@ -68,6 +69,15 @@ def test_gs_data_and_checkpoints_train_resume_and_list(bucket, tmp_path):
     assert "resumed from checkpoint step 2" in log and "cannot be read" not in log
     assert checkpoint_steps(remote.path) == [3, 2]
     assert losses(remote)[3] == pytest.approx(losses(local)[3], abs=1e-6)
+
+    # A new machine (a preempted Spot VM's successor): the run directory comes back from the copy.
+    new_vm = tmp_path / "new-vm"
+    new_vm.mkdir()
+    monkeypatch.chdir(new_vm)
+    assert main(["train", "--resume", "gs://team-runs/ckpt", "--no-progress"]) == 0
+    restored = RunStore.open(str(new_vm / "runs" / "remote"))
+    assert restored.read_status()["state"] == "completed" and losses(restored) == losses(remote)
+    assert restored.config() == remote.config()
 
 
 def test_a_wrong_credential_fails_before_the_model_loads(bucket, tmp_path, monkeypatch):
@@ -105,6 +115,8 @@ def test_eval_reports_join_the_copy_and_big_files_stay_local(bucket, tmp_path, m
     assert url == "gs://team-runs/job/ckpt/_run"
     assert remote_copy.copy_run_files(run, url) == 2
     names = sorted(b.name for b in bucket.list_blobs(prefix="job/ckpt/_run/"))
-    assert names == ["job/ckpt/_run/eval/step-3-validation/report.json", "job/ckpt/_run/status.json"]
+    assert names == [f"job/ckpt/_run/{n}" for n in ("eval/step-3-validation/report.json", "run.json", "status.json")]
     with pytest.raises(CloudStorageError, match="bucket does not exist"):
         remote_copy.copy_run_files(run, "gs://no-such-bucket/ckpt/_run")
+    with pytest.raises(CloudStorageError, match="holds no copy of a run"):
+        remote_copy.restore_run_dir("gs://team-runs/job/ckpt", tmp_path / "runs")  # no config.yaml in the copy
