@@ -74,6 +74,7 @@ NOT_PATH_FIELDS = frozenset(
         "optimizer.name",
         "schedule.name",
         "checkpoint.save",
+        "checkpoint.storage_class",
         "eval.sample_prompts",
         "eval.metrics",  # names from gemma_jax.metrics' table, validated there
     }

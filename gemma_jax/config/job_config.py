@@ -151,6 +151,8 @@ class CheckpointConfig:
     keep_best: bool = True  # also keep the checkpoint with the lowest eval loss
     save: str = "trainable"  # trainable (LoRA only with LoRA) | full
     async_save: bool = True
+    storage_class: str = "standard"  # Cloud Storage class of a gs:// directory: its monthly cost estimate
+    price_per_gib_month: float | None = None  # USD per GiB-month for that estimate; None: the class's list price
 
 
 @dataclass(frozen=True)

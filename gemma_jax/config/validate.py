@@ -17,6 +17,7 @@ from gemma_jax.config.job_config import JobConfig
 from gemma_jax.config.learning_rates import learning_rate_hint
 from gemma_jax.config.mesh import batch_split_problems, mesh_shape_problems
 from gemma_jax.models.memory_check import memory_problems
+from gemma_jax.storage_cost import STORAGE_CLASSES
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.format": ("auto", "jsonl", "csv", "tsv", "json", "text", "xlsx", "xls", "parquet"),
@@ -33,6 +34,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer.name": ("adamw", "adafactor", "lion", "sgd"),
     "schedule.name": ("constant", "linear", "cosine"),
     "checkpoint.save": ("trainable", "full"),
+    "checkpoint.storage_class": STORAGE_CLASSES,
 }
 LORA_TARGETS = ("query", "key", "value", "attention_output", "ffw_gating", "ffw_gating_2", "ffw_linear")
 # A run name is shown in pages, logs and configs: one line, no control or invisible formatting characters
@@ -298,6 +300,8 @@ def _checkpoint_and_eval(c: _Checker) -> None:
     c.at_least("checkpoint.every_steps", 1, "e.g. 50")
     c.at_least("checkpoint.keep", 1, "it is how many recent checkpoints are kept, e.g. 3")
     c.choice("checkpoint.save")
+    c.choice("checkpoint.storage_class")
+    c.at_least("checkpoint.price_per_gib_month", 0, "it is USD per GiB-month, e.g. 0.020; null for the list price")
     c.at_least("eval.every_steps", 0, "use 0 to turn periodic evaluation off, or e.g. 50")
     c.at_least("eval.max_batches", 1, "e.g. 8")
     c.at_least("eval.sample_every_steps", 0, "use 0 to turn samples off, or e.g. 50")

@@ -7,6 +7,7 @@ import json
 import time
 
 from gemma_jax.data.versions import push, versions
+from gemma_jax.storage_cost import cost_note
 
 
 def push_command(args) -> int:
@@ -31,4 +32,7 @@ def versions_command(args) -> int:
             print(f"{version.version}  {when}  {version.bytes:>12,} bytes  {version.file}  {version.url}")
     if not found and not args.json:
         print(f"no versions of {args.name} under {args.root}")
+    elif not args.json:
+        total = sum(v.bytes for v in found)
+        print(f"{len(found)} versions, {total:,} bytes: {cost_note(total)} at rest")
     return 0

@@ -114,7 +114,14 @@ EVERYTHING_CHANGED = JobConfig(
     ),
     mesh=MeshConfig(data=2, fsdp=1, model=-1),
     checkpoint=CheckpointConfig(
-        directory="gs://bucket/ckpt", every_steps=10, keep=1, keep_best=False, save="full", async_save=False
+        directory="gs://bucket/ckpt",
+        every_steps=10,
+        keep=1,
+        keep_best=False,
+        save="full",
+        async_save=False,
+        storage_class="nearline",
+        price_per_gib_month=0.02,
     ),
     eval=EvalConfig(
         every_steps=0,

@@ -40,6 +40,8 @@ def test_push_list_and_train_from_a_version(bucket, tmp_path, capsys):
     assert main(["data", "versions", ROOT, "support", "--json"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [v["url"] for v in listed] == [v1.url, v2.url]
+    assert main(["data", "versions", ROOT, "support"]) == 0
+    assert "2 versions" in (out := capsys.readouterr().out) and "/month (standard, list price) at rest" in out
     assert main(["data", "push", str(first), "--to", ROOT, "--name", "other"]) == 0
     assert f"data.train_path={ROOT}/other/{v2.version}" in capsys.readouterr().out
 

@@ -35,3 +35,23 @@ def test_gcs_prefixes(bucket):
         storage_bytes("gs://")
     with pytest.raises(OSError, match="cannot measure gs://no-such-bucket"):
         storage_bytes("gs://no-such-bucket/x")
+
+
+def test_monthly_cost_from_list_prices_or_the_configured_price():
+    from gemma_jax.storage_cost import GIB, LIST_PRICES_USD_PER_GIB_MONTH, cost_note, monthly_cost
+
+    assert monthly_cost(10 * GIB) == pytest.approx(10 * LIST_PRICES_USD_PER_GIB_MONTH["standard"])
+    assert monthly_cost(10 * GIB, "archive") < monthly_cost(10 * GIB, "coldline") < monthly_cost(10 * GIB)
+    assert monthly_cost(2 * GIB, "standard", 0.5) == pytest.approx(1.0)
+    assert cost_note(2 * GIB, "nearline", 0.5) == "~$1.00/month (nearline, your price)"
+    assert cost_note(1024) == "~$<0.01/month (standard, list price)"
+    assert cost_note(None) == ""
+
+
+def test_storage_class_and_price_are_validated():
+    from gemma_jax.config import JobConfig, apply_overrides, validate
+
+    cfg = apply_overrides(JobConfig(), ["checkpoint.storage_class=glacier", "checkpoint.price_per_gib_month=-1"])
+    problems = " ".join(validate(cfg))
+    assert "checkpoint.storage_class must be one of standard | nearline | coldline | archive" in problems
+    assert "checkpoint.price_per_gib_month must be at least 0" in problems

@@ -123,6 +123,9 @@ HELP: dict[str, str] = {
     "checkpoint.every_steps": "How often the training state is saved, so a stopped run can continue.",
     "checkpoint.keep": "How many recent checkpoints to keep on disk.",
     "checkpoint.keep_best": "Also keep the checkpoint with the lowest validation loss.",
+    "checkpoint.storage_class": "Cloud Storage class of a gs:// checkpoint folder, for its monthly cost estimate.",
+    "checkpoint.price_per_gib_month": "Your price in USD per GiB-month for that estimate (empty: the class's list "
+    "price).",
     "checkpoint.save": "What a checkpoint holds: only the trained weights (small; LoRA add-ons with LoRA) or the "
     "whole model.",
     "name": "A short name for the run; it starts the run's folder name and is how the Runs page lists it. "

@@ -126,7 +126,7 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def kpi_cards(kpis: dict[str, Any], storage: int | None) -> list[tuple[str, str, str]]:
+def kpi_cards(kpis: dict[str, Any], storage: int | None, storage_note: str = "") -> list[tuple[str, str, str]]:
     """(label, value, small note) of every key figure, in display order.
 
     Device memory is only shown for a run on an accelerator (on CPU it is never known)."""
@@ -149,5 +149,5 @@ def kpi_cards(kpis: dict[str, Any], storage: int | None) -> list[tuple[str, str,
     if kpis.get("accelerator"):
         memory = kpis.get("device_memory_gb")
         cards.append(("Device memory", "-" if memory is None else f"{memory:.2f} GB", ""))
-    cards.append(("Checkpoints", format_bytes(storage), ""))
+    cards.append(("Checkpoints", format_bytes(storage), storage_note))
     return cards

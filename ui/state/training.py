@@ -96,6 +96,7 @@ class TrainingState(param.Parameterized):
         self._storage_thread: threading.Thread | None = None
         self.storage_error: str | None = None
         self.status, self.kpis, self.storage_bytes = {}, {}, None
+        self.storage_note = ""  # the monthly cost of gs:// checkpoints
         self._steady_kpis, self._kpis_at = None, 0.0
         self.actions = available_actions(None)
 
@@ -191,12 +192,27 @@ class TrainingState(param.Parameterized):
 
         def measure() -> None:
             try:
-                self.storage_bytes, self.storage_error = int(storage_bytes(self._checkpoint_dir())), None
+                directory = self._checkpoint_dir()
+                size = int(storage_bytes(directory))
+                self.storage_note = self._storage_cost(directory, size)
+                self.storage_bytes, self.storage_error = size, None
             except (OSError, ValueError, RuntimeError) as err:  # e.g. no access to the bucket
                 self.storage_error = f"checkpoint storage unknown: {err}"
 
         self._storage_thread = threading.Thread(target=measure, name="gj-storage", daemon=True)
         self._storage_thread.start()
+
+    def _storage_cost(self, directory: str, size: int) -> str:
+        """The monthly cost of checkpoints on gs:// (the run's storage class or price); "" for a local disk."""
+        if not directory.startswith("gs://"):
+            return ""
+        from gemma_jax.storage_cost import cost_note
+
+        try:
+            checkpoint = self.store.config().checkpoint
+            return cost_note(size, checkpoint.storage_class, checkpoint.price_per_gib_month)
+        except (OSError, ValueError, KeyError):  # a damaged config or an unknown class: list price
+            return cost_note(size)
 
     def _checkpoint_dir(self) -> str:
         """The run's checkpoint folder; the run's own when its config names one this user may not read."""

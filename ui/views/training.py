@@ -28,13 +28,13 @@ _CONTROLS = (  # (action key, label, button type, css class, TrainingState metho
 _NEXT_LABELS = {"Playground": "Chat in Playground", "Evaluate": "Evaluate", "Export": "Export"}
 
 
-def render_kpis(kpis: dict, storage: int | None) -> str:
+def render_kpis(kpis: dict, storage: int | None, storage_note: str = "") -> str:
     cards = "".join(
         f'<div class="gj-kpi"><div class="gj-kpi-label">{escape_text(label)}</div>'
         f'<div class="gj-kpi-value">{escape_text(value)}</div>'
         + (f'<div class="gj-kpi-note">{escape_text(note)}</div>' if note else "")
         + "</div>"
-        for label, value, note in kpi_cards(kpis, storage)
+        for label, value, note in kpi_cards(kpis, storage, storage_note)
     )
     return f'<div class="gj-kpis">{cards}</div>'
 
@@ -166,7 +166,7 @@ class TrainingPage(pn.viewable.Viewer):
         if error and self.error.object != error:
             self.error.object = error
         self.plots.show_accelerator(bool(self.state.kpis.get("accelerator")))
-        kpis = render_kpis(self.state.kpis, self.state.storage_bytes)
+        kpis = render_kpis(self.state.kpis, self.state.storage_bytes, self.state.storage_note)
         if self.kpis.object != kpis:
             self.kpis.object = kpis
         if self.state.log_version != self._log_seen:
