@@ -12,6 +12,7 @@ from gemma_jax.command_line import guarded, positive_int
 from gemma_jax.config import JobConfig, apply_overrides, load_config, save_config
 from gemma_jax.config.presets import PRESETS, apply_preset
 from gemma_jax.models.registry import EMBEDDED_MODEL
+from gemma_jax.vertex.command import add_parser as vertex_parser
 
 DEFAULT_MODEL = EMBEDDED_MODEL  # the pretrained Gemma 3 270M that ships with gemma-jax
 
@@ -469,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("name", help="the dataset's name")
     listing.add_argument("--json", action="store_true", help="print the versions as JSON lines")
     listing.set_defaults(handler=lambda args: _versions_cli().versions_command(args))
+
+    vertex_parser(commands)
 
     init = commands.add_parser("init-config", help="write a config file with every default")
     init.add_argument("path")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pandas as pd
 import panel as pn
@@ -152,7 +154,8 @@ def test_export_page_shows_the_config_in_a_code_view(tmp_path):
     assert_literal(panes(page))
 
 
-def test_training_and_runs_pages(tmp_path):
+def test_training_and_runs_pages(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMMA_JAX_VERTEX_ENDPOINT", "127.0.0.1:9")  # the state poll is refused at once, offline
     session = make_session(tmp_path)
     store = make_run(session, HOSTILE_LINE.split(" www")[0].replace("/", "-"))
     run_id = store.run_id
@@ -165,10 +168,14 @@ def test_training_and_runs_pages(tmp_path):
     session.open_run(run_id)
     training.tick()
     assert_literal(panes(training, *training.logs.values(), training.samples), run_id, *HOSTILE)
+    jobs = Path(session.workspace.runs_dir) / "vertex_jobs.jsonl"
+    hostile_job = {"name": "projects/p/locations/r/customJobs/1", "display_name": IMG, "machine": SCRIPT}
+    jobs.write_text(json.dumps({**hostile_job, "state": LINK, "checkpoints": FENCE}) + "\n")
     runs = RunsPage(session)
     runs.state.select(run_id)
     runs.state.request_delete()
-    assert_literal(panes(runs), run_id)
+    assert runs.vertex_pane.visible
+    assert_literal(panes(runs), run_id, IMG, SCRIPT)
 
 
 def test_notifications_and_the_error_boundary(tmp_path):

@@ -8,6 +8,7 @@ import pandas as pd
 import panel as pn
 
 from ui.state.runs import COLUMNS, RunsState
+from ui.state.vertex_jobs import VertexJobsState
 from ui.views.poller import Poller
 from ui.views.safe_text import code_text, escape_text, text_table
 
@@ -68,6 +69,9 @@ class RunsPage(pn.viewable.Viewer):
         )
         for button in self.confirm_row[1:]:
             button.disabled = False
+        self.vertex = VertexJobsState(session.workspace.runs_dir)
+        self.vertex_pane = pn.pane.HTML("", visible=False, css_classes=["gj-vertex-jobs"], sizing_mode="stretch_width")
+        self.vertex.param.watch(self._apply_vertex, "rows")
         self.state.param.watch(self._apply_rows, "rows")
         self.state.param.watch(self._apply_actions, "actions")
         self.state.param.watch(self._apply_confirm, "confirm_delete")
@@ -77,6 +81,7 @@ class RunsPage(pn.viewable.Viewer):
             self.table,
             pn.FlexBox(*self.buttons.values(), self.hint, align_items="center"),
             self.confirm_row,
+            self.vertex_pane,
             sizing_mode="stretch_width",
         )
         self.refresh()
@@ -91,6 +96,7 @@ class RunsPage(pn.viewable.Viewer):
 
     def refresh(self) -> None:
         self.state.refresh()
+        self.vertex.refresh()
         self.queue.object = f"**Jobs:** {escape_text(self.state.queue_text)}"
 
     def activate(self) -> None:
@@ -110,6 +116,20 @@ class RunsPage(pn.viewable.Viewer):
         selection = [ids.index(self.state.selected)] if self.state.selected in ids else []
         if self.table.selection != selection:
             self.table.selection = selection
+
+    def _apply_vertex(self, _event=None) -> None:
+        """Vertex AI jobs of this workspace (gemma-jax vertex submit), shown once there is one."""
+        rows = self.vertex.rows
+        self.vertex_pane.visible = bool(rows)
+        cells = "".join(
+            f"<tr><td>{escape_text(r['job'])}</td><td>{escape_text(r['machine'])}</td>"
+            f"<td>{escape_text(r['state'])}</td><td>{code_text(r['checkpoints'])}</td></tr>"
+            for r in rows
+        )
+        self.vertex_pane.object = (
+            "<h3>Vertex AI jobs</h3><table><tr><th>job</th><th>machine</th><th>state</th><th>checkpoints</th></tr>"
+            f"{cells}</table><p>Continue one anywhere with <code>gemma-jax train --resume</code> and its checkpoints.</p>"
+        )
 
     def _on_select(self, event) -> None:
         rows = self.state.rows
