@@ -26,6 +26,7 @@ def test_architecture_names_the_lora_layers(tmp_path):
     assert dict(wizard.model.architecture())["trained"] == "every weight"
     wizard.model.choose("/no/such/preset")
     assert wizard.model.architecture() == [] and wizard.model.estimate() is None
+    assert wizard.model.describe_topologies() == ""
 
 
 def test_memory_check_warns_with_fixes_when_the_job_does_not_fit(tmp_path):
@@ -42,6 +43,9 @@ def test_memory_check_warns_with_fixes_when_the_job_does_not_fit(tmp_path):
     assert not any("model.remat" in w or "data.sequence_length" in w for w in warnings)
     assert wizard.model.estimate()["fits"] is False
     assert "does NOT fit" in wizard.model.describe_memory()
+    where = wizard.model.describe_topologies()  # where the job does fit instead
+    assert "fits v5p-8" in where or "v5p-8 (" in where.split("; too big")[0]
+    assert "1xH100 (" in where and "estimated from CPU measurements" in where
     assert any("needs about" in p for p in wizard.review.problems())  # Start is refused too
 
     wizard.set("method.kind", "qlora")

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import param
 
-from gemma_jax.models.memory_check import estimate_for_config, memory_problems
+from gemma_jax.models.memory_check import estimate_for_config, fits, memory_problems
 from gemma_jax.models.memory_estimate import GB
 from gemma_jax.models.registry import EMBEDDED_MODEL, list_variants, shape_for_source
+from gemma_jax.parallel.topologies import TOPOLOGIES
 from ui.confinement import ConfinementError
 from ui.state.hardware import detect_hardware, memory_budget
 from ui.state.wizard_length import rows_per_epoch
@@ -190,4 +191,25 @@ class ModelStep(param.Parameterized):
             f"{hardware}. Estimated peak {estimate['total'] / GB:.2f} GB {where} of {estimate['available'] / GB:.1f} "
             f"GB: {verdict} (weights {estimate['weights'] / GB:.2f}, optimizer {estimate['trainable_state'] / GB:.2f},"
             f" activations {estimate['activations'] / GB:.2f}, runtime {estimate['runtime'] / GB:.2f} GB)."
+        )
+
+    def describe_topologies(self) -> str:
+        """Which TPU/GPU machines the job fits on, per device, from shapes alone (as `gemma-jax models
+        --topology`): where to take it when this machine is too small. "" when the shape is unknown."""
+        fit, too_big = [], []
+        for topology in TOPOLOGIES.values():
+            if topology.platform == "cpu":
+                continue
+            try:
+                estimate = estimate_for_config(self.owner.config, platform=topology.platform, devices=topology.devices)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                return ""
+            if estimate is None:
+                return ""
+            entry = f"{topology.name} ({estimate.total / GB:.1f} of {topology.usable_bytes() / GB:.0f} GB)"
+            (fit if fits(estimate, topology.usable_bytes()) else too_big).append(entry)
+        return (
+            f"Per device on accelerators: fits {', '.join(fit) or 'none of them'}"
+            + (f"; too big for {', '.join(too_big)}" if too_big else "")
+            + ". Their activation sizes are estimated from CPU measurements."
         )

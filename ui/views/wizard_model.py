@@ -75,7 +75,7 @@ class ModelView(pn.viewable.Viewer):
             table = pn.pane.Markdown("The architecture of this source is read when the model loads.")
         warnings = step.warnings()
         memory = pn.pane.Alert(
-            "\n\n".join(escape_text(text) for text in (step.describe_memory(), *warnings)),
+            "\n\n".join(escape_text(text) for text in (step.describe_memory(), *warnings, step.describe_topologies())),
             alert_type="warning" if warnings else "success",
             css_classes=["gj-newrun-memory"],
         )
