@@ -114,6 +114,12 @@ def _names(c: _Checker) -> None:
             f"(it becomes part of the run directory name), e.g. {name[:MAX_NAME_LENGTH].strip()!r}"
         )
     c.not_empty("runs_dir", "give the folder that holds run directories, e.g. 'runs'")
+    if isinstance(c.cfg.runs_dir, str) and "://" in c.cfg.runs_dir:
+        c.add(
+            f"runs_dir must be a folder on this machine, got {c.cfg.runs_dir!r}; to keep a run on Cloud Storage set "
+            "checkpoint.directory to a gs:// folder: the run's files are copied beside its checkpoints, and "
+            "`gemma-jax train --resume gs://...` brings the run back on any machine"
+        )
 
 
 def _data(c: _Checker) -> None:

@@ -55,3 +55,10 @@ def test_storage_class_and_price_are_validated():
     problems = " ".join(validate(cfg))
     assert "checkpoint.storage_class must be one of standard | nearline | coldline | archive" in problems
     assert "checkpoint.price_per_gib_month must be at least 0" in problems
+
+
+def test_a_remote_runs_dir_is_refused_with_the_way_to_keep_runs_on_gcs():
+    from gemma_jax.config import JobConfig, apply_overrides, validate
+
+    problems = validate(apply_overrides(JobConfig(), ["runs_dir=gs://team/runs"]))
+    assert any("runs_dir must be a folder on this machine" in p and "checkpoint.directory" in p for p in problems)
