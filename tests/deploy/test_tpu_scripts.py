@@ -98,6 +98,25 @@ def cloud(tmp_path):
     return FakeCloud(tmp_path)
 
 
+def _fake_uv(cloud, gemma_jax_line: str) -> None:
+    """A stand-in uv on the worker: `uv venv` makes a venv whose python is this interpreter and whose gemma-jax
+    runs `gemma_jax_line`; every call's arguments are appended to ~/uv-calls."""
+    local_bin = cloud.worker_home / ".local" / "bin"
+    local_bin.mkdir(parents=True)
+    _executable(
+        local_bin / "uv",
+        f"""#!/bin/sh
+if [ "$1" = venv ]; then
+  mkdir -p .venv/bin
+  printf '#!/bin/sh\\nexec "{sys.executable}" "$@"\\n' > .venv/bin/python
+  printf '#!/bin/sh\\n%s\\n' '{gemma_jax_line}' > .venv/bin/gemma-jax
+  chmod +x .venv/bin/python .venv/bin/gemma-jax
+fi
+echo "$@" >> "$HOME/uv-calls"
+""",
+    )
+
+
 def _fake_venv(checkout: Path, gemma_jax_body: str) -> Path:
     """A checkout on the 'worker' whose .venv/bin/gemma-jax is a script recording its arguments."""
     bin_dir = checkout / ".venv" / "bin"
@@ -280,21 +299,7 @@ def test_train_argument_errors(cloud, tmp_path):
 
 
 def test_setup_vm_copies_the_checkout_and_installs(cloud):
-    local_bin = cloud.worker_home / ".local" / "bin"
-    local_bin.mkdir(parents=True)
-    # A stand-in uv: `uv venv` makes a venv that runs this interpreter, `uv pip` records its arguments.
-    _executable(
-        local_bin / "uv",
-        f"""#!/bin/sh
-if [ "$1" = venv ]; then
-  mkdir -p .venv/bin
-  printf '#!/bin/sh\\nexec "{sys.executable}" "$@"\\n' > .venv/bin/python
-  printf '#!/bin/sh\\nexec "{sys.executable}" -m gemma_jax.cli "$@"\\n' > .venv/bin/gemma-jax
-  chmod +x .venv/bin/python .venv/bin/gemma-jax
-fi
-echo "$@" >> "$HOME/uv-calls"
-""",
-    )
+    _fake_uv(cloud, f'exec "{sys.executable}" -m gemma_jax.cli "$@"')
     result = cloud.run("setup_vm.sh", "--name", "tpu1", JAX_PLATFORMS="cpu")
     assert result.returncode == 0, result.stdout + result.stderr
     checkout = cloud.worker_home / "gemma-jax"
@@ -366,21 +371,8 @@ def test_watch_dry_run_prints_the_whole_recovery(cloud, state):
 
 
 def test_watch_recreates_a_preempted_vm_and_resumes_from_gcs(cloud):
-    local_bin = cloud.worker_home / ".local" / "bin"
-    local_bin.mkdir(parents=True)
     checkout = cloud.worker_home / "gemma-jax"
-    # A stand-in uv whose venv's gemma-jax records its arguments (what train.sh starts on the new VM).
-    _executable(
-        local_bin / "uv",
-        f"""#!/bin/sh
-if [ "$1" = venv ]; then
-  mkdir -p .venv/bin
-  printf '#!/bin/sh\\nexec "{sys.executable}" "$@"\\n' > .venv/bin/python
-  printf '#!/bin/sh\\necho "$@" > {checkout}/gemma-jax-args\\n' > .venv/bin/gemma-jax
-  chmod +x .venv/bin/python .venv/bin/gemma-jax
-fi
-""",
-    )
+    _fake_uv(cloud, f'echo "$@" > {checkout}/gemma-jax-args')  # what train.sh starts on the new VM
     result = cloud.run(
         "watch.sh",
         "--checkpoints",
