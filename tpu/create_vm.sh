@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ACCELERATOR_TYPE="${ACCELERATOR_TYPE:-v5litepod-8}"
 RUNTIME_VERSION="${RUNTIME_VERSION:-}"
 SPOT=0
+QUEUED=0
 DRY_RUN=0
 EXTRA=()
 
@@ -27,6 +28,9 @@ Options (environment variable in brackets):
                            v5litepod/v5e: v2-alpha-tpuv5-lite, v5p: v2-alpha-tpuv5,
                            v6e: v2-alpha-tpuv6e, others: tpu-ubuntu2204-base
   --spot                   create a Spot VM (cheaper, can be preempted)
+  --queued                 ask for it as a queued resource (gcloud compute tpus queued-resources
+                           create): granted when capacity frees up, the usual way to get large
+                           or Spot TPUs; the VM appears once its state is ACTIVE
   --dry-run                print the gcloud command instead of running it
   -h, --help               show this help
 
@@ -45,6 +49,7 @@ while (($#)); do
     --type | --accelerator-type) ACCELERATOR_TYPE="$(flag_value "$1" "$#" "${2-}")"; shift 2 ;;
     --version | --runtime-version) RUNTIME_VERSION="$(flag_value "$1" "$#" "${2-}")"; shift 2 ;;
     --spot) SPOT=1; shift ;;
+    --queued) QUEUED=1; shift ;;
     --) shift; EXTRA=("$@"); break ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -62,13 +67,24 @@ default_runtime() {
 RUNTIME_VERSION="${RUNTIME_VERSION:-$(default_runtime "$ACCELERATOR_TYPE")}"
 resolve_project_and_zone
 
-create_cmd=(
-  "$GCLOUD" compute tpus tpu-vm create "$TPU_NAME"
-  --zone="$ZONE"
-  --project="$PROJECT_ID"
-  --accelerator-type="$ACCELERATOR_TYPE"
-  --version="$RUNTIME_VERSION"
-)
+if ((QUEUED)); then
+  create_cmd=(
+    "$GCLOUD" compute tpus queued-resources create "$TPU_NAME"
+    --node-id="$TPU_NAME"
+    --zone="$ZONE"
+    --project="$PROJECT_ID"
+    --accelerator-type="$ACCELERATOR_TYPE"
+    --runtime-version="$RUNTIME_VERSION"
+  )
+else
+  create_cmd=(
+    "$GCLOUD" compute tpus tpu-vm create "$TPU_NAME"
+    --zone="$ZONE"
+    --project="$PROJECT_ID"
+    --accelerator-type="$ACCELERATOR_TYPE"
+    --version="$RUNTIME_VERSION"
+  )
+fi
 if ((SPOT)); then
   create_cmd+=(--spot)
 fi
@@ -82,6 +98,14 @@ fi
 
 note "creating TPU VM '$TPU_NAME' ($ACCELERATOR_TYPE, runtime $RUNTIME_VERSION) in $ZONE, project $PROJECT_ID"
 "${create_cmd[@]}"
+if ((QUEUED)); then
+  cat <<EOF
+
+Queued resource '$TPU_NAME' requested; the VM exists once its state is ACTIVE:
+  gcloud compute tpus queued-resources describe $TPU_NAME --zone=$ZONE --project=$PROJECT_ID
+Then set it up and train as below (tpu/watch.sh --queued waits for ACTIVE itself).
+EOF
+fi
 cat <<EOF
 
 TPU VM '$TPU_NAME' is ready. Next:

@@ -31,8 +31,8 @@ with open(os.environ["STUB_LOG"], "a") as log:
 home = os.environ["STUB_HOME"]
 if args[:2] == ["config", "get-value"]:
     print(os.environ.get("STUB_PROJECT", "") if args[2] == "project" else "(unset)")
-elif args[:3] == ["compute", "tpus", "tpu-vm"] and args[3] == "describe":
-    if any("value(state)" in a for a in args):
+elif args[:2] == ["compute", "tpus"] and args[3] == "describe":
+    if any("value(state" in a for a in args):
         states = os.environ.get("STUB_STATES", "READY").split(",")  # one per call; the last one repeats
         count_file = os.environ["STUB_LOG"] + ".states"
         seen = int(open(count_file).read()) if os.path.exists(count_file) else 0
@@ -397,3 +397,38 @@ def test_watch_recreates_a_preempted_vm_and_resumes_from_gcs(cloud):
 def test_watch_needs_a_gcs_checkpoint_folder(cloud):
     result = cloud.run("watch.sh", "--checkpoints", "/local/ckpt", "--once")
     assert result.returncode != 0 and "gs:// checkpoint.directory" in result.stderr
+
+
+def test_watch_requeues_a_suspended_queued_resource_and_waits_for_it(cloud):
+    checkout = cloud.worker_home / "gemma-jax"
+    _fake_uv(cloud, f'echo "$@" > {checkout}/gemma-jax-args')
+    result = cloud.run(
+        "watch.sh",
+        "--queued",
+        "--checkpoints",
+        CHECKPOINTS,
+        "--interval",
+        "0",
+        "--max-restarts",
+        "1",
+        "--",
+        "--type",
+        "v5litepod-16",
+        "--spot",
+        STUB_STATES="SUSPENDED,WAITING_FOR_RESOURCES,ACTIVE,ACTIVE,SUSPENDED",
+        SOURCE_DIR=str(REPO),
+    )
+    assert result.returncode != 0 and "recreated 1 times" in result.stderr, result.stderr
+    assert "waiting for the queued resource (WAITING_FOR_RESOURCES)" in result.stderr
+    queued = [c for c in cloud.calls() if c[:3] == ["compute", "tpus", "queued-resources"]]
+    assert [c[3] for c in queued if c[3] != "describe"] == ["delete", "create"]
+    create = next(c for c in queued if c[3] == "create")
+    assert "--node-id=gemma-jax" in create and "--runtime-version=v2-alpha-tpuv5-lite" in create and "--spot" in create
+    assert (checkout / "gemma-jax-args").read_text().split() == ["train", "--resume", CHECKPOINTS, "--no-progress"]
+
+
+def test_create_vm_queued_dry_run(cloud):
+    result = cloud.run("create_vm.sh", "--queued", "--type", "v6e-8", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "queued-resources create gemma-jax --node-id=gemma-jax" in result.stdout
+    assert "--runtime-version=v2-alpha-tpuv6e" in result.stdout
