@@ -174,12 +174,16 @@ class BatchIterator:
         if self._cache is not None and self._cache[0] == epoch:
             return self._cache[1]
         order = self._order(epoch)
-        rows = pack_rows([self.examples[i] for i in order], self.sequence_length, self.packing)
+        rows = self._pack([self.examples[i] for i in order])
         rows.example_ids = np.where(rows.example_ids >= 0, order[np.maximum(rows.example_ids, 0)], -1)
         rows.example_ids = rows.example_ids.astype(np.int32)
         self._steps[epoch] = math.ceil(rows.num_rows / self.batch_size)
         self._cache = (epoch, rows)
         return rows
+
+    def _pack(self, examples: list) -> PackedRows:
+        """Rows of this epoch's examples in order (the preference iterator packs pairs instead)."""
+        return pack_rows(examples, self.sequence_length, self.packing)
 
     def _order(self, epoch: int) -> np.ndarray:
         n = len(self.examples)

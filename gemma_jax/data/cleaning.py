@@ -192,12 +192,6 @@ class CleaningReport:
         }
 
 
-def clean_text(text: str, options: CleaningOptions) -> str:
-    for _, step in options.steps():
-        text = step(text)
-    return text
-
-
 def clean_example(example: Item, options: CleaningOptions) -> tuple[Item, set[str]]:
     """The cleaned example or pair (other fields kept) and the names of the steps that changed it."""
     changed: set[str] = set()

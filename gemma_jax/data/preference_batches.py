@@ -21,7 +21,6 @@ shuffling, batch slicing, loss capacity and the checkpointable position
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,16 +163,8 @@ class PreferenceBatchIterator(BatchIterator):
         """Pair slots per loss group (static)."""
         return self.batch_size // self.loss_groups * self.pairs_per_row
 
-    def packed(self, epoch: int) -> PackedRows:
-        if self._cache is not None and self._cache[0] == epoch:
-            return self._cache[1]
-        order = self._order(epoch)
-        rows = pack_pairs([self.examples[i] for i in order], self.sequence_length, self.packing)
-        rows.example_ids = np.where(rows.example_ids >= 0, order[np.maximum(rows.example_ids, 0)], -1)
-        rows.example_ids = rows.example_ids.astype(np.int32)
-        self._steps[epoch] = math.ceil(rows.num_rows / self.batch_size)
-        self._cache = (epoch, rows)
-        return rows
+    def _pack(self, examples: list) -> PackedRows:
+        return pack_pairs(examples, self.sequence_length, self.packing)
 
     def batch_at(self, epoch: int, step: int) -> dict:
         batch = super().batch_at(epoch, step)

@@ -69,10 +69,13 @@ def resolve_dtype(dtype: str) -> str:
 
 
 class Trainer:
-    def __init__(self, store: RunStore, *, progress: bool = True):
+    def __init__(self, store: RunStore, *, progress: bool = True, abort_after_step: int | None = None):
+        """`abort_after_step`: stop (saving a checkpoint, state "aborted") once that step is done, as an abort
+        request would; what tests and notebooks use to interrupt a run at a known point."""
         self.store = store
         self.config = store.config()
         self.progress = progress
+        self.abort_after_step = abort_after_step
         self.control = ControlChannel(store, on_set_lr=self.set_learning_rate)
         self.setup = None  # set by prepare()
 
@@ -252,7 +255,8 @@ class Trainer:
         batch = setup.device_batch(host_batch)
         try:
             while self.step < self.total_steps and not self.early_stopping.stopped:
-                action, lr_scale = agreed_request(self.control.poll(), self.lr_scale)
+                request = "abort" if self.step == self.abort_after_step else self.control.poll()
+                action, lr_scale = agreed_request(request, self.lr_scale)
                 if np.float32(lr_scale) != np.float32(self.lr_scale):  # set_lr reached the primary
                     self.set_learning_rate(lr_scale * cfg.optimizer.learning_rate)
                 if action in ("abort", "stop"):

@@ -66,19 +66,6 @@ def _metrics(store):
     return [r for r in records if "loss" in r]
 
 
-def _trainer_stopping_at(store, step: int) -> Trainer:
-    trainer = Trainer(store, progress=False)
-    prepare = trainer.prepare
-
-    def prepare_then_arm():
-        prepare()
-        poll = trainer.control.poll
-        trainer.control.poll = lambda: "abort" if trainer.step == step else poll()
-
-    trainer.prepare = prepare_then_arm
-    return trainer
-
-
 def test_dpo_run_logs_reward_margins_and_resumes_exactly(tmp_path):
     data = tmp_path / "pairs.jsonl"
     write_pairs_jsonl(data, make_pairs(TRAIN_TOPICS, seed=0))
@@ -95,7 +82,7 @@ def test_dpo_run_logs_reward_margins_and_resumes_exactly(tmp_path):
     reference = RunStore.create(fast_config(tmp_path / "a", *overrides))
     assert train_run(str(reference.path), progress=False) == "completed"
     store = RunStore.create(fast_config(tmp_path / "b", *overrides))
-    assert _trainer_stopping_at(store, 3).run() == "aborted"
+    assert Trainer(store, progress=False, abort_after_step=3).run() == "aborted"
     assert train_run(str(store.path), progress=False) == "completed"
 
     expected = {m["step"]: m for m in _metrics(reference)}

@@ -61,20 +61,6 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_good_checkpoint(t
     assert all(m["loss"] is not None for m in _metrics(store))  # the bad step is not logged as a loss
 
 
-def _trainer_stopping_at(store, step: int) -> Trainer:
-    """A Trainer that gets an abort request once it has finished `step` steps."""
-    trainer = Trainer(store, progress=False)
-    prepare = trainer.prepare
-
-    def prepare_then_arm():
-        prepare()
-        poll = trainer.control.poll
-        trainer.control.poll = lambda: "abort" if trainer.step == step else poll()
-
-    trainer.prepare = prepare_then_arm
-    return trainer
-
-
 @pytest.mark.parametrize("stop_step", [3, 9])  # mid-epoch, and in the second epoch
 def test_stopped_and_resumed_run_reproduces_uninterrupted_run(tmp_path, stop_step):
     overrides = (
@@ -87,7 +73,7 @@ def test_stopped_and_resumed_run_reproduces_uninterrupted_run(tmp_path, stop_ste
     assert train_run(str(reference.path), progress=False) == "completed"
 
     store = RunStore.create(fast_config(tmp_path / "b", *overrides))
-    trainer = _trainer_stopping_at(store, stop_step)
+    trainer = Trainer(store, progress=False, abort_after_step=stop_step)
     assert trainer.run() == "aborted"
     assert store.read_status()["step"] == stop_step
     assert "--resume" in store.read_status()["error"]
@@ -130,7 +116,7 @@ def test_sequence_longer_than_context_is_a_config_error(tmp_path):
 
 def test_stop_right_after_a_periodic_save_and_resuming_a_finished_run(tmp_path):
     store = RunStore.create(fast_config(tmp_path, "train.max_steps=6", "checkpoint.every_steps=2"))
-    trainer = _trainer_stopping_at(store, 4)  # step 4 was just saved periodically
+    trainer = Trainer(store, progress=False, abort_after_step=4)  # step 4 was just saved periodically
     assert trainer.run() == "aborted"
     assert train_run(str(store.path), progress=False) == "completed"
     assert train_run(str(store.path), progress=False) == "completed"  # nothing left to do: still fine

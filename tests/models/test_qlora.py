@@ -166,16 +166,7 @@ def test_qlora_run_trains_checkpoints_resumes_and_generates(tmp_path):
     assert train_run(str(reference.path), progress=False) == "completed"
 
     store = RunStore.create(fast_config(tmp_path / "b", *overrides))
-    trainer = Trainer(store, progress=False)
-    prepare = trainer.prepare
-
-    def prepare_then_stop_after_two_steps():
-        prepare()
-        poll = trainer.control.poll
-        trainer.control.poll = lambda: "abort" if trainer.step == 2 else poll()
-
-    trainer.prepare = prepare_then_stop_after_two_steps
-    assert trainer.run() == "aborted"
+    assert Trainer(store, progress=False, abort_after_step=2).run() == "aborted"
     assert train_run(str(store.path), progress=False) == "completed"
     # The resumed run rebuilt the same int4 base from config.yaml and continued exactly.
     expected, resumed = _losses(reference), _losses(store)
