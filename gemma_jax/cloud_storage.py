@@ -158,9 +158,9 @@ def folder_names(url: str) -> list[str]:
 
 
 def prepare_orbax_paths() -> None:
-    """Make Orbax's gs:// paths go where google-cloud-storage goes: etils through gcsfs (not TensorFlow's
-    GFile, which has its own credentials and ignores the emulator), tensorstore to the emulator when set."""
-    os.environ.setdefault("EPATH_USE_TF", "false")
+    """Make Orbax's gs:// paths go where google-cloud-storage goes: etils through gcsfs (EPATH_USE_TF=false,
+    set when gemma_jax is imported, since etils decides once per process), tensorstore to the emulator when
+    one is set."""
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
     if emulator:
         os.environ.setdefault("TENSORSTORE_GCS_HTTP_URL", emulator)

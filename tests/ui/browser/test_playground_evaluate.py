@@ -36,7 +36,7 @@ def ask(page, prompt: str, expected_turns: int) -> None:
     box = page.locator(".gj-playground-prompt textarea")
     box.fill(prompt)
     box.press("Tab")  # commit the text to the server
-    page.locator(".gj-playground-generate button").click()
+    page.locator(".gj-playground-generate button").click(timeout=TIMEOUT)  # enabled once the last answer is in
     deadline = time.monotonic() + TIMEOUT / 1000
     while time.monotonic() < deadline:
         done = page.locator(".gj-playground-generate button").is_enabled()
