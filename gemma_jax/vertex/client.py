@@ -13,7 +13,14 @@ import os
 import time
 from pathlib import Path
 
-from gemma_jax.cloud_storage import CREDENTIALS_ADVICE, CloudStorageError, client_for, parse_url, user_error
+from gemma_jax.cloud_storage import (
+    CREDENTIALS_ADVICE,
+    CloudStorageError,
+    client_for,
+    parse_url,
+    unreachable,
+    user_error,
+)
 from gemma_jax.config.io import config_to_yaml
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.vertex.job_spec import VertexJob, custom_job
@@ -62,6 +69,8 @@ def _vertex_error(error: Exception, what: str) -> VertexError:
         return VertexError(f"cannot {what}: not found ({error.message}); check the project, region and job name")
     if isinstance(error, api.GoogleAPICallError):
         return VertexError(f"cannot {what}: Vertex AI answered {error.code} {error.message}")
+    if unreachable(error):
+        return VertexError(f"cannot {what}: Vertex AI cannot be reached from this machine; check the network")
     return VertexError(f"cannot {what}: {type(error).__name__}: {str(error)[:300]}")
 
 

@@ -177,3 +177,9 @@ def test_the_runs_page_state_lists_jobs_and_polls_them_off_thread(vertex, tmp_pa
     state.refresh(now=400.0)  # an ended job is not asked again
     state._thread.join(10)
     assert len(vertex.requests) == asked
+
+
+def test_an_unreachable_vertex_ai_is_said_in_words(monkeypatch):
+    monkeypatch.setenv(vertex_client.ENDPOINT_VARIABLE, "127.0.0.1:9")  # nothing listens there
+    with pytest.raises(vertex_client.VertexError, match="Vertex AI cannot be reached from this machine"):
+        vertex_client.job_state(JOB)
