@@ -370,22 +370,31 @@ def test_watch_dry_run_prints_the_whole_recovery(cloud, state):
     assert [c[3] for c in cloud.calls() if c[:3] == ["compute", "tpus", "tpu-vm"]] == ["describe"]
 
 
-def test_watch_recreates_a_preempted_vm_and_resumes_from_gcs(cloud):
+def _watch_until_it_gives_up(cloud, states: str, *args: str):
+    """(worker checkout, result) of watch.sh allowed one recovery, the VM going through `states`; the new VM's
+    gemma-jax records its arguments (what train.sh started there)."""
     checkout = cloud.worker_home / "gemma-jax"
-    _fake_uv(cloud, f'echo "$@" > {checkout}/gemma-jax-args')  # what train.sh starts on the new VM
+    _fake_uv(cloud, f'echo "$@" > {checkout}/gemma-jax-args')
+    options = [a for a in args if a == "--queued"]
+    rest = [a for a in args if a != "--queued"]
     result = cloud.run(
         "watch.sh",
+        *options,
         "--checkpoints",
         CHECKPOINTS,
         "--interval",
         "0",
         "--max-restarts",
         "1",
-        "--",
-        "--spot",
-        STUB_STATES="PREEMPTED,READY,PREEMPTED",
+        *rest,
+        STUB_STATES=states,
         SOURCE_DIR=str(REPO),
     )
+    return checkout, result
+
+
+def test_watch_recreates_a_preempted_vm_and_resumes_from_gcs(cloud):
+    checkout, result = _watch_until_it_gives_up(cloud, "PREEMPTED,READY,PREEMPTED", "--", "--spot")
     # preempted -> recreated and resumed; ready; preempted again -> over --max-restarts: a clear stop
     assert result.returncode != 0 and "recreated 1 times" in result.stderr, result.stderr
     verbs = [c[3] for c in cloud.calls() if c[:3] == ["compute", "tpus", "tpu-vm"]]
@@ -400,23 +409,14 @@ def test_watch_needs_a_gcs_checkpoint_folder(cloud):
 
 
 def test_watch_requeues_a_suspended_queued_resource_and_waits_for_it(cloud):
-    checkout = cloud.worker_home / "gemma-jax"
-    _fake_uv(cloud, f'echo "$@" > {checkout}/gemma-jax-args')
-    result = cloud.run(
-        "watch.sh",
+    checkout, result = _watch_until_it_gives_up(
+        cloud,
+        "SUSPENDED,WAITING_FOR_RESOURCES,ACTIVE,ACTIVE,SUSPENDED",
         "--queued",
-        "--checkpoints",
-        CHECKPOINTS,
-        "--interval",
-        "0",
-        "--max-restarts",
-        "1",
         "--",
         "--type",
         "v5litepod-16",
         "--spot",
-        STUB_STATES="SUSPENDED,WAITING_FOR_RESOURCES,ACTIVE,ACTIVE,SUSPENDED",
-        SOURCE_DIR=str(REPO),
     )
     assert result.returncode != 0 and "recreated 1 times" in result.stderr, result.stderr
     assert "waiting for the queued resource (WAITING_FOR_RESOURCES)" in result.stderr
