@@ -12,6 +12,7 @@ from gemma_jax.command_line import guarded, positive_int
 from gemma_jax.config import JobConfig, apply_overrides, load_config, save_config
 from gemma_jax.config.presets import PRESETS, apply_preset
 from gemma_jax.models.registry import EMBEDDED_MODEL
+from gemma_jax.runs.schema import STATUS_FILE
 from gemma_jax.vertex.command import add_parser as vertex_parser
 
 DEFAULT_MODEL = EMBEDDED_MODEL  # the pretrained Gemma 3 270M that ships with gemma-jax
@@ -119,11 +120,11 @@ def _launch(args) -> int:
 
 def _check_memory(cfg: JobConfig) -> None:
     """Refuse a job whose estimated peak memory exceeds what this machine has free (before any loading)."""
-    from gemma_jax.config import check
     from gemma_jax.models.memory_check import available_memory
+    from gemma_jax.preflight import preflight_check
 
     available, platform, devices = available_memory()
-    check(cfg, device_count=devices, available_memory=available, memory_platform=platform)
+    preflight_check(cfg, device_count=devices, available_memory=available, memory_platform=platform)
 
 
 def _generate(args) -> int:
@@ -133,7 +134,7 @@ def _generate(args) -> int:
     from gemma_jax.train.run_model import load_run_model
 
     source = args.model or DEFAULT_MODEL
-    if os.path.isfile(os.path.join(source, "status.json")):
+    if os.path.isfile(os.path.join(source, STATUS_FILE)):
         model, step = load_run_model(source, args.step)
         print(f"{source} at checkpoint step {step}", file=sys.stderr)
     else:
@@ -265,7 +266,7 @@ def _init_config(args) -> int:
     cfg = JobConfig()
     for name in args.preset or []:  # task and hardware presets combine, later ones win
         cfg = apply_preset(cfg, name)
-    save_config(apply_overrides(cfg, args.set or []), args.path)
+    save_config(apply_overrides(cfg, args.set or []), args.path, comments=True)
     print(f"wrote {args.path}")
     return 0
 

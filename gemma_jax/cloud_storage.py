@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from gemma_jax.models.sources.connectivity import hub_timeout_s
+from gemma_jax.network_timeouts import hub_timeout_s
 
 GCS_PREFIX = "gs://"
 CREDENTIALS_ADVICE = (

@@ -15,15 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-MAX_MESSAGE_CHARS = 2000  # an error message longer than this is cut (a 1M-column file must not print 10 MB)
-
-
-def cap_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """`text`, cut to about `limit` characters with a note of how much was left out."""
-    text = str(text)
-    if len(text) <= limit:
-        return text
-    return f"{text[: max(limit - 40, 0)]}... ({len(text) - limit + 40:,} more characters)"
+from gemma_jax.messages import cap_message
 
 
 def crash_log_dir() -> str:

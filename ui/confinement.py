@@ -21,6 +21,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gemma_jax.config.convert import is_str_tuple, strip_optional
+from gemma_jax.config.fields import field_specs
 from gemma_jax.config.job_config import DataConfig, JobConfig
 from gemma_jax.data.formats import HUB_PREFIXES
 from gemma_jax.data.readers import EXAMPLE_DATASET
@@ -29,7 +31,8 @@ from gemma_jax.runs.run_store import RunDirError, RunStore
 from ui.state.config_fields import get_field, set_field
 from ui.workspace import Workspace
 
-# Every str field of JobConfig is one or the other: a new field must be classified (tests enforce it).
+# The fields that name a file, folder or URL (`names_a_path=True` where JobConfig declares them), each with
+# the check a logged-in user's value must pass (tests enforce that the two agree).
 PATH_FIELDS = {
     "runs_dir": "runs_dir_field",
     "data.train_path": "data_source",
@@ -42,42 +45,11 @@ PATH_FIELDS = {
     "train.webhook_url": "webhook_url",
     "eval.custom_metrics": "custom_metrics",
 }
+# The str fields that name no path, by their own declaration (`names_a_path` in gemma_jax/config).
 NOT_PATH_FIELDS = frozenset(
-    {
-        "name",  # becomes a plain folder name (RunStore sanitises it)
-        *(f"data.{name}_column" for name in ("prompt", "response", "system", "messages", "text", "label")),
-        "data.chosen_column",
-        "data.rejected_column",
-        "data.format",
-        "data.shape",
-        "data.source",  # how train_path is read: data_source() follows it
-        "data.split",
-        "data.subset",
-        "data.delimiter",
-        "data.quote_char",
-        "data.encoding",
-        "data.sheet",
-        "data.text_mode",
-        "data.text_regex",
-        "data.loss_on",
-        "data.split_by",
-        "data.unicode_form",
-        "data.truncation",
-        "data.augment.methods",
-        "data.augment.turns",
-        "data.augment.pivot_language",
-        "data.augment.source_language",
-        "model.dtype",
-        "method.kind",
-        "method.lora_targets",
-        "method.quantization",
-        "optimizer.name",
-        "schedule.name",
-        "checkpoint.save",
-        "checkpoint.storage_class",
-        "eval.sample_prompts",
-        "eval.metrics",  # names from gemma_jax.metrics' table, validated there
-    }
+    path
+    for path, spec in field_specs().items()
+    if not spec.names_a_path and (strip_optional(spec.value_type) is str or is_str_tuple(spec.value_type))
 )
 UPLOAD_HINT = "upload the file on the Data step, or give a path inside your workspace such as uploads/NAME"
 # Names the Hugging Face Hub or Keras-Hub resolve remotely: no '..', at most one '/' (owner/name).

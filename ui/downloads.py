@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from gemma_jax.evaluate import PREDICTIONS, REPORT, SPLITS
+from gemma_jax.runs.schema import EVAL_DIR, EXPORT_DIR
 from ui.confinement import Confinement, ConfinementError
 from ui.workspace import OWNER_FILE, Workspace
 
@@ -98,7 +99,7 @@ def export_file(workspace: Workspace, run_id: str, relative: str) -> Path | None
     if parts is None or not _EXPORT_FOLDER.fullmatch(parts[0]):
         return None
     run = _run(workspace, run_id)
-    exports = _resolved(run / "export") if run is not None else None
+    exports = _resolved(run / EXPORT_DIR) if run is not None else None
     if exports is None or exports.parent != run:
         return None  # no run, or an export folder that is a link leading elsewhere
     path = _resolved(exports.joinpath(*parts))
@@ -111,7 +112,7 @@ def report_file(workspace: Workspace, run_id: str, relative: str) -> Path | None
     """`eval/step-N-SPLIT/report.json` or `.../predictions.jsonl` of run `run_id`, resolved; None for
     anything else, a link anywhere on the way included (a report is never a link)."""
     parts = _plain_parts(relative)
-    if parts is None or len(parts) != 3 or parts[0] != "eval":
+    if parts is None or len(parts) != 3 or parts[0] != EVAL_DIR:
         return None
     if not _REPORT_FOLDER.fullmatch(parts[1]) or parts[2] not in REPORT_FILES:
         return None
@@ -126,6 +127,6 @@ def report_file(workspace: Workspace, run_id: str, relative: str) -> Path | None
 
 def download_file(workspace: Workspace, run_id: str, relative: str) -> Path | None:
     """What a download link names: an export's file or a report's; None (404) for anything else."""
-    if str(relative).startswith("eval/"):
+    if str(relative).startswith(f"{EVAL_DIR}/"):
         return report_file(workspace, run_id, relative)
     return export_file(workspace, run_id, relative)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import jax
 import orbax.checkpoint as ocp
-from orbax.checkpoint._src.checkpoint_managers import preservation_policy as policies
+from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
 
 from gemma_jax.cloud_storage import is_gcs, prepare_orbax_paths
 from gemma_jax.config.job_config import CheckpointConfig

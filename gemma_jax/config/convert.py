@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gemma_jax.config.errors import ConfigError, closest
+from gemma_jax.config.field_spec import field_types, strip_optional
 from gemma_jax.config.job_config import JobConfig
 
 _MISSING = object()
@@ -28,22 +29,8 @@ _ALIASES = {
 }
 
 
-@functools.cache
-def field_types(cls: type) -> dict[str, Any]:
-    """Resolved type of each field of a config dataclass, in declaration order."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
 def is_optional(tp: Any) -> bool:
     return isinstance(tp, types.UnionType) and type(None) in tp.__args__
-
-
-def strip_optional(tp: Any) -> Any:
-    if not is_optional(tp):
-        return tp
-    rest = [a for a in tp.__args__ if a is not type(None)]
-    return rest[0]  # config fields are `X | None` at most
 
 
 def is_str_tuple(tp: Any) -> bool:

@@ -7,13 +7,15 @@ comes back as one ConfigError naming the file and, where known, the line.
 from __future__ import annotations
 
 import os
-import tempfile
+import textwrap
 from pathlib import Path
 
 import yaml
 
+from gemma_jax.atomic_files import atomic_write_text
 from gemma_jax.config.convert import config_from_dict, config_to_dict
 from gemma_jax.config.errors import ConfigError
+from gemma_jax.config.fields import field_specs
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.config.overrides import apply_overrides
 from gemma_jax.config.yaml_loader import parse_yaml, yaml_error_message
@@ -22,6 +24,7 @@ __all__ = [
     "ConfigError",
     "apply_overrides",
     "config_from_dict",
+    "config_to_commented_yaml",
     "config_to_dict",
     "config_to_yaml",
     "load_config",
@@ -64,17 +67,37 @@ def config_to_yaml(cfg: JobConfig) -> str:
     return "# gemma-jax job config\n" + body
 
 
-def save_config(cfg: JobConfig, path: str | os.PathLike[str]) -> None:
-    """Write the config as YAML, atomically, so a reader never sees half a file."""
+def config_to_commented_yaml(cfg: JobConfig) -> str:
+    """The YAML of config_to_yaml with each field's description, choices and bounds as comments above it
+    (what `gemma-jax init-config` writes: a file that explains itself)."""
+    specs = field_specs()
+    lines = ["# gemma-jax job config: every field with its default. Remove what you do not change."]
+
+    def write(values: dict, prefix: str, indent: str) -> None:
+        for name, value in values.items():
+            path = prefix + name
+            if isinstance(value, dict):
+                lines.extend(["", f"{indent}{name}:"])
+                write(value, path + ".", indent + "  ")
+                continue
+            spec = specs[path]
+            notes = [spec.help]
+            if spec.choices:
+                notes.append(f"One of: {', '.join(spec.choices)}.")
+            if spec.bounded:
+                notes.append(f"Must be {spec.bounds_text()}{' ' + spec.unit if spec.unit else ''}.")
+            for line in textwrap.wrap(" ".join(notes), width=100 - len(indent)):
+                lines.append(f"{indent}# {line}")
+            dumped = yaml.safe_dump({name: value}, allow_unicode=True, default_flow_style=False, width=1000)
+            lines.extend(indent + line for line in dumped.rstrip("\n").split("\n"))
+
+    write(config_to_dict(cfg), "", "")
+    return "\n".join(lines) + "\n"
+
+
+def save_config(cfg: JobConfig, path: str | os.PathLike[str], *, comments: bool = False) -> None:
+    """Write the config as YAML (with each field's description when `comments`), atomically, so a reader
+    never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(config_to_yaml(cfg))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, config_to_commented_yaml(cfg) if comments else config_to_yaml(cfg))

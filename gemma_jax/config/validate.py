@@ -13,30 +13,23 @@ from typing import Any
 
 from gemma_jax.config.convert import field_types, type_problems
 from gemma_jax.config.errors import ConfigError, did_you_mean
+from gemma_jax.config.field_spec import FieldSpec
+from gemma_jax.config.fields import field_specs
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.config.learning_rates import learning_rate_hint
 from gemma_jax.config.mesh import batch_split_problems, mesh_shape_problems
-from gemma_jax.models.memory_check import memory_problems
-from gemma_jax.storage_cost import STORAGE_CLASSES
+from gemma_jax.config.model_config import LORA_TARGETS
 
+# The single-value choice fields and their allowed values, as the fields declare them (field_spec.py).
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.format": ("auto", "jsonl", "csv", "tsv", "json", "text", "xlsx", "xls", "parquet"),
-    "data.shape": ("auto", "prompt_response", "chat", "text", "classification", "preference"),
-    "data.source": ("auto", "file", "hf", "tfds"),
-    "data.text_mode": ("lines", "blocks", "regex"),
-    "data.loss_on": ("response", "all"),
-    "data.unicode_form": ("NFC", "NFKC"),
-    "data.truncation": ("right", "left", "keep_response"),
-    "data.augment.turns": ("user", "model", "all"),
-    "model.dtype": ("auto", "float32", "bfloat16"),
-    "method.kind": ("lora", "qlora", "full", "dpo"),
-    "method.quantization": ("int8", "int4"),
-    "optimizer.name": ("adamw", "adafactor", "lion", "sgd"),
-    "schedule.name": ("constant", "linear", "cosine"),
-    "checkpoint.save": ("trainable", "full"),
-    "checkpoint.storage_class": STORAGE_CLASSES,
+    path: spec.choices for path, spec in field_specs().items() if spec.choices is not None and not spec.is_list
 }
-LORA_TARGETS = ("query", "key", "value", "attention_output", "ffw_gating", "ffw_gating_2", "ffw_linear")
+# Hints that depend on other fields: the usual learning rate depends on the method.
+_DYNAMIC_HINTS = {
+    "optimizer.learning_rate": lambda cfg: learning_rate_hint(
+        cfg.method.kind if isinstance(cfg.method.kind, str) else "lora"
+    )
+}
 # A run name is shown in pages, logs and configs: one line, no control or invisible formatting characters
 # (Unicode categories Cc, Cf and the like, and line/paragraph separators), short enough for a folder name.
 _NAME_FORBIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
@@ -69,29 +62,26 @@ class _Checker:
         if isinstance(value, str) and value not in options:
             self.add(f"{path} must be one of {' | '.join(options)}, got {value!r}{did_you_mean(value, options)}")
 
-    def at_least(self, path: str, low: float, hint: str) -> None:
-        value = _get(self.cfg, path)
-        if _is_number(value) and not value >= low:
-            self.add(f"{path} must be at least {low}, got {value!r}; {hint}")
-
-    def positive(self, path: str, hint: str) -> None:
-        value = _get(self.cfg, path)
-        if _is_number(value) and not value > 0:
-            self.add(f"{path} must be greater than 0, got {value!r}; {hint}")
-
-    def fraction(self, path: str, high: float, hint: str, *, high_open: bool = False) -> None:
-        value = _get(self.cfg, path)
-        if not _is_number(value):
-            return
-        inside = 0 <= value < high if high_open else 0 <= value <= high
-        if not inside:
-            span = f"at least 0 and below {high}" if high_open else f"between 0 and {high}"
-            self.add(f"{path} must be {span}, got {value!r}; {hint}")
+    def within_bounds(self, spec: FieldSpec) -> None:
+        value = _get(self.cfg, spec.path)
+        if _is_number(value) and not spec.allows(value):
+            hint = _DYNAMIC_HINTS[spec.path](self.cfg) if spec.path in _DYNAMIC_HINTS else spec.hint
+            self.add(f"{spec.path} must be {spec.bounds_text()}, got {value!r}; {hint}")
 
     def not_empty(self, path: str, hint: str) -> None:
         value = _get(self.cfg, path)
         if isinstance(value, str) and not value.strip():
             self.add(f"{path} is empty; {hint}")
+
+
+def _fields(c: _Checker) -> None:
+    """What each field declares of itself: its choices and its bounds (bounds only where method.kind uses it)."""
+    kind = c.cfg.method.kind
+    for path, spec in field_specs().items():
+        if spec.choices is not None and not spec.is_list:
+            c.choice(path)
+        if spec.bounded and (spec.only_for is None or kind in spec.only_for):
+            c.within_bounds(spec)
 
 
 def _names(c: _Checker) -> None:
@@ -124,25 +114,13 @@ def _names(c: _Checker) -> None:
 
 def _data(c: _Checker) -> None:
     c.not_empty("data.train_path", "give a data file, or 'example' for the packaged dataset")
-    c.choice("data.format")
-    c.choice("data.loss_on")
-    c.at_least("data.sequence_length", 8, "typical values are 256 to 2048 tokens")
-    c.fraction("data.validation_fraction", 0.9, "use 0 to hold nothing out, or e.g. 0.1 for 10%")
-    for key in ("data.shape", "data.source", "data.text_mode"):
-        c.choice(key)
     _data_parsing(c)
     _data_prep(c)
-
-
-AUGMENT_METHODS = ("synonym", "insert", "delete", "swap", "back_translation", "paraphrase")
 
 
 def _data_prep(c: _Checker) -> None:
     """Cleaning, splitting, truncation and augmentation settings (gemma_jax/data/{cleaning,splitting,augment}.py)."""
     data = c.cfg.data
-    for key in ("data.unicode_form", "data.truncation", "data.augment.turns"):
-        c.choice(key)
-    c.fraction("data.test_fraction", 0.9, "use 0 for no test split, or e.g. 0.1 for 10%")
     val, test = data.validation_fraction, data.test_fraction
     if _is_number(val) and _is_number(test) and 0 <= val and 0 <= test and val + test >= 1:
         c.add(
@@ -154,16 +132,11 @@ def _data_prep(c: _Checker) -> None:
         if isinstance(value, str) and not value.strip():
             c.add(f"data.{key} is empty; use null, or give a value")
     augment = data.augment
-    for rate in ("synonym_rate", "insert_rate", "delete_rate", "swap_rate"):
-        c.fraction(f"data.augment.{rate}", 1, "it is a share of the words, e.g. 0.1")
-    c.at_least("data.augment.copies", 1, "it is how many copies each method makes of each example, e.g. 1")
-    c.at_least("data.augment.max_new_tokens", 1, "e.g. 128")
-    c.at_least("data.augment.temperature", 0, "use 0 for greedy decoding, or e.g. 0.7")
-    methods = getattr(augment, "methods", ())
+    methods, known = getattr(augment, "methods", ()), field_specs()["data.augment.methods"].choices
     if isinstance(methods, tuple) and all(isinstance(m, str) for m in methods):
         for method in methods:
-            if method not in AUGMENT_METHODS:
-                hint = did_you_mean(method, AUGMENT_METHODS) or f"; known methods are {', '.join(AUGMENT_METHODS)}"
+            if method not in known:
+                hint = did_you_mean(method, known) or f"; known methods are {', '.join(known)}"
                 c.add(f"data.augment.methods: unknown method {method!r}{hint}")
         for method in sorted({m for m in methods if methods.count(m) > 1}):
             c.add(f"data.augment.methods lists {method!r} more than once; use data.augment.copies for more copies")
@@ -212,16 +185,9 @@ def _model_and_method(c: _Checker) -> None:
             f"model.adapter {adapter!r} is not a PEFT adapter folder (no adapter_config.json in it); give the folder "
             "PEFT's save_pretrained or `gemma-jax export --formats peft` wrote, or leave it empty"
         )
-    c.choice("model.dtype")
-    c.choice("method.kind")
     _quantization(c)
-    if c.cfg.method.kind == "dpo":
-        c.positive("method.dpo_beta", "a common choice is 0.1 (higher keeps the model closer to the base)")
     if c.cfg.method.kind == "full":
         return  # LoRA settings are unused by full fine-tuning
-    c.at_least("method.lora_rank", 1, "typical values are 4 to 64")
-    c.fraction("method.lora_dropout", 1, "use 0 to turn it off, or e.g. 0.05", high_open=True)
-    c.positive("method.lora_alpha", "a common choice is twice method.lora_rank, e.g. 16 for rank 8")
     targets = c.cfg.method.lora_targets
     if not isinstance(targets, tuple) or not all(isinstance(t, str) for t in targets):
         return
@@ -238,7 +204,6 @@ def _model_and_method(c: _Checker) -> None:
 
 def _quantization(c: _Checker) -> None:
     """QLoRA quantizes the frozen base; nothing else may ask for quantization."""
-    c.choice("method.quantization")
     kind, quantization = c.cfg.method.kind, c.cfg.method.quantization
     if quantization is None or kind == "qlora" or kind not in CHOICES["method.kind"]:
         return
@@ -254,24 +219,7 @@ def _quantization(c: _Checker) -> None:
         )
 
 
-def _optimizer(c: _Checker) -> None:
-    c.choice("optimizer.name")
-    kind = c.cfg.method.kind
-    c.positive("optimizer.learning_rate", learning_rate_hint(kind if isinstance(kind, str) else "lora"))
-    c.at_least("optimizer.weight_decay", 0, "use 0 to turn weight decay off")
-    c.fraction("optimizer.b1", 1, "the usual value is 0.9", high_open=True)
-    c.fraction("optimizer.b2", 1, "the usual value is 0.999", high_open=True)
-    c.at_least("optimizer.eps", 0, "the usual value is 1e-8")
-    c.fraction("optimizer.momentum", 1, "the usual value is 0.9", high_open=True)
-    c.at_least("optimizer.max_grad_norm", 0, "use null or 0 to turn clipping off, or e.g. 1.0")
-
-
 def _schedule_and_train(c: _Checker) -> None:
-    c.choice("schedule.name")
-    c.at_least("schedule.warmup_steps", 0, "use 0 for no warmup")
-    c.fraction("schedule.min_lr_ratio", 1, "it is the final learning rate as a fraction of the peak, e.g. 0.1")
-    c.at_least("train.batch_size", 1, "e.g. 8")
-    c.at_least("train.grad_accum_steps", 1, "use 1 for no gradient accumulation")
     batch, accum = c.cfg.train.batch_size, c.cfg.train.grad_accum_steps
     if _is_number(batch) and _is_number(accum) and batch >= 1 and accum >= 1 and batch % accum:
         example = -(-batch // accum) * accum
@@ -279,9 +227,6 @@ def _schedule_and_train(c: _Checker) -> None:
             f"train.batch_size={batch} is not divisible by train.grad_accum_steps={accum}; use a "
             f"train.batch_size that is a multiple of {accum}, e.g. {example}"
         )
-    c.at_least("train.max_steps", 1, "or use null to run train.epochs over the data")
-    c.positive("train.epochs", "e.g. 1 for one pass over the data")
-    c.at_least("train.log_every_steps", 1, "e.g. 10")
     _webhook(c)
 
 
@@ -303,15 +248,6 @@ def _checkpoint_and_eval(c: _Checker) -> None:
     directory = c.cfg.checkpoint.directory
     if isinstance(directory, str) and not directory.strip():
         c.add("checkpoint.directory is empty; use null for RUN_DIR/checkpoints, or give a folder or gs:// path")
-    c.at_least("checkpoint.every_steps", 1, "e.g. 50")
-    c.at_least("checkpoint.keep", 1, "it is how many recent checkpoints are kept, e.g. 3")
-    c.choice("checkpoint.save")
-    c.choice("checkpoint.storage_class")
-    c.at_least("checkpoint.price_per_gib_month", 0, "it is USD per GiB-month, e.g. 0.020; null for the list price")
-    c.at_least("eval.every_steps", 0, "use 0 to turn periodic evaluation off, or e.g. 50")
-    c.at_least("eval.max_batches", 1, "e.g. 8")
-    c.at_least("eval.sample_every_steps", 0, "use 0 to turn samples off, or e.g. 50")
-    c.at_least("eval.max_new_tokens", 1, "e.g. 32")
     _eval_metrics(c)
     _early_stopping(c)
 
@@ -332,8 +268,6 @@ def _eval_metrics(c: _Checker) -> None:
 
 
 def _early_stopping(c: _Checker) -> None:
-    c.at_least("eval.early_stop_patience", 0, "use 0 to turn early stopping off, or e.g. 3 evaluations")
-    c.at_least("eval.early_stop_min_delta", 0, "use 0 to count any decrease of the eval loss, or e.g. 0.01")
     patience, data = c.cfg.eval.early_stop_patience, c.cfg.data
     if not (_is_number(patience) and patience > 0):
         return
@@ -377,16 +311,12 @@ def validate(
     device_count: int | None = None,
     model_context_length: int | None = None,
     model_num_layers: int | None = None,
-    available_memory: int | None = None,
-    memory_platform: str = "cpu",
 ) -> list[str]:
     """Every problem with `cfg` as a message naming the field and the fix; [] means ready to run.
 
     device_count and model_context_length add the checks that need the hardware or the
     model. model_num_layers is accepted for rules on per-layer settings; no field uses it yet.
-    available_memory (bytes; per device on "gpu"/"tpu" memory_platform, the host's on "cpu")
-    adds the check that the job's estimated peak fits, for models whose shape is known
-    before loading (registry names, tiny:/random:, local preset directories).
+    Whether the job fits in memory is gemma_jax.preflight's question (it needs the model's shape).
     """
     if not isinstance(cfg, JobConfig):
         raise TypeError(f"validate() needs a JobConfig, got {type(cfg).__name__}")
@@ -401,13 +331,9 @@ def validate(
         )
     if wrong:
         return checker.problems  # the rules below read sections as dataclasses
-    for rules in (_names, _data, _model_and_method, _optimizer, _schedule_and_train, _checkpoint_and_eval):
+    for rules in (_names, _fields, _data, _model_and_method, _schedule_and_train, _checkpoint_and_eval):
         rules(checker)
     _with_hardware(checker, device_count, model_context_length)
-    if available_memory is not None and not checker.problems:  # estimates need well-formed values
-        checker.problems.extend(
-            memory_problems(cfg, available_memory, platform=memory_platform, devices=device_count or 1)
-        )
     return checker.problems
 
 

@@ -10,7 +10,7 @@ from gemma_jax.data.example import Example, Turn
 from gemma_jax.data.lengths import length_report
 from gemma_jax.data.packing import PackedRows, pack_rows
 from gemma_jax.data.pipeline import Datasets, PreparedData, build_datasets, data_texts, load_splits, prepare_data
-from gemma_jax.data.preference_pair import PreferencePair, read_preference_pairs
+from gemma_jax.data.preference_pair import PreferencePair
 from gemma_jax.data.preview import preview_example
 from gemma_jax.data.readers import (
     EXAMPLE_HELDOUT_FILE,
@@ -18,6 +18,7 @@ from gemma_jax.data.readers import (
     detect_format,
     example_prompts,
     read_examples,
+    read_preference_pairs,
     split_examples,
 )
 from gemma_jax.data.report import DataReport, Location, Problem

@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from pathlib import Path
 
+from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
-from gemma_jax.data.formats import Record, RecordSource
+from gemma_jax.data.line_readers import open_lines
+from gemma_jax.data.record_source import Record, RecordSource
+
+
+def open_csv(fmt: str, path: Path, display: str, cfg: DataConfig) -> RecordSource:
+    """CSV or TSV ("csv" or "tsv"; a .tsv file is tab separated either way) with its header read already."""
+    src, lines = open_lines(fmt, path, display, cfg)
+    delimiter = cfg.delimiter or ("\t" if fmt == "tsv" or path.suffix.lower() == ".tsv" else ",")
+    src.records = csv_records(src, lines, delimiter, cfg.quote_char or '"', cfg.header)
+    src.columns = csv_header_now(src)
+    return src
 
 
 def csv_records(

@@ -23,7 +23,8 @@ from gemma_jax.cloud_storage import CloudStorageError
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
 from gemma_jax.data.errors import DataError
-from gemma_jax.data.formats import RecordSource, resolve_format
+from gemma_jax.data.formats import resolve_format
+from gemma_jax.data.record_source import RecordSource
 
 RANDOM_ACCESS_FORMATS = ("xlsx", "xls", "parquet")
 _CHUNK_BYTES = 8 * 1024 * 1024  # one ranged read per chunk while streaming

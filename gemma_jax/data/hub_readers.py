@@ -16,7 +16,8 @@ from pathlib import Path
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data.containers import check_compressed_file
 from gemma_jax.data.errors import DataError
-from gemma_jax.data.formats import BY_EXTENSION, SAVED_DATASET_FILES, Record, RecordSource
+from gemma_jax.data.formats import BY_EXTENSION, SAVED_DATASET_FILES
+from gemma_jax.data.record_source import Record, RecordSource
 
 HUB_HOST = ("huggingface.co", 443)
 PROBE_TIMEOUT_S = 3.0

@@ -13,8 +13,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
-from gemma_jax.data.formats import JSONL_HINT, Record, RecordSource
+from gemma_jax.data.formats import JSONL_HINT
 from gemma_jax.data.json_stream import streamed_json
 from gemma_jax.data.json_values import (
     LongNumber,
@@ -26,10 +27,19 @@ from gemma_jax.data.json_values import (
     raw_decode,
     too_many_columns,
 )
+from gemma_jax.data.line_readers import open_lines
+from gemma_jax.data.record_source import Record, RecordSource
 
 STREAM_JSON_BYTES = 8 * 1024 * 1024  # UTF-8 JSON arrays/objects above this size stream through ijson
 _CHUNK = 1 << 16
 _FIRST_LINE_LIMIT = 1 << 20  # how much of a first line is read to tell JSON Lines from one JSON value
+
+
+def open_json(fmt: str, path: Path, display: str, cfg: DataConfig) -> RecordSource:
+    """JSON Lines or a JSON document ("jsonl" or "json") as records, from line_readers' bounded lines."""
+    src, lines = open_lines(fmt, path, display, cfg)
+    src.records = json_records(fmt, path, src, lines, codecs.lookup(cfg.encoding or "utf-8").name)
+    return src
 
 
 def json_records(

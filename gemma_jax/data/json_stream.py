@@ -15,8 +15,8 @@ import ijson
 from ijson.common import ObjectBuilder
 
 from gemma_jax.data import limits
-from gemma_jax.data.formats import Record, RecordSource
 from gemma_jax.data.json_values import depth_message, dict_rows, equal_columns, too_many_columns
+from gemma_jax.data.record_source import Record, RecordSource
 
 _CHUNK = 1 << 20  # bytes read at a time; yajl rescans a token cut across feeds, so feeds are not small
 _DEEP_PIECE = 256  # bytes fed at a time where a piece has many opening brackets

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Collection, Iterator
 
 from gemma_jax.data import limits
-from gemma_jax.data.formats import Record, RecordSource
+from gemma_jax.data.record_source import Record, RecordSource
 
 DEPTH_FIX = (
     "Training data needs one object per example holding text (chat messages are 3 levels deep); "

@@ -16,7 +16,7 @@ import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
-from gemma_jax.command_line import cap_message as shorten  # one way to cut a long message
+from gemma_jax.messages import cap_message as shorten  # one way to cut a long message
 
 MiB = 1024 * 1024
 

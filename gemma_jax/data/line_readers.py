@@ -1,31 +1,31 @@
-"""Readers for text formats (JSONL, JSON, CSV/TSV, plain text) that stream line by line.
+"""Bounded, decoded line reading shared by the line formats (JSONL/JSON, CSV/TSV, plain text).
 
 Memory stays bounded by the longest line (or record), not the file: a 1 GB JSONL is read one
 line at a time, and a line longer than max_record_bytes is reported and skipped in pieces,
-never held. JSON is in json_readers.py, CSV in csv_readers.py; plain text is here.
+never held. The formats themselves are json_readers.py, csv_readers.py and text_readers.py,
+which build on `open_lines`; this module imports none of them.
 """
 
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, AnyStr
 
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
-from gemma_jax.data.csv_readers import csv_header_now, csv_records
 from gemma_jax.data.errors import DataError
-from gemma_jax.data.formats import Record, RecordSource
-from gemma_jax.data.json_readers import json_records
+from gemma_jax.data.record_source import RecordSource
 
 _SKIP_CHUNK = 1 << 20  # a line over the cap is skipped this much at a time
 _WIDE_ENCODINGS = ("utf_16", "utf_32")
 _BOMS = {codecs.BOM_UTF16_LE: "utf-16", codecs.BOM_UTF16_BE: "utf-16", codecs.BOM_UTF32_LE: "utf-32"}
 
 
-def open_text_format(fmt: str, path: Path, display: str, cfg: DataConfig) -> RecordSource:
+def open_lines(fmt: str, path: Path, display: str, cfg: DataConfig) -> tuple[RecordSource, Iterator[tuple[int, str]]]:
+    """A RecordSource for a line format (its records still to be set by the format's reader) and
+    its decoded lines, read lazily; an unknown data.encoding is refused before anything is read."""
     src = RecordSource(display, path.name, fmt, "line", None, iter(()))
     try:
         codecs.lookup(cfg.encoding or "utf-8")
@@ -35,16 +35,7 @@ def open_text_format(fmt: str, path: Path, display: str, cfg: DataConfig) -> Rec
             "Use e.g. utf-8, latin-1 or cp1252.",
             path=display,
         ) from None
-    lines = decoded_lines(path, src, cfg.encoding or "utf-8")
-    if fmt in ("jsonl", "json"):
-        src.records = json_records(fmt, path, src, lines, codecs.lookup(cfg.encoding or "utf-8").name)
-    elif fmt in ("csv", "tsv"):
-        delimiter = cfg.delimiter or ("\t" if fmt == "tsv" or path.suffix.lower() == ".tsv" else ",")
-        src.records = csv_records(src, lines, delimiter, cfg.quote_char or '"', cfg.header)
-        src.columns = csv_header_now(src)
-    else:
-        src.records = _text_records(src, lines, cfg)
-    return src
+    return src, decoded_lines(path, src, cfg.encoding or "utf-8")
 
 
 def decoded_lines(path: Path, src: RecordSource, encoding: str) -> Iterator[tuple[int, str]]:
@@ -123,83 +114,4 @@ def _wide_lines(path: Path, src: RecordSource, encoding: str) -> Iterator[tuple[
     except UnicodeDecodeError as err:
         src.problem(
             lineno + 1, f"the file is not {encoding} text ({err.reason}). Check data.encoding.", code="encoding"
-        )
-
-
-# ----- plain text --------------------------------------------------------------------------------------------
-def _text_records(src: RecordSource, lines: Iterator[tuple[int, str]], cfg: DataConfig) -> Iterator[Record]:
-    column = cfg.text_column
-    if cfg.text_mode == "lines":
-        for lineno, line in lines:
-            if line.strip():
-                yield lineno, {column: line.rstrip("\r\n")}
-        return
-    pattern = None
-    if cfg.text_mode == "regex":
-        try:
-            pattern = re.compile(cfg.text_regex or "")
-        except re.error as err:
-            raise DataError(
-                f"Cannot read {src.display}: data.text_regex is not a valid regular expression ({err}).",
-                path=src.display,
-            ) from None
-        if not pattern.groupindex:
-            raise DataError(
-                f"Cannot read {src.display}: data.text_regex has no named groups such as (?P<prompt>...).",
-                path=src.display,
-            )
-    for start, block in _blocks(src, lines):
-        if pattern is None:
-            yield start, {column: block}
-        else:
-            yield from _regex_records(src, pattern, start, block)
-
-
-def _blocks(src: RecordSource, lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    """Blank-line separated blocks as (first line, text without the trailing line break); a block
-    over max_record_bytes is a problem and skipped to the next blank line, never held whole."""
-    cap = limits.LIMITS.max_record_bytes
-    start, parts, size = 0, [], 0
-    for lineno, line in lines:
-        if not line.strip():
-            if parts:
-                yield start, "".join(parts).rstrip("\r\n")
-            parts, size = [], 0
-            continue
-        if size == 0:
-            start = lineno
-        size += len(line)
-        if size <= cap:
-            parts.append(line)
-        elif parts:
-            what = f"the block of lines starting here is over {size:,} characters long"
-            fix = "Separate the examples with blank lines, or remove the block."
-            src.problem(start, limits.over_limit("max_record_bytes", what, fix), code="limit")
-            parts = []
-    if parts:
-        yield start, "".join(parts).rstrip("\r\n")
-
-
-def _regex_records(src: RecordSource, pattern: re.Pattern, start: int, block: str) -> Iterator[Record]:
-    pos = 0
-    for match in pattern.finditer(block):
-        if match.end() == match.start():
-            continue
-        _unmatched(src, block, pos, match.start(), start)
-        pos = match.end()
-        line = start + block.count("\n", 0, match.start())
-        yield line, {k: (v if v is not None else "") for k, v in match.groupdict().items()}
-    _unmatched(src, block, pos, len(block), start)
-
-
-def _unmatched(src: RecordSource, block: str, begin: int, end: int, start: int) -> None:
-    gap = block[begin:end]
-    if gap.strip():
-        offset = begin + (len(gap) - len(gap.lstrip()))
-        line = start + block.count("\n", 0, offset)
-        snippet = gap.strip().splitlines()[0][:60]
-        src.problem(
-            line,
-            f"this text does not match data.text_regex ({snippet!r}); fix the text or the pattern.",
-            code="format",
         )

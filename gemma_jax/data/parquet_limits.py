@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from gemma_jax.data import limits
 from gemma_jax.data.containers import check_ratio
 from gemma_jax.data.errors import DataError
-from gemma_jax.data.formats import RecordSource
 from gemma_jax.data.json_values import DEPTH_FIX
+from gemma_jax.data.record_source import RecordSource
 
 _CONVERT_BYTES = 64 * limits.MiB  # a batch expanding to more than this becomes Python values row by row
 _VALUE_BYTES = 8  # the least a decoded value takes in Arrow (an offset or a number)

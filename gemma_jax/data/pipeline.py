@@ -23,8 +23,8 @@ from gemma_jax.data.errors import DataError
 from gemma_jax.data.example import Example
 from gemma_jax.data.lengths import truncate_examples, truncation_stats
 from gemma_jax.data.preference_batches import PreferenceBatchIterator, tokenize_pairs
-from gemma_jax.data.preference_pair import PreferencePair, pair_examples, read_preference_pairs
-from gemma_jax.data.readers import read_examples
+from gemma_jax.data.preference_pair import PreferencePair, pair_examples
+from gemma_jax.data.readers import read_examples, read_preference_pairs
 from gemma_jax.data.splitting import Splits, split_dataset, split_preview
 from gemma_jax.data.tokenize import Tokenizer, tokenize_examples
 

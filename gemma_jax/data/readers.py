@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,8 +18,10 @@ from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
 from gemma_jax.data.errors import DataError, raise_problems
 from gemma_jax.data.example import Example
-from gemma_jax.data.formats import RecordSource, open_records, resolve_format
-from gemma_jax.data.preference_pair import pair_examples
+from gemma_jax.data.formats import resolve_format
+from gemma_jax.data.preference_pair import PreferencePair, pair_examples
+from gemma_jax.data.reader_registry import open_records
+from gemma_jax.data.record_source import RecordSource
 from gemma_jax.data.records import Item, RecordConverter
 from gemma_jax.data.report import Location, Problem
 from gemma_jax.data.shapes import Mapping, detect_shape
@@ -123,6 +125,27 @@ def read_examples(path: str, cfg: DataConfig) -> list[Example]:
     if not examples:
         raise DataError(f"{display} has no examples: it holds a header or blank lines only. Add rows.", path=display)
     return examples
+
+
+def read_preference_pairs(path: str, cfg: DataConfig) -> list[PreferencePair]:
+    """Read every pair in `path` (any supported format), or raise one DataError listing what to fix.
+
+    Columns: data.prompt_column, data.chosen_column, data.rejected_column (and the optional
+    data.system_column); chosen/rejected may also be two whole conversations that differ
+    only in the last assistant message.
+    """
+    if cfg.shape not in ("auto", "preference"):
+        raise DataError(f"Preference pairs need data.shape: preference (or auto), not {cfg.shape!r}.", path=path)
+    src, _, items = stream_items(path, replace(cfg, shape="preference"))
+    pairs = [item.item for item in items if isinstance(item.item, PreferencePair)]
+    raise_problems(path, [p.text() for p in src.problems if p.severity == "error"])
+    if not pairs:
+        raise DataError(
+            f"{path} has no preference pairs. Add rows with {cfg.prompt_column!r}, {cfg.chosen_column!r} and "
+            f"{cfg.rejected_column!r} columns.",
+            path=path,
+        )
+    return pairs
 
 
 def example_prompts(count: int | None = None) -> list[str]:

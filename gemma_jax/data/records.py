@@ -15,9 +15,9 @@ from dataclasses import replace
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
 from gemma_jax.data.example import Example, Turn
-from gemma_jax.data.formats import RecordSource
 from gemma_jax.data.json_values import TooDeep, depth_message, loads
 from gemma_jax.data.preference_pair import PreferencePair
+from gemma_jax.data.record_source import RecordSource
 from gemma_jax.data.report import Problem
 from gemma_jax.data.shapes import CONVERSATION, ROLE_FIELDS, SYNONYMS, Mapping
 

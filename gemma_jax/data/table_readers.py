@@ -17,7 +17,7 @@ from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
 from gemma_jax.data.containers import check_zip
 from gemma_jax.data.errors import DataError
-from gemma_jax.data.formats import Record, RecordSource
+from gemma_jax.data.record_source import Record, RecordSource
 
 PARQUET_BATCH_ROWS = 1024
 _EXCEL_FIX = "Open it in Excel and save it again, or export the sheet as CSV."

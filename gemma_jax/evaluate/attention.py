@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-ATTENTION = "attention.npz"
+from gemma_jax.runs.schema import EVAL_ATTENTION_FILE
+
+ATTENTION = EVAL_ATTENTION_FILE
 EXAMPLES = 3
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data.errors import DataError, raise_problems
-from gemma_jax.data.formats import open_records
+from gemma_jax.data.reader_registry import open_records
 from gemma_jax.data.readers import resolve_path
 from gemma_jax.metrics import choice_predictions, choice_scores
 

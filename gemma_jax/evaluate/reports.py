@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gemma_jax.runs.run_store import RunStore
+from gemma_jax.runs.schema import EVAL_PREDICTIONS_FILE, EVAL_REPORT_FILE
+
 SPLITS = ("validation", "test")
-REPORT = "report.json"
-PREDICTIONS = "predictions.jsonl"
+REPORT = EVAL_REPORT_FILE
+PREDICTIONS = EVAL_PREDICTIONS_FILE
 
 
 def report_dir(run_dir, step: int, split: str) -> Path:
-    return Path(run_dir) / "eval" / f"step-{step}-{split}"
+    return RunStore(run_dir).eval_report_dir(step, split)
 
 
 def report_path(run_dir, step: int, split: str) -> Path:
@@ -35,7 +38,7 @@ def _read(path: Path) -> dict | None:
 
 def read_reports(run_dir) -> list[dict]:
     """Every report of the run, newest checkpoint first; each gets "path". Unreadable files are skipped."""
-    folder = Path(run_dir) / "eval"
+    folder = RunStore(run_dir).eval_dir
     found = {}
     for path in [*folder.glob(f"step-*-*/{REPORT}"), *folder.glob("step-*-*.json")]:
         report = _read(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +14,14 @@ from gemma_jax.evaluate.evaluation import evaluate_run
 from gemma_jax.evaluate.reports import PREDICTIONS, REPORT, report_dir
 from gemma_jax.evaluate.settings import EvalSettings
 from gemma_jax.jobs.progress import ProgressReporter, silent
-from gemma_jax.runs.files import atomic_write_json
+from gemma_jax.runs.files import atomic_write_json, atomic_writer
 
 
 def write_rows(path: Path, rows) -> None:
     """JSON lines written to a temp file in the same folder and renamed into place."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def evaluate_and_write(

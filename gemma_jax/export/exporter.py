@@ -36,7 +36,6 @@ from safetensors.numpy import save_file
 
 from gemma_jax.export.destinations import push_to_hub as hub_push
 from gemma_jax.export.destinations import upload_to_gcs
-from gemma_jax.export.format_docs import TOKENIZER_FILE
 from gemma_jax.export.formats import FORMATS, parse_formats
 from gemma_jax.export.lineage import LINEAGE
 from gemma_jax.export.lineage import lineage as export_lineage
@@ -51,6 +50,7 @@ from gemma_jax.models.generation import default_weight_dtype
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.lora import lora_layers, merged_copy
 from gemma_jax.runs.run_store import RunStore
+from gemma_jax.runs.schema import CONFIG_FILE, TOKENIZER_FILE, export_folder_name
 from gemma_jax.train.run_model import load_run_model
 from gemma_jax.train.setup import LORA_KINDS
 
@@ -166,7 +166,7 @@ def export_run(
     wanted = parse_formats(formats if formats is None or isinstance(formats, str) else ",".join(formats), lora, run_dir)
     if push_to_hub and len(wanted) != 1:
         raise ValueError(f"push one format per Hub repository (--formats hf, for example), not {', '.join(wanted)}")
-    local_root = Path(out) if out and not out.startswith("gs://") else store.path / "export"
+    local_root = Path(out) if out and not out.startswith("gs://") else store.export_dir
     progress("loading the checkpoint" + (f" at step {step}" if step is not None else ""))
     model, step = load_run_model(run_dir, step)
     settings = {"run": store.path.name, "base_model": cfg.model.source, "step": step, "method": method.kind}
@@ -221,7 +221,7 @@ class _ExportJob:
 
     def write(self, kind: str) -> Path:
         step = self.settings["step"]
-        target = self.root / f"step-{step}-{kind}"
+        target = self.root / export_folder_name(step, kind)
         export_dir(self.store.path, step, kind)  # checks the name
         stem = archive_stem(self.store.path, step, kind)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -232,7 +232,7 @@ class _ExportJob:
             manifest = {**self.settings, "kind": kind, "format": kind, "archive": f"{stem}.zip"}
             self.progress(f"writing the {FORMATS[kind].label} export")
             manifest.update(self._write_files(kind, work, stem))
-            shutil.copyfile(self.store.config_path, work / "config.yaml")
+            shutil.copyfile(self.store.config_path, work / CONFIG_FILE)
             manifest["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             lineage = export_lineage(self.cfg, self.store.config_path, self.store.path.name, step, kind)
             (work / LINEAGE).write_text(json.dumps(lineage, indent=2) + "\n", encoding="utf-8")
@@ -256,7 +256,7 @@ class _ExportJob:
         if kind == "adapter":
             write_adapter(self.model, work, self.settings)
             extra = {"layers": [layer.path for layer in lora_layers(self.model.backbone)]}
-            tokenizer = self.store.path / TOKENIZER_FILE
+            tokenizer = self.store.tokenizer_path
             if tokenizer.is_file():  # a tiny:/random: base is rebuilt from the run's vocabulary
                 shutil.copyfile(tokenizer, work / TOKENIZER_FILE)
                 extra["tokenizer"] = TOKENIZER_FILE

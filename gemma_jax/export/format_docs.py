@@ -9,11 +9,11 @@ from __future__ import annotations
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.data.chat_template import prompt_text
 from gemma_jax.export.formats import FORMATS
+from gemma_jax.runs.schema import CONFIG_FILE, TOKENIZER_FILE
 
 QUESTION = "What is the capital of Norway?"
-TOKENIZER_FILE = "tokenizer.model"  # the vocabulary of a tiny:/random: base, trained with the run
 COMMON_FILES = (
-    ("config.yaml", "the run's full training config"),
+    (CONFIG_FILE, "the run's full training config"),
     ("export.json", "what was exported: run, step, method, base model, format, time, sizes"),
     ("lineage.json", "run id, checkpoint step, config and dataset hashes, parent export"),
     ("serving.json", "a server command for this format, a curl to try it, and a Vertex AI model-upload spec"),

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from gemma_jax.export.formats import FORMATS, LEGACY_NAMES
+from gemma_jax.runs.run_store import RunStore
 
 MANIFEST = "export.json"
 README = "README.md"
@@ -30,7 +31,7 @@ def export_dir(run_dir, step: int, kind: str) -> Path:
     """RUN/export/step-<step>-<kind>/ (kind: a format name, formats.py)."""
     if kind not in KINDS:
         raise ValueError(f"unknown export format {kind!r}; choose one of {', '.join(KINDS)}")
-    return Path(run_dir) / "export" / f"step-{step}-{kind}"
+    return RunStore(run_dir).export_format_dir(step, kind)
 
 
 def archive_stem(run_dir, step: int, kind: str) -> str:
@@ -59,7 +60,7 @@ def list_exports(run_dir) -> list[dict]:
     """Finished exports, newest step first, then in format order: the manifest plus
     "kind", "path", "folder" (its name under RUN/export), "zip", "zip_size" and "files" (name, size)."""
     exports = []
-    for folder in (Path(run_dir) / "export").glob("step-*"):
+    for folder in RunStore(run_dir).export_dir.glob("step-*"):
         match = _FOLDER.fullmatch(folder.name)
         if match is None or not folder.is_dir():
             continue  # a half-written export is hidden (.step-N-kind.*.part) and never matches

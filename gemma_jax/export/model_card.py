@@ -20,6 +20,8 @@ from gemma_jax.data.stats_text import describe_data
 from gemma_jax.evaluate.compare import comparison_rows, metric_columns
 from gemma_jax.export.formats import FORMATS
 from gemma_jax.models.registry import find_variant
+from gemma_jax.runs.run_store import RunStore
+from gemma_jax.runs.schema import STATUS_FILE, Status
 
 GEMMA_TERMS = (
     "This model is a derivative of Gemma. Gemma is provided under and subject to the Gemma Terms of Use found "
@@ -107,7 +109,7 @@ def _metrics(run_dir: Path, step: int) -> str:
 def _duration(status: dict) -> str | None:
     try:
         seconds = (
-            datetime.fromisoformat(status["updated"]) - datetime.fromisoformat(status["started"])
+            datetime.fromisoformat(status[Status.UPDATED]) - datetime.fromisoformat(status[Status.STARTED])
         ).total_seconds()
     except (KeyError, TypeError, ValueError):
         return None
@@ -116,13 +118,13 @@ def _duration(status: dict) -> str | None:
 
 def _training(run_dir: Path) -> str:
     try:
-        status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+        status = json.loads(RunStore(run_dir).status_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         status = {}
     lines = []
-    if isinstance(status.get("data"), dict):
-        lines.append(f"- Data: {describe_data(status['data'])}.")
-    hardware = status.get("hardware")
+    if isinstance(status.get(Status.DATA), dict):
+        lines.append(f"- Data: {describe_data(status[Status.DATA])}.")
+    hardware = status.get(Status.HARDWARE)
     if isinstance(hardware, dict):
         lines.append(
             f"- Hardware: {hardware.get('devices')} × {hardware.get('device_kind')} ({hardware.get('platform')}), "
@@ -130,8 +132,8 @@ def _training(run_dir: Path) -> str:
         )
     duration = _duration(status)
     if duration:
-        lines.append(f"- Training time: {duration} from start to the last update, {status.get('step')} steps.")
-    return "\n".join(lines) or "- The run's status.json could not be read."
+        lines.append(f"- Training time: {duration} from start to the last update, {status.get(Status.STEP)} steps.")
+    return "\n".join(lines) or f"- The run's {STATUS_FILE} could not be read."
 
 
 def _versions() -> str:

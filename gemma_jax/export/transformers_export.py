@@ -47,6 +47,8 @@ from pathlib import Path
 import numpy as np
 from keras import ops
 
+from gemma_jax.compat.keras import stored_kernel
+from gemma_jax.compat.keras_hub import gemma3_transformers_config
 from gemma_jax.export.hf_tokenizer import write_hf_tokenizer
 from gemma_jax.export.safetensors_shards import (
     DEFAULT_MAX_SHARD_SIZE,
@@ -160,8 +162,6 @@ def _rope(theta: float, factor: float) -> dict:
 
 
 def _gemma3_config(model: LoadedModel, backbone, dtype: str) -> dict:
-    from keras_hub.src.utils.transformers.export.gemma3 import get_gemma3_config
-
     if backbone.vision_encoder is not None:
         raise ValueError("only text-only Gemma 3 models can be exported to transformers here")
     if getattr(backbone, "use_bidirectional_attention", False) or getattr(backbone, "is_embedding_model", False):
@@ -169,7 +169,7 @@ def _gemma3_config(model: LoadedModel, backbone, dtype: str) -> dict:
     blocks = backbone.transformer_layers
     if not all(b.use_query_key_norm and b.use_post_attention_norm and b.use_post_ffw_norm for b in blocks):
         raise ValueError("transformers' Gemma 3 always has query/key norms and post norms; this model lacks some")
-    config = get_gemma3_config(backbone)  # Keras-Hub's, then corrected (see the module docstring)
+    config = gemma3_transformers_config(backbone)  # Keras-Hub's, then corrected (see the module docstring)
     config.pop("torch_dtype", None)
     config.update(_common_config(model, backbone, dtype))
     local = next((b for b in blocks if b.use_sliding_window_attention), None)
@@ -226,7 +226,7 @@ def hf_tensors(backbone) -> list[PlannedTensor]:
             if layer.quantization_mode is not None:
                 raise ValueError(f"{layer.path} is quantized; export a merged_copy of the model")
             convert = functools.partial(hf_weight, target)
-            tensors.append(_planned(f"{prefix}{HF_MODULES[target]}.weight", layer._kernel, convert))
+            tensors.append(_planned(f"{prefix}{HF_MODULES[target]}.weight", stored_kernel(layer), convert))
         if gemma3:
             tensors.append(_planned(prefix + "self_attn.q_norm.weight", block.attention.query_norm.scale))
             tensors.append(_planned(prefix + "self_attn.k_norm.weight", block.attention.key_norm.scale))

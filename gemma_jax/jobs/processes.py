@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gemma_jax.runs.run_store import now_iso
+from gemma_jax.runs.schema import LOG_FILE, PROCESS_LOG_FILE
 
-PROCESS_LOG = "process.log"
+PROCESS_LOG = PROCESS_LOG_FILE
 TAIL_LINES = 20
 
 
@@ -84,7 +85,7 @@ def log_tail(run_dir: Path, lines: int = TAIL_LINES) -> str:
     """The last lines of the run's log.txt and process.log (Python's own output: import errors,
     tracebacks from before the engine's log exists), labelled, for a failed run's error."""
     parts = []
-    for name in ("log.txt", PROCESS_LOG):
+    for name in (LOG_FILE, PROCESS_LOG):
         tail = _tail(run_dir / name, lines // 2)
         if tail:
             parts.append(f"last lines of {name}:\n" + "\n".join(tail))

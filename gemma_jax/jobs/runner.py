@@ -30,6 +30,7 @@ from gemma_jax.jobs.processes import describe_exit, log_tail, signal_job, spawn_
 from gemma_jax.monitor import detect_hardware
 from gemma_jax.runs.liveness import LIVE_STATES, dead_run_error, process_start_time
 from gemma_jax.runs.run_store import RunDirError, RunStore
+from gemma_jax.runs.schema import State, Status
 
 log = logging.getLogger(__name__)
 LAUNCHER = "runner"
@@ -103,9 +104,9 @@ class JobRunner:
             self._reap()
             queued = []
             for path, store, status in self._scan():
-                if status.get("state") in LIVE_STATES:
+                if status.get(Status.STATE) in LIVE_STATES:
                     self._check_live(path, store, status)
-                elif status.get("state") == "queued" and status.get("launcher") == LAUNCHER:
+                elif status.get(Status.STATE) == State.QUEUED and status.get("launcher") == LAUNCHER:
                     queued.append((self._queue_key(status), path))
             for _, path in sorted(queued):
                 if len(self._jobs) >= self.slots:
@@ -115,7 +116,7 @@ class JobRunner:
     @staticmethod
     def _queue_key(status: Mapping[str, Any]) -> tuple[float, str]:
         when = status.get("queued_time")
-        return (float(when) if isinstance(when, (int, float)) else 0.0, str(status.get("created") or ""))
+        return (float(when) if isinstance(when, (int, float)) else 0.0, str(status.get(Status.CREATED) or ""))
 
     def _reap(self) -> None:
         for path, job in list(self._jobs.items()):
@@ -127,7 +128,7 @@ class JobRunner:
         """A process ended: if it could not write its own end (crash, kill), write it for it."""
         store = RunStore(path)
         status = read_status(store)
-        if status is None or status.get("state") not in LIVE_STATES or status.get("pid") != job.pid:
+        if status is None or status.get(Status.STATE) not in LIVE_STATES or status.get(Status.PID) != job.pid:
             return
         if job.stopping:
             step = checkpoint_step(store, status)
@@ -155,18 +156,18 @@ class JobRunner:
         if dead:
             self._mark_failed(store, dead)
             return "failed"
-        pid = status.get("pid")
-        host = status.get("host")
+        pid = status.get(Status.PID)
+        host = status.get(Status.HOST)
         if not isinstance(pid, int) or isinstance(pid, bool) or (host and host != self._host):
             return None
-        started = status.get("pid_started")
+        started = status.get(Status.PID_STARTED)
         self._jobs[path] = Job(pid, started if isinstance(started, (int, float)) else process_start_time(pid))
         return "attached"
 
     def _start(self, path: Path) -> None:
         store = RunStore(path)
         status = read_status(store)
-        if status is None or status.get("state") != "queued" or status.get("launcher") != LAUNCHER:
+        if status is None or status.get(Status.STATE) != State.QUEUED or status.get("launcher") != LAUNCHER:
             return
         try:
             process = spawn_job(self.python, path, self.env)
@@ -178,7 +179,7 @@ class JobRunner:
         self._jobs[path] = Job(process.pid, process_start_time(process.pid), process)
         # Recorded now, not when the engine gets going: a crash while it starts up is then detected too.
         now = read_status(store) or {}
-        if now.get("state") == "queued":  # the job may already have written running, or failed with its error
+        if now.get(Status.STATE) == State.QUEUED:  # the job may already have written running, or failed with its error
             store.update_status(state="running", pid=process.pid, host=self._host, launcher_pid=process.pid, error=None)
         else:
             store.update_status(pid=process.pid, host=self._host, launcher_pid=process.pid)
@@ -190,12 +191,12 @@ class JobRunner:
         with self._lock:
             self._reap()
             for path, store, status in self._scan():
-                state = status.get("state")
+                state = status.get(Status.STATE)
                 if state in LIVE_STATES:
                     outcome = self._check_live(path, store, status)
                     if outcome:
                         found[outcome].append(str(path))
-                elif state == "queued" and status.get("launcher") == LAUNCHER:
+                elif state == State.QUEUED and status.get("launcher") == LAUNCHER:
                     found["queued"].append(str(path))
         return found
 
@@ -205,7 +206,7 @@ class JobRunner:
             queued = [
                 (self._queue_key(status), str(path))
                 for path, _, status in self._scan()
-                if status.get("state") == "queued" and status.get("launcher") == LAUNCHER
+                if status.get(Status.STATE) == State.QUEUED and status.get("launcher") == LAUNCHER
             ]
         return [path for _, path in sorted(queued)]
 
@@ -249,10 +250,10 @@ class JobRunner:
         with self._lock:
             store = self._open(run)
             state = self._state(store)
-            if state == "completed":
+            if state == State.COMPLETED:
                 raise JobError(f"run {store.run_id} has completed; to train more, start a new run from its config")
             if state in ("queued", "running", "paused"):
-                hint = "use Resume (unpause) to continue it" if state == "paused" else "nothing to resume"
+                hint = "use Resume (unpause) to continue it" if state == State.PAUSED else "nothing to resume"
                 raise JobError(f"run {store.run_id} is {state}; {hint}")
             if state not in ("failed", "aborted"):
                 raise JobError(f"run {store.run_id} cannot be resumed: its status.json is unreadable ({state})")
@@ -276,9 +277,9 @@ class JobRunner:
         status = read_status(store)
         if status is None:
             return "unknown"
-        if status.get("state") in LIVE_STATES and self._check_live(store.path, store, status) == "failed":
+        if status.get(Status.STATE) in LIVE_STATES and self._check_live(store.path, store, status) == State.FAILED:
             return "failed"
-        return str(status.get("state"))
+        return str(status.get(Status.STATE))
 
     def _request(self, run: str | os.PathLike[str] | RunStore, action: str, **fields: Any) -> dict:
         with self._lock:
@@ -322,7 +323,7 @@ class JobRunner:
         with self._lock:
             store = self._open(run)
             state = self._state(store)
-            if state == "queued":
+            if state == State.QUEUED:
                 message = "stopped before it started; Resume puts it back in the queue"
                 store.update_status(state="aborted", error=message)
                 store.log(message)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gemma_jax.command_line import cap_message
+from gemma_jax.messages import cap_message
 
 MetricFunction = Callable[[str, str, dict], "float | dict[str, float]"]
 

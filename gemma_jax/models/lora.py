@@ -15,6 +15,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from gemma_jax.compat.keras import stored_kernel, sublayers
+from gemma_jax.compat.keras_hub import set_query_head_dim_normalize
 from gemma_jax.models.quantization import dequantized_kernel
 
 # Config names of the projections LoRA can target → attribute paths in a decoder block.
@@ -27,8 +29,6 @@ LORA_TARGETS = {
     "ffw_gating_2": ("gating_ffw_2",),
     "ffw_linear": ("ffw_linear",),
 }
-
-_UNSAVED_ATTENTION_SETTINGS = ("query_head_dim_normalize",)
 
 # Layer → (kernel, lora_kernel_b) as they were before merge_lora, so unmerge_lora restores them bit for bit.
 _BEFORE_MERGE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -77,7 +77,7 @@ def lora_metadata(rank: int, alpha: float, targets, quantization: str | None = N
 
 def lora_layers(backbone: keras.Model) -> list[keras.layers.EinsumDense]:
     """The backbone's layers that carry LoRA factors."""
-    return [layer for layer in backbone._flatten_layers() if getattr(layer, "lora_enabled", False)]
+    return [layer for layer in sublayers(backbone) if getattr(layer, "lora_enabled", False)]
 
 
 def _copy(variable) -> np.ndarray:
@@ -114,9 +114,10 @@ def merge_lora(backbone: keras.Model) -> int:
         if layer in _BEFORE_MERGE:
             raise LoRAMergeError(f"LoRA is already merged into {layer.path}; call unmerge_lora first")
     for layer in layers:
-        _BEFORE_MERGE[layer] = (_copy(layer._kernel), _copy(layer.lora_kernel_b))
-        merged = ops.cast(layer.kernel, layer._kernel.dtype)  # the forward pass's own W + alpha/rank·AB
-        layer._kernel.assign(merged)
+        kernel = stored_kernel(layer)
+        _BEFORE_MERGE[layer] = (_copy(kernel), _copy(layer.lora_kernel_b))
+        merged = ops.cast(layer.kernel, kernel.dtype)  # the forward pass's own W + alpha/rank·AB
+        kernel.assign(merged)
         layer.lora_kernel_b.assign(ops.zeros(layer.lora_kernel_b.shape, layer.lora_kernel_b.dtype))
     return len(layers)
 
@@ -128,7 +129,7 @@ def unmerge_lora(backbone: keras.Model) -> int:
         raise LoRAMergeError("LoRA is not merged into this model; there is nothing to un-merge")
     for layer in layers:
         kernel, lora_b = _BEFORE_MERGE.pop(layer)
-        layer._kernel.assign(kernel)
+        stored_kernel(layer).assign(kernel)
         layer.lora_kernel_b.assign(lora_b)
     return len(layers)
 
@@ -164,15 +165,13 @@ def merged_copy(backbone: keras.Model, dtype: str | None = None, *, adapters: bo
     config["dtype"] = dtype or policy.name
     copy = type(backbone).from_config(config)
     for source_block, copy_block in zip(backbone.transformer_layers, copy.transformer_layers):
-        # Settings patched onto a loaded model after construction (the query scaling fix) are not in
-        # its config; carry them over so the copy attends like the original.
-        for attribute in _UNSAVED_ATTENTION_SETTINGS:
-            if hasattr(source_block.attention, attribute):
-                setattr(copy_block.attention, attribute, getattr(source_block.attention, attribute))
+        # The query scaling fix is patched onto a loaded model after construction and is not in its
+        # config; carry it over so the copy attends like the original.
+        normalize = getattr(source_block.attention, "query_head_dim_normalize", None)
+        if normalize is not None:
+            set_query_head_dim_normalize(copy_block.attention, normalize)
     sources = {v.path: v for v in backbone.weights}
-    projections = {
-        layer.path: layer for layer in backbone._flatten_layers() if isinstance(layer, keras.layers.EinsumDense)
-    }
+    projections = {layer.path: layer for layer in sublayers(backbone) if isinstance(layer, keras.layers.EinsumDense)}
     for variable in copy.weights:
         layer_path, _, name = variable.path.rpartition("/")
         if name == "kernel" and layer_path in projections:

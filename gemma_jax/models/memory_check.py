@@ -10,17 +10,11 @@ from __future__ import annotations
 
 from collections import ChainMap
 
+from gemma_jax.config.dtypes import resolve_dtype
 from gemma_jax.models.memory_estimate import GB, METHODS, MemoryEstimate, estimate_memory, factors_measured
 from gemma_jax.models.registry import shape_for_source
 from gemma_jax.models.variant_shape import GemmaShape
 from gemma_jax.parallel.topologies import Topology
-
-
-def compute_dtype(dtype: str, platform: str) -> str:
-    """model.dtype "auto" as the trainer resolves it: bfloat16 on TPU/GPU, float32 on CPU."""
-    if dtype != "auto":
-        return dtype
-    return "float32" if platform == "cpu" else "bfloat16"
 
 
 def estimate_for_config(cfg, *, platform: str = "cpu", devices: int = 1, **changes) -> MemoryEstimate | None:
@@ -42,7 +36,7 @@ def estimate_for_config(cfg, *, platform: str = "cpu", devices: int = 1, **chang
         method,
         batch_size=max(1, rows),
         sequence_length=cfg.data.sequence_length,
-        dtype=compute_dtype(cfg.model.dtype, platform),
+        dtype=resolve_dtype(cfg.model.dtype, platform),
         lora_rank=cfg.method.lora_rank,
         lora_targets=cfg.method.lora_targets,
         quantization=quantization,

@@ -28,6 +28,7 @@ import numpy as np
 from keras import ops
 from safetensors.numpy import load_file
 
+from gemma_jax.compat.keras import stored_kernel
 from gemma_jax.models.hf_layout import HF_MODULES, keras_kernel
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.lora import LORA_TARGETS
@@ -153,7 +154,7 @@ def fold_peft_adapter(model: LoadedModel, folder: str | Path) -> int:
                 f"{layer.path} is {layer.quantization_mode}-quantized; fold the adapter into a float model "
                 "(load the base without quantization)"
             )
-        kernel = layer._kernel
+        kernel = stored_kernel(layer)
         shape = tuple(kernel.shape)
         if delta.size != int(np.prod(shape)) or keras_kernel(target, delta, shape).shape != shape:
             raise ValueError(

@@ -21,8 +21,8 @@ import gc
 import jax.numpy as jnp
 import keras
 import numpy as np
-from keras import ops
-from keras.src.quantizers.quantizers import dequantize_with_sz_map, unpack_int4
+
+from gemma_jax.compat import keras as keras_compat
 
 QUANTIZATION_MODES = ("int8", "int4")
 INT4_BLOCK_SIZE = 128  # input rows per int4 scale/zero point (Keras' default)
@@ -41,7 +41,7 @@ def block_projections(backbone: keras.Model) -> list[keras.layers.EinsumDense]:
     return [
         layer
         for block in backbone.transformer_layers
-        for layer in block._flatten_layers(include_self=False)
+        for layer in keras_compat.sublayers(block, include_self=False)
         if isinstance(layer, keras.layers.EinsumDense)
     ]
 
@@ -88,23 +88,7 @@ def dequantized_kernel(layer: keras.layers.EinsumDense) -> np.ndarray:
     The same arithmetic as the layer's quantized forward pass (Keras 3.15), so a
     float model built from it computes what the quantized one does.
     """
-    mode = layer.quantization_mode
-    if mode is None:
-        return np.array(ops.convert_to_numpy(layer._kernel.value), np.float32)
-    if mode == "int8":
-        scale = layer._adjust_scale_for_dequant(ops.cast(layer.kernel_scale, "float32"))
-        kernel = ops.divide(ops.cast(layer._kernel, "float32"), scale)
-    elif mode == "int4":
-        unpacked = ops.cast(unpack_int4(layer._kernel, layer._int4_unpacked_column_size, axis=-1), "float32")
-        scale = ops.cast(layer.kernel_scale, "float32")
-        if getattr(layer, "_int4_block_size", None) in (None, -1):
-            kernel = ops.divide(unpacked, scale)
-        else:
-            kernel = dequantize_with_sz_map(unpacked, scale, layer.kernel_zero, layer.g_idx, group_axis=0)
-        kernel = ops.reshape(kernel, layer.original_kernel_shape)
-    else:
-        raise ValueError(f"{layer.path}: cannot dequantize a {mode!r} kernel; only int8 and int4 are supported")
-    return np.asarray(ops.convert_to_numpy(kernel), np.float32)
+    return keras_compat.dequantized_kernel(layer)
 
 
 def weight_bytes(variables) -> int:

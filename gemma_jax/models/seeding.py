@@ -1,7 +1,7 @@
 """Weights that depend on the seed alone, whatever else runs in the process.
 
 Keras gives every initializer created without a seed one drawn from Python's global
-`random` (`keras.src.random.seed_generator.make_default_seed`). `set_random_seed`
+`random` (Keras' private `make_default_seed`, see compat/keras.py). `set_random_seed`
 makes that sequence repeatable only while no other thread draws from `random` in
 the meantime, and some do: google-cloud-storage fetches bucket metadata in a
 background thread whose retry back-off draws its jitter there. One draw in between
@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import keras
-from keras.src.random import seed_generator
+
+from gemma_jax.compat.keras import default_seeds_from
 
 _LOCK = threading.RLock()  # two builds in two threads must not share one private generator
 
@@ -31,10 +32,6 @@ _LOCK = threading.RLock()  # two builds in two threads must not share one privat
 def seeded_init(seed: int) -> Iterator[None]:
     """Build Keras layers and weights in this block to get the same values for the same seed."""
     with _LOCK:
-        shared = seed_generator.python_random
         keras.utils.set_random_seed(seed)  # NumPy and Keras' own generator too, as before
-        seed_generator.python_random = random.Random(seed)
-        try:
+        with default_seeds_from(random.Random(seed)):
             yield
-        finally:
-            seed_generator.python_random = shared

@@ -11,13 +11,19 @@ kernel's shape and rule; int4 kernels are stored flattened to [input rows,
 packed output columns] and follow PACKED_RULES. int4 scales and zero points
 ([groups, columns]) split their columns like the packed kernel; int8 scales (one
 per output channel, a few KB) and int4 group indices are replicated.
+
+Every rule of both tables applies to every Gemma architecture (1, 2 and 3 all
+have the seven projections and the token embedding; PACKED_RULES name the same
+kernel paths). A rule that matches no variable of the model being sharded is an
+error (`check_rules_match`), not a silent replication of weights it was meant to
+split: it means Keras-Hub renamed a layer, or the model is not a Gemma.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 # (pattern on the variable path, axis per dimension of the kernel)
@@ -81,5 +87,29 @@ def variable_shardings(variables, mesh: Mesh) -> list[NamedSharding]:
     return [NamedSharding(mesh, partition_spec(v.path, tuple(v.shape), mesh)) for v in variables]
 
 
-def shard_count(spec: PartitionSpec, mesh: Mesh) -> int:
-    return int(np.prod([mesh.shape[a] for a in spec if a]))
+class UnmatchedShardingRuleError(ValueError):
+    """A sharding rule that matches no variable of the model it is meant to shard."""
+
+
+def check_rules_match(paths: Iterable[str]) -> None:
+    """Raise UnmatchedShardingRuleError naming every rule that matches none of `paths` (a whole model's variables)."""
+    paths = list(paths)
+    unmatched = [
+        f"{table} {pattern!r}"
+        for table, rules in (("RULES", RULES), ("PACKED_RULES", PACKED_RULES))
+        for pattern, _ in rules
+        if not any(re.search(pattern, path) for path in paths)
+    ]
+    if unmatched:
+        sample = ", ".join(paths[:4]) + (", ..." if len(paths) > 4 else "")
+        raise UnmatchedShardingRuleError(
+            f"sharding rule(s) {'; '.join(unmatched)} in parallel/sharding_rules.py match no variable of the model "
+            f"({len(paths)} variables: {sample}); its weights would be replicated on every device instead of split. "
+            "Update the rule to the model's variable paths"
+        )
+
+
+def model_shardings(model, mesh: Mesh) -> tuple[list[NamedSharding], list[NamedSharding]]:
+    """(trainable, non-trainable) shardings of `model`'s variables, after checking every rule matches one."""
+    check_rules_match(v.path for v in model.variables)
+    return variable_shardings(model.trainable_variables, mesh), variable_shardings(model.non_trainable_variables, mesh)

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from gemma_jax.runs.liveness import dead_run_error
-from gemma_jax.runs.run_store import RunDirError, RunStore
+from gemma_jax.runs.run_store import RunDirError, RunStore, is_run_dir
+from gemma_jax.runs.schema import STATUS_FILE, Metric, State, Status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +67,11 @@ def _config_facts(path: Path) -> tuple[str | None, str | None]:
 def _losses(path: Path) -> tuple[float | None, float | None]:
     """(last training loss, best eval loss) from metrics.jsonl, parsing only lines that mention a loss."""
     last = best = None
+    mention = Metric.LOSS.encode()  # eval_loss contains it too
     try:
         with open(path, "rb") as f:
             for line in f:
-                if b"loss" not in line or not line.endswith(b"\n"):
+                if mention not in line or not line.endswith(b"\n"):
                     continue
                 try:
                     record = json.loads(line)
@@ -77,7 +79,7 @@ def _losses(path: Path) -> tuple[float | None, float | None]:
                     continue
                 if not isinstance(record, dict):
                     continue
-                loss, eval_loss = _number(record.get("loss")), _number(record.get("eval_loss"))
+                loss, eval_loss = _number(record.get(Metric.LOSS)), _number(record.get(Metric.EVAL_LOSS))
                 last = loss if loss is not None else last
                 if eval_loss is not None and (best is None or eval_loss < best):
                     best = eval_loss
@@ -87,7 +89,7 @@ def _losses(path: Path) -> tuple[float | None, float | None]:
 
 
 def _sort_time(path: Path, status: dict[str, Any]) -> float:
-    for key in ("created", "started"):
+    for key in (Status.CREATED, Status.STARTED):
         try:
             return datetime.fromisoformat(status[key]).timestamp()
         except (KeyError, TypeError, ValueError):
@@ -105,33 +107,33 @@ def summarize_run(path: Path) -> tuple[RunSummary, float]:
     try:
         status = store.read_status()
     except RunDirError as err:
-        reason = str(err) if store.status_path.exists() else "status.json is missing (half-created run?)"
+        reason = str(err) if store.status_path.exists() else f"{STATUS_FILE} is missing (half-created run?)"
         summary = RunSummary(path.name, path, "unknown", model_source=source, method_kind=kind, error=reason)
         return summary, _sort_time(path, {})
     except OSError as err:
-        summary = RunSummary(path.name, path, "unknown", error=f"status.json cannot be read: {err}")
+        summary = RunSummary(path.name, path, "unknown", error=f"{STATUS_FILE} cannot be read: {err}")
         return summary, _sort_time(path, {})
-    state = _text(status.get("state")) or "unknown"
-    error = _text(status.get("error"))
+    state = _text(status.get(Status.STATE)) or "unknown"
+    error = _text(status.get(Status.ERROR))
     if state == "unknown" and error is None:
-        error = "status.json has no state"
+        error = f"{STATUS_FILE} has no state"
     dead = dead_run_error(status)
     if dead:
-        state, error = "failed", dead
+        state, error = State.FAILED, dead
     last, best = _losses(store.metrics_path)
     summary = RunSummary(
         run_id=path.name,
         path=path,
         state=state,
-        step=_int(status.get("step")),
-        total_steps=_int(status.get("total_steps")),
+        step=_int(status.get(Status.STEP)),
+        total_steps=_int(status.get(Status.TOTAL_STEPS)),
         model_source=source,
         method_kind=kind,
         last_loss=last,
         best_eval_loss=best,
-        started=_text(status.get("started")),
-        updated=_text(status.get("updated")),
-        pid=_int(status.get("pid")),
+        started=_text(status.get(Status.STARTED)),
+        updated=_text(status.get(Status.UPDATED)),
+        pid=_int(status.get(Status.PID)),
         error=error,
     )
     return summary, _sort_time(path, status)
@@ -151,7 +153,7 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunSummary]:
     found = []
     for path in entries:
         try:
-            if not (path / "status.json").exists() and not (path / "config.yaml").exists():
+            if not is_run_dir(path):
                 continue
         except OSError:
             pass  # unreadable: listed below as unknown with the reason

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-LIVE_STATES = ("running", "paused")
+from gemma_jax.runs.schema import LIVE_STATES, Status
 
 
 def process_start_time(pid: int) -> float | None:
@@ -46,15 +46,15 @@ def dead_run_error(status: Mapping[str, Any]) -> str | None:
     Runs on another host (status "host" differs from this machine) cannot be checked
     from here and are left as they are.
     """
-    if status.get("state") not in LIVE_STATES:
+    if status.get(Status.STATE) not in LIVE_STATES:
         return None
-    pid = status.get("pid")
+    pid = status.get(Status.PID)
     if isinstance(pid, bool) or not isinstance(pid, int):
         return None
-    host = status.get("host")
+    host = status.get(Status.HOST)
     if host and host != socket.gethostname():
         return None
-    start = status.get("pid_started")
+    start = status.get(Status.PID_STARTED)
     if process_alive(pid, start if isinstance(start, (int, float)) else None):
         return None
     return f"process {pid} exited without finishing"

@@ -22,10 +22,19 @@ from pathlib import Path
 
 from gemma_jax import cloud_storage
 from gemma_jax.cloud_storage import CloudStorageError
+from gemma_jax.runs import schema
+from gemma_jax.runs.run_store import RunStore
 
 REMOTE_FOLDER = "_run"
-SMALL_FILES = ("config.yaml", "status.json", "metrics.jsonl", "log.txt", "samples.jsonl", "tokenizer.model")
-EVAL_FILES = ("report.json", "predictions.jsonl")
+SMALL_FILES = (
+    schema.CONFIG_FILE,
+    schema.STATUS_FILE,
+    schema.METRICS_FILE,
+    schema.LOG_FILE,
+    schema.SAMPLES_FILE,
+    schema.TOKENIZER_FILE,
+)
+EVAL_FILES = (schema.EVAL_REPORT_FILE, schema.EVAL_PREDICTIONS_FILE)
 MAX_FILE_BYTES = 64 * 1024 * 1024
 RUN_NAME_FILE = "run.json"  # {"name": the run directory's name}, so a restored copy gets the same name
 
@@ -40,7 +49,7 @@ def remote_copy_url(checkpoint_directory: str | None) -> str | None:
 def files_to_copy(run_dir: Path) -> list[Path]:
     """The run's small files and its evaluation reports, as they are now."""
     files = [run_dir / name for name in SMALL_FILES]
-    eval_dir = run_dir / "eval"
+    eval_dir = RunStore(run_dir).eval_dir
     if eval_dir.is_dir():
         files += [report / name for report in sorted(eval_dir.iterdir()) for name in EVAL_FILES]
     return [f for f in files if f.is_file() and f.stat().st_size <= MAX_FILE_BYTES]
@@ -69,15 +78,15 @@ def restore_run_dir(checkpoint_url: str, runs_dir: str | Path) -> Path:
     url = remote_copy_url(checkpoint_url)
     blobs, _ = cloud_storage.list_objects(url, "read") if url else ([], False)
     by_name = {blob.name.removeprefix(cloud_storage.parse_url(url)[1] + "/"): blob for blob in blobs}
-    if "config.yaml" not in by_name or RUN_NAME_FILE not in by_name:
+    if schema.CONFIG_FILE not in by_name or RUN_NAME_FILE not in by_name:
         raise CloudStorageError(
-            f"{checkpoint_url} holds no copy of a run ({REMOTE_FOLDER}/config.yaml); resume from gs:// works for runs "
+            f"{checkpoint_url} holds no copy of a run ({REMOTE_FOLDER}/{schema.CONFIG_FILE}); resume from gs:// works for runs "
             "trained with checkpoint.directory on gs://, which copy their files there"
         )
     try:
         name = json.loads(by_name[RUN_NAME_FILE].download_as_bytes())["name"]
         target = Path(runs_dir).expanduser() / Path(name).name
-        if (target / "config.yaml").is_file():
+        if RunStore(target).config_path.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".restoring-{target.name}-", dir=target.parent))
@@ -88,7 +97,7 @@ def restore_run_dir(checkpoint_url: str, runs_dir: str | Path) -> Path:
                     continue
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 blob.download_to_filename(str(destination), timeout=(cloud_storage.hub_timeout_s(), 120))
-            for folder in ("events", "checkpoints", "eval", "export"):
+            for folder in schema.CREATED_DIRS:
                 (temp / folder).mkdir(exist_ok=True)
             temp.rename(target)
         finally:

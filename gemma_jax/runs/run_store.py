@@ -21,6 +21,7 @@ from typing import Any
 
 from gemma_jax.config.io import load_config, save_config
 from gemma_jax.config.job_config import JobConfig
+from gemma_jax.runs import schema
 from gemma_jax.runs.events import ScalarWriter
 from gemma_jax.runs.files import (
     append_json_line,
@@ -30,11 +31,14 @@ from gemma_jax.runs.files import (
     read_json_lines,
 )
 from gemma_jax.runs.liveness import process_start_time
+from gemma_jax.runs.schema import ACTIONS, STATES, STATUS_KEYS, VALUE_ACTIONS, Control, Metric, Sample, State, Status
 
-STATES = ("queued", "running", "paused", "completed", "failed", "aborted")
-ACTIONS = ("pause", "resume", "save", "abort", "set_lr")
-VALUE_ACTIONS = ("set_lr",)  # actions that carry a `value`
 _MAX_SUFFIX = 1000
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether `path` holds a status.json or a config.yaml (a run, possibly half-made or damaged)."""
+    return any((path / name).exists() for name in schema.MARKER_FILES)
 
 
 class RunDirError(ValueError):
@@ -89,7 +93,7 @@ class RunStore:
             raise NotADirectoryError(f"runs_dir {root} is a file; set runs_dir to a folder")
         root.mkdir(parents=True, exist_ok=True)
         base = run_id or f"{safe_run_name(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-        tmp = root / f".creating-{uuid.uuid4().hex}"
+        tmp = root / f"{schema.CREATING_PREFIX}{uuid.uuid4().hex}"
         # Permissions follow the umask, as for any folder: 0755 from a shell (a dashboard run as another
         # account can read it), 0700 with files 0600 under the dashboard's umask 077 (private to its users).
         tmp.mkdir()
@@ -119,23 +123,24 @@ class RunStore:
 
     @staticmethod
     def _populate(path: Path, cfg: JobConfig) -> None:
-        save_config(cfg, path / "config.yaml")
-        for name in ("metrics.jsonl", "log.txt", "samples.jsonl"):
-            (path / name).touch()
-        for name in ("events", "checkpoints", "eval", "export"):
+        save_config(cfg, path / schema.CONFIG_FILE)
+        for name in schema.CREATED_FILES:
+            if name not in (schema.CONFIG_FILE, schema.STATUS_FILE):
+                (path / name).touch()
+        for name in schema.CREATED_DIRS:
             (path / name).mkdir()
         stamp = now_iso()
         atomic_write_json(
-            path / "status.json",
+            path / schema.STATUS_FILE,
             {
-                "state": "queued",
-                "pid": None,
-                "step": 0,
-                "total_steps": None,
-                "started": None,
-                "updated": stamp,
-                "error": None,
-                "created": stamp,
+                Status.STATE: State.QUEUED,
+                Status.PID: None,
+                Status.STEP: 0,
+                Status.TOTAL_STEPS: None,
+                Status.STARTED: None,
+                Status.UPDATED: stamp,
+                Status.ERROR: None,
+                Status.CREATED: stamp,
             },
         )
 
@@ -147,8 +152,8 @@ class RunStore:
             raise RunDirError(f"{path}: no such run directory; `gemma-jax runs` lists the runs")
         if not path.is_dir():
             raise RunDirError(f"{path}: is a file, not a run directory")
-        if not (path / "status.json").exists() and not (path / "config.yaml").exists():
-            raise RunDirError(f"{path}: not a run directory (it has no status.json or config.yaml)")
+        if not is_run_dir(path):
+            raise RunDirError(f"{path}: not a run directory (it has no {' or '.join(schema.MARKER_FILES)})")
         return cls(path)
 
     # -- paths ----------------------------------------------------------------------------
@@ -162,43 +167,61 @@ class RunStore:
 
     @property
     def config_path(self) -> Path:
-        return self._path / "config.yaml"
+        return self._path / schema.CONFIG_FILE
 
     @property
     def status_path(self) -> Path:
-        return self._path / "status.json"
+        return self._path / schema.STATUS_FILE
 
     @property
     def metrics_path(self) -> Path:
-        return self._path / "metrics.jsonl"
+        return self._path / schema.METRICS_FILE
 
     @property
     def log_path(self) -> Path:
-        return self._path / "log.txt"
+        return self._path / schema.LOG_FILE
 
     @property
     def samples_path(self) -> Path:
-        return self._path / "samples.jsonl"
+        return self._path / schema.SAMPLES_FILE
 
     @property
     def control_path(self) -> Path:
-        return self._path / "control.json"
+        return self._path / schema.CONTROL_FILE
+
+    @property
+    def tokenizer_path(self) -> Path:
+        """The vocabulary trained for a tiny:/random: model (absent for other models)."""
+        return self._path / schema.TOKENIZER_FILE
+
+    @property
+    def process_log_path(self) -> Path:
+        return self._path / schema.PROCESS_LOG_FILE
 
     @property
     def events_dir(self) -> Path:
-        return self._path / "events"
+        """TensorBoard scalars (not the event records of metrics.jsonl)."""
+        return self._path / schema.TENSORBOARD_DIR
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self._path / "checkpoints"
+        return self._path / schema.CHECKPOINTS_DIR
 
     @property
     def eval_dir(self) -> Path:
-        return self._path / "eval"
+        return self._path / schema.EVAL_DIR
 
     @property
     def export_dir(self) -> Path:
-        return self._path / "export"
+        return self._path / schema.EXPORT_DIR
+
+    def eval_report_dir(self, step: int, split: str) -> Path:
+        """eval/step-<N>-<split>/: one evaluation's report, predictions and attention maps."""
+        return self.eval_dir / schema.eval_folder_name(step, split)
+
+    def export_format_dir(self, step: int, kind: str) -> Path:
+        """export/step-<N>-<kind>/: one export format's files."""
+        return self.export_dir / schema.export_folder_name(step, kind)
 
     def __repr__(self) -> str:
         return f"RunStore({str(self._path)!r})"
@@ -226,9 +249,13 @@ class RunStore:
 
         Entering "running" stamps `started` once; giving `pid` records its start time as
         `pid_started` so readers can tell a dead run from a reused pid. One writer (the
-        engine) is assumed; extra keys are kept as given.
+        engine) is assumed. Every key must be one the schema names (Status), so readers and
+        writers cannot drift apart.
         """
-        state = fields.get("state")
+        unknown = sorted(set(fields) - set(STATUS_KEYS))
+        if unknown:
+            raise ValueError(f"status.json has no key {', '.join(unknown)}; add it to gemma_jax/runs/schema.py Status")
+        state = fields.get(Status.STATE)
         if state is not None and state not in STATES:
             raise ValueError(f"unknown run state {state!r}; use one of {', '.join(STATES)}")
         with self._status_lock:
@@ -238,25 +265,25 @@ class RunStore:
                 status = {}  # a damaged status is replaced rather than blocking the run
             status.update(fields)
             stamp = now_iso()
-            if state == "running" and not status.get("started"):
-                status["started"] = stamp
-            if isinstance(fields.get("pid"), int) and "pid_started" not in fields:
-                status["pid_started"] = process_start_time(fields["pid"])
-            status["updated"] = stamp
+            if state == State.RUNNING and not status.get(Status.STARTED):
+                status[Status.STARTED] = stamp
+            if isinstance(fields.get(Status.PID), int) and Status.PID_STARTED not in fields:
+                status[Status.PID_STARTED] = process_start_time(fields[Status.PID])
+            status[Status.UPDATED] = stamp
             atomic_write_json(self.status_path, status)
             return status
 
     # -- metrics, samples, log ------------------------------------------------------------
     def append_metrics(self, record: dict[str, Any]) -> None:
         """One JSON object per line, written at once; NaN/inf become null; `time` is added if absent."""
-        append_json_line(self.metrics_path, {**record, "time": record.get("time", round(time.time(), 3))})
+        append_json_line(self.metrics_path, {**record, Metric.TIME: record.get(Metric.TIME, round(time.time(), 3))})
 
     def read_metrics(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Metric records after byte `offset` and the offset to pass next time (tail -f by offset)."""
         return read_json_lines(self.metrics_path, offset)
 
     def append_sample(self, record: dict[str, Any]) -> None:
-        append_json_line(self.samples_path, {**record, "time": record.get("time", round(time.time(), 3))})
+        append_json_line(self.samples_path, {**record, Sample.TIME: record.get(Sample.TIME, round(time.time(), 3))})
 
     def read_samples(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         return read_json_lines(self.samples_path, offset)
@@ -280,12 +307,12 @@ class RunStore:
         rate); a newer request replaces an unhandled one."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
-        req: dict[str, Any] = {"action": action, "id": uuid.uuid4().hex[:12], "time": now_iso()}
+        req: dict[str, Any] = {Control.ACTION: action, Control.ID: uuid.uuid4().hex[:12], Control.TIME: now_iso()}
         if action in VALUE_ACTIONS:
             problem = learning_rate_problem(value)
             if problem:
                 raise ValueError(problem)
-            req["value"] = float(value)
+            req[Control.VALUE] = float(value)
         elif value is not None:
             raise ValueError(f"{action} takes no value (got {value!r})")
         atomic_write_json(self.control_path, req)
@@ -303,6 +330,6 @@ class RunStore:
         """Remove control.json; with `request_id`, only if it still holds that request (not a newer one)."""
         if request_id is not None:
             current = self.read_control()
-            if current is not None and current.get("id") != request_id:
+            if current is not None and current.get(Control.ID) != request_id:
                 return
         self.control_path.unlink(missing_ok=True)

@@ -9,11 +9,12 @@ from gemma_jax.data import data_texts
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.loading import load_model
 from gemma_jax.runs.run_store import RunDirError, RunStore
+from gemma_jax.runs.schema import CONFIG_FILE, STATUS_FILE
 from gemma_jax.serve.protocol import BASE_PREFIX
 
 
 def is_run_dir(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "status.json"))
+    return os.path.isfile(os.path.join(path, STATUS_FILE))
 
 
 def load_base_model(run_dir: str) -> LoadedModel:
@@ -22,7 +23,9 @@ def load_base_model(run_dir: str) -> LoadedModel:
     A tiny/random model is rebuilt from the run's seed and saved tokenizer, so it is
     the same network the run began training, not a fresh random one.
     """
-    from gemma_jax.train.trainer import resolve_dtype
+    import jax
+
+    from gemma_jax.config.dtypes import resolve_dtype
 
     store = RunStore.open(run_dir)
     cfg = store.config()
@@ -30,7 +33,7 @@ def load_base_model(run_dir: str) -> LoadedModel:
     proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
     return load_model(
         cfg.model.source,
-        dtype=resolve_dtype(cfg.model.dtype),
+        dtype=resolve_dtype(cfg.model.dtype, jax.default_backend()),
         seed=cfg.train.seed,
         tokenizer_proto=proto,
         vocab_texts=None if proto else data_texts(cfg.data),
@@ -51,7 +54,7 @@ def load_source(source: str, step: int | None = None) -> tuple[LoadedModel, int 
     if step is not None:
         raise ValueError(f"a checkpoint step only applies to a run directory, and {source} is not one")
     exported = os.path.isfile(os.path.join(source, "export.json"))  # an export keeps its run's config.yaml
-    if os.path.isdir(source) and os.path.isfile(os.path.join(source, "config.yaml")) and not exported:
+    if os.path.isdir(source) and os.path.isfile(os.path.join(source, CONFIG_FILE)) and not exported:
         raise RunDirError(f"{source} has a config.yaml but no status.json: it is not a complete run directory")
     texts = data_texts(JobConfig().data) if source.startswith(("tiny:", "random:")) else None
     return load_model(source, vocab_texts=texts), None

@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable
 
 from gemma_jax.runs.run_store import RunStore, learning_rate_problem
+from gemma_jax.runs.schema import Action, Control, State, Status
+
+STOP = "stop"  # a signal arrived: not a control.json action, but it ends the run the same way
 
 
 class ControlChannel:
@@ -41,11 +44,13 @@ class ControlChannel:
         request = self.store.read_control()
         if request is None:
             return None
-        self.store.clear_control(request.get("id"))
-        self.store.update_status(control_ack=request.get("id"), control_action=request.get("action"))
-        if request.get("action") == "set_lr":
-            self._set_lr(request.get("value"))
-        return request.get("action")
+        self.store.clear_control(request.get(Control.ID))
+        self.store.update_status(
+            **{Status.CONTROL_ACK: request.get(Control.ID), Status.CONTROL_ACTION: request.get(Control.ACTION)}
+        )
+        if request.get(Control.ACTION) == Action.SET_LR:
+            self._set_lr(request.get(Control.VALUE))
+        return request.get(Control.ACTION)
 
     def _set_lr(self, value) -> None:
         problem = learning_rate_problem(value)
@@ -53,25 +58,25 @@ class ControlChannel:
             problem = "this job cannot change its learning rate"
         if problem:
             self.store.log(f"set_lr ignored: {problem}; the run continues with its learning rate", level="WARNING")
-            self.store.update_status(control_error=problem)
+            self.store.update_status(**{Status.CONTROL_ERROR: problem})
             return
         self.on_set_lr(float(value))
-        self.store.update_status(control_error=None)
+        self.store.update_status(**{Status.CONTROL_ERROR: None})
 
     def poll(self) -> str | None:
         if self.signal_name:
-            return "stop"
+            return STOP
         action = self._take()
-        if action != "pause":
-            return action if action in ("save", "abort") else None
-        self.store.update_status(state="paused")
+        if action != Action.PAUSE:
+            return action if action in (Action.SAVE, Action.ABORT) else None
+        self.store.update_status(**{Status.STATE: State.PAUSED})
         self.store.log("paused; waiting for resume")
         while True:
             time.sleep(self.poll_seconds)
             if self.signal_name:
-                return "stop"
+                return STOP
             action = self._take()
-            if action in ("resume", "abort", "save"):
-                self.store.update_status(state="running")
-                self.store.log("resumed" if action == "resume" else f"{action} requested while paused")
-                return None if action == "resume" else action
+            if action in (Action.RESUME, Action.ABORT, Action.SAVE):
+                self.store.update_status(**{Status.STATE: State.RUNNING})
+                self.store.log("resumed" if action == Action.RESUME else f"{action} requested while paused")
+                return None if action == Action.RESUME else action

@@ -21,22 +21,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gemma_jax.runs.schema import DPO_MEAN_METRICS, Metric
 from gemma_jax.train.chunked_loss import chunked_token_log_probs
 from gemma_jax.train.packed_decoder import PackedDecoder
 from gemma_jax.train.step import make_head_inputs
 
-# Per-microbatch sums the step adds up; every one but "pairs" and "tokens" becomes a per-pair mean.
-SUM_KEYS = (
-    "loss",
-    "pairs",
-    "tokens",
-    "chosen_reward",
-    "rejected_reward",
-    "reward_margin",
-    "reward_accuracy",
-    "chosen_logp",
-    "rejected_logp",
-)
+TOKENS = "tokens"  # the loss-token sum; reported as Metric.LOSS_TOKENS
+COUNT_KEYS = (Metric.PAIRS, TOKENS)
+# Per-microbatch sums the step adds up; every one but the counts becomes a per-pair mean.
+SUM_KEYS = (Metric.LOSS, *COUNT_KEYS, *DPO_MEAN_METRICS)
 
 
 def lora_b_mask(decoder: PackedDecoder) -> list[bool]:
@@ -84,19 +77,19 @@ def dpo_sums(policy, reference, pair_valid, beta: float) -> dict:
     margin = chosen - rejected
     total = lambda values: jnp.sum(values * weight)
     return {
-        "loss": total(-jax.nn.log_sigmoid(margin)),
-        "pairs": jnp.sum(weight),
-        "chosen_reward": total(chosen),
-        "rejected_reward": total(rejected),
-        "reward_margin": total(margin),
-        "reward_accuracy": total((margin > 0).astype(jnp.float32)),
-        "chosen_logp": total(policy[..., 0]),
-        "rejected_logp": total(policy[..., 1]),
+        Metric.LOSS: total(-jax.nn.log_sigmoid(margin)),
+        Metric.PAIRS: jnp.sum(weight),
+        Metric.CHOSEN_REWARD: total(chosen),
+        Metric.REJECTED_REWARD: total(rejected),
+        Metric.REWARD_MARGIN: total(margin),
+        Metric.REWARD_ACCURACY: total((margin > 0).astype(jnp.float32)),
+        Metric.CHOSEN_LOGP: total(policy[..., 0]),
+        Metric.REJECTED_LOGP: total(policy[..., 1]),
     }
 
 
 def pair_means(totals: dict) -> dict:
     """Sums over a batch (or an evaluation) → the per-pair means metrics.jsonl reports."""
-    pairs = jnp.maximum(totals["pairs"], 1.0)
-    means = {key: totals[key] / pairs for key in SUM_KEYS if key not in ("pairs", "tokens")}
-    return {**means, "pairs": totals["pairs"], "loss_tokens": totals["tokens"]}
+    pairs = jnp.maximum(totals[Metric.PAIRS], 1.0)
+    means = {key: totals[key] / pairs for key in SUM_KEYS if key not in COUNT_KEYS}
+    return {**means, Metric.PAIRS: totals[Metric.PAIRS], Metric.LOSS_TOKENS: totals[TOKENS]}

@@ -16,9 +16,20 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from gemma_jax.train.dpo_loss import SUM_KEYS, dpo_sums, lora_b_mask, lora_off, make_sequence_log_probs, pair_means
+from gemma_jax.runs.schema import EVAL_PREFIX, Metric
+from gemma_jax.train.accumulation import accumulate_gradients, mean_gradients, microbatch_keys, sum_microbatches
+from gemma_jax.train.dpo_loss import (
+    COUNT_KEYS,
+    SUM_KEYS,
+    TOKENS,
+    dpo_sums,
+    lora_b_mask,
+    lora_off,
+    make_sequence_log_probs,
+    pair_means,
+)
 from gemma_jax.train.packed_decoder import PackedDecoder
-from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, apply_gradients, jit_steps, microbatch_keys
+from gemma_jax.train.step import DEVICE_KEYS, StepFunctions, apply_gradients, jit_steps
 
 DPO_KEYS = (*DEVICE_KEYS, "loss_pair", "pair_valid")
 
@@ -50,45 +61,32 @@ def build_dpo_step_functions(
 
     def policy_loss(trainable, frozen, micro, reference, dropout_key=None):
         sums = dpo_sums(log_probs(trainable, frozen, micro, dropout_key), reference, micro["pair_valid"], beta)
-        sums["tokens"] = micro["loss_valid"].sum().astype(jnp.float32)
-        return sums["loss"], sums
+        sums[TOKENS] = micro["loss_valid"].sum().astype(jnp.float32)
+        return sums[Metric.LOSS], sums
 
     grad_fn = jax.value_and_grad(policy_loss, has_aux=True)
 
-    def add(totals, sums):
-        return {key: totals[key] + sums[key] for key in SUM_KEYS}
-
     def train_step(trainable, frozen, opt_state, batch):
-        def accumulate(carry, inputs):
-            micro, key = inputs
-            grads, totals = carry
+        def loss_and_grad(micro, key):
             reference = reference_log_probs(trainable, frozen, micro)
-            (_, sums), micro_grads = grad_fn(trainable, frozen, micro, reference, key)
-            grads = jax.tree_util.tree_map(lambda a, g: a + g.astype(jnp.float32), grads, micro_grads)
-            return (grads, add(totals, sums)), None
+            (_, sums), grads = grad_fn(trainable, frozen, micro, reference, key)
+            return sums, grads
 
-        zeros = jax.tree_util.tree_map(lambda w: jnp.zeros(w.shape, jnp.float32), trainable)
-        zeros = jax.lax.with_sharding_constraint(zeros, trainable_shardings)
-        keys = microbatch_keys(seed, opt_state, jax.tree_util.tree_leaves(batch)[0].shape[0])
-        (grads, totals), _ = jax.lax.scan(accumulate, (zeros, _zero_totals()), (batch, keys))
-        pairs = jnp.maximum(totals["pairs"], 1.0)
-        grads = jax.tree_util.tree_map(lambda g: g / pairs, grads)
-        metrics = pair_means(totals)
+        keys = microbatch_keys(seed, opt_state, batch)
+        grads, totals = accumulate_gradients(loss_and_grad, trainable, batch, keys, _zero_totals(), trainable_shardings)
+        grads, metrics = mean_gradients(grads, totals[Metric.PAIRS]), pair_means(totals)
         new_trainable, new_opt_state, grad_norm = apply_gradients(
-            optimizer, trainable, opt_state, grads, metrics["loss"]
+            optimizer, trainable, opt_state, grads, metrics[Metric.LOSS]
         )
-        return new_trainable, new_opt_state, {**metrics, "grad_norm": grad_norm}
+        return new_trainable, new_opt_state, {**metrics, Metric.GRAD_NORM: grad_norm}
 
     def eval_step(trainable, frozen, batch):
         """Sums (not means) over the batch, so an evaluation can add batches up: see `pair_means`."""
 
-        def accumulate(totals, micro):
-            reference = reference_log_probs(trainable, frozen, micro)
-            _, sums = policy_loss(trainable, frozen, micro, reference)
-            return add(totals, sums), None
+        def sums(micro):
+            return policy_loss(trainable, frozen, micro, reference_log_probs(trainable, frozen, micro))[1]
 
-        totals, _ = jax.lax.scan(accumulate, _zero_totals(), batch)
-        return totals
+        return sum_microbatches(sums, batch, _zero_totals())
 
     shardings = (trainable_shardings, frozen_shardings, opt_state_shardings)
     return jit_steps(train_step, eval_step, mesh, shardings, DPO_KEYS, eval_outputs=1)
@@ -102,7 +100,7 @@ def evaluate_pairs(steps: StepFunctions, trainable, frozen, batches, device_batc
             break
         sums = steps.evaluate(trainable, frozen, device_batch(host_batch))
         totals = {key: totals[key] + float(sums[key]) for key in SUM_KEYS}
-    pairs = max(totals["pairs"], 1.0)
-    out = {f"eval_{key}": totals[key] / pairs for key in SUM_KEYS if key not in ("pairs", "tokens")}
-    out["eval_pairs"] = int(totals["pairs"])
+    pairs = max(totals[Metric.PAIRS], 1.0)
+    out = {EVAL_PREFIX + key: totals[key] / pairs for key in SUM_KEYS if key not in COUNT_KEYS}
+    out[Metric.EVAL_PAIRS] = int(totals[Metric.PAIRS])
     return out

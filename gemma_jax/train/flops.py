@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from gemma_jax.compat.keras import stored_kernel, sublayers
+
 # Dense bf16 peak TFLOP/s per chip (per device as JAX sees it).
 PEAK_TFLOPS = {
     "TPU v4": 275.0,
@@ -39,10 +41,10 @@ def decoder_matmul_params(decoder) -> int:
     """Weights that take part in per-token matmuls (the projections of every block)."""
     total = 0
     for block in decoder.backbone.transformer_layers:
-        for layer in block._flatten_layers(include_self=False):
+        for layer in sublayers(block, include_self=False):
             if isinstance(layer, keras.layers.EinsumDense):
                 # A quantized kernel (int4 packs two values per byte) keeps its float shape here.
-                total += int(np.prod(getattr(layer, "original_kernel_shape", None) or layer._kernel.shape))
+                total += int(np.prod(getattr(layer, "original_kernel_shape", None) or stored_kernel(layer).shape))
     return total
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import jax
 from keras import ops
 
+from gemma_jax.compat.keras import stored_kernel
+
 
 @dataclass(frozen=True)
 class LoraDropout:
@@ -65,5 +67,5 @@ def project(layer, x, dropout: LoraDropout | None = None):
         if dropout is not None and _low_rank_ready(layer):  # a quantized base: swap x for drop(x) in the adapter
             y = y + _low_rank(layer, dropout(x) - x)
         return y
-    base = ops.einsum(layer.equation, x, ops.cast(layer._kernel, x.dtype))
+    base = ops.einsum(layer.equation, x, ops.cast(stored_kernel(layer), x.dtype))
     return base + _low_rank(layer, x if dropout is None else dropout(x))

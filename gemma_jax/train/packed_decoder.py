@@ -14,6 +14,7 @@ import jax
 import keras
 from keras import ops
 
+from gemma_jax.compat.keras_hub import apply_rope, compute_attention
 from gemma_jax.train.chunked_loss import gather_loss_positions
 from gemma_jax.train.lora_projection import LoraDropout, project
 from gemma_jax.train.tied_remat import rematerialized
@@ -27,12 +28,6 @@ def segment_causal_mask(segment_ids):
     return ops.logical_and(same, causal[None])
 
 
-def _rope(attention, x, positions):
-    if hasattr(attention, "use_query_key_norm"):  # Gemma 3: plain RoPE
-        return attention.rope_layer(x, positions=positions)
-    return attention._apply_rope(x, 0, positions=positions)  # Gemma 1/2 reorder the halves
-
-
 def _dropout(dropout: LoraDropout | None, index: int) -> LoraDropout | None:
     return None if dropout is None else dropout.at(index)
 
@@ -43,12 +38,12 @@ def _attention(attention, x, mask, positions, dropout: LoraDropout | None = None
     if getattr(attention, "use_query_key_norm", False):
         query = attention.query_norm(query)
         key = attention.key_norm(key)
-    query = _rope(attention, query, positions)
-    key = _rope(attention, key, positions)
+    query = apply_rope(attention, query, positions)
+    key = apply_rope(attention, key, positions)
     value = project(attention.value_dense, x, _dropout(dropout, 2))
     # The layer's own kernel: scaling, soft cap, sliding window (by token distance,
     # which inside a segment equals position distance), fused op where available.
-    output = attention._compute_attention(query, key, value, mask)
+    output = compute_attention(attention, query, key, value, mask)
     return project(attention.output_dense, output, _dropout(dropout, 3))
 
 

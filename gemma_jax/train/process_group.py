@@ -16,8 +16,10 @@ from gemma_jax.parallel.distributed import initialize_if_multihost, is_primary
 from gemma_jax.parallel.supervisor import peer_lost_message
 from gemma_jax.runs.follower_store import FollowerStore
 from gemma_jax.runs.run_store import RunStore
+from gemma_jax.runs.schema import Action
+from gemma_jax.train.control import STOP
 
-ACTIONS = (None, "save", "stop", "abort")  # weakest to strongest: the strongest request anywhere wins
+ACTIONS = (None, Action.SAVE, STOP, Action.ABORT)  # weakest to strongest: the strongest request anywhere wins
 
 
 def join_processes(store: RunStore) -> RunStore:

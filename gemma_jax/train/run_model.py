@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import jax
+
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
+from gemma_jax.config.dtypes import resolve_dtype
 from gemma_jax.config.job_config import JobConfig, MeshConfig, MethodConfig
 from gemma_jax.data import data_texts
 from gemma_jax.models.loaded_model import LoadedModel
@@ -13,7 +16,7 @@ from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.base_model import load_base_model
 from gemma_jax.train.setup import TrainingSetup, build_training
 from gemma_jax.train.state_restore import restore_state
-from gemma_jax.train.trainer import checkpoint_directory, resolve_dtype
+from gemma_jax.train.trainer import checkpoint_directory
 
 
 def open_run(run_dir: str) -> tuple[RunStore, JobConfig]:
@@ -24,9 +27,11 @@ def open_run(run_dir: str) -> tuple[RunStore, JobConfig]:
 
 def build_run_training(store: RunStore, cfg: JobConfig) -> TrainingSetup:
     """The run's model built as its training process built it (tokenizer, seed, LoRA/QLoRA), base weights."""
-    tokenizer_file = store.path / "tokenizer.model"
+    tokenizer_file = store.tokenizer_path
     proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
-    model = load_base_model(cfg, resolve_dtype(cfg.model.dtype), proto, None if proto else data_texts(cfg.data))
+    model = load_base_model(
+        cfg, resolve_dtype(cfg.model.dtype, jax.default_backend()), proto, None if proto else data_texts(cfg.data)
+    )
     return build_training(cfg, model, total_steps=1)
 
 

@@ -17,7 +17,7 @@ from gemma_jax.models.lora import apply_lora
 from gemma_jax.models.quantization import quantize_base
 from gemma_jax.parallel.distributed import local_rows
 from gemma_jax.parallel.mesh import batch_axis_size, make_mesh, replicated
-from gemma_jax.parallel.sharding_rules import variable_shardings
+from gemma_jax.parallel.sharding_rules import model_shardings
 from gemma_jax.train.dpo_step import build_dpo_step_functions
 from gemma_jax.train.optimizer import make_optimizer, make_schedule
 from gemma_jax.train.packed_decoder import PackedDecoder
@@ -98,8 +98,7 @@ def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devi
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.model, devices=devices)
     schedule = make_schedule(config.schedule, config.optimizer.learning_rate, total_steps)
     optimizer = make_optimizer(config.optimizer, schedule)
-    trainable_shardings = variable_shardings(decoder.trainable_variables, mesh)
-    frozen_shardings = variable_shardings(decoder.non_trainable_variables, mesh)
+    trainable_shardings, frozen_shardings = model_shardings(decoder, mesh)  # every rule must match a variable
     abstract = [jax.ShapeDtypeStruct(tuple(v.shape), jnp.float32) for v in decoder.trainable_variables]
     opt_state_shardings = _opt_state_shardings(optimizer, abstract, trainable_shardings, mesh)
     build_steps = build_dpo_step_functions if method.kind == "dpo" else build_step_functions

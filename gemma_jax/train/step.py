@@ -16,8 +16,9 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gemma_jax.parallel.mesh import BATCH_AXES
+from gemma_jax.runs.schema import Metric
+from gemma_jax.train.accumulation import accumulate_gradients, mean_gradients, microbatch_keys, sum_microbatches
 from gemma_jax.train.chunked_loss import chunked_cross_entropy
-from gemma_jax.train.optimizer import ControlledState
 from gemma_jax.train.packed_decoder import PackedDecoder
 
 DEVICE_KEYS = ("token_ids", "segment_ids", "positions", "targets", "loss_index", "loss_valid")
@@ -94,13 +95,6 @@ def jit_steps(train_step, eval_step, mesh, shardings: tuple, keys: tuple[str, ..
     return StepFunctions(train=train, evaluate=evaluate, keys=keys)
 
 
-def microbatch_keys(seed: int, opt_state: ControlledState, microbatches: int) -> jax.Array:
-    """One random key per microbatch of this step, from the seed and the optimizer's step count:
-    the same step of a resumed run gets the same keys."""
-    step_key = jax.random.fold_in(jax.random.PRNGKey(seed), opt_state.step)
-    return jax.vmap(lambda i: jax.random.fold_in(step_key, i))(jnp.arange(microbatches))
-
-
 def apply_gradients(optimizer: optax.GradientTransformation, trainable, opt_state, grads, loss):
     """One optimizer update; returns (trainable, opt_state, grad_norm).
 
@@ -134,31 +128,18 @@ def build_step_functions(
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def train_step(trainable, frozen, opt_state, batch):
-        def accumulate(carry, inputs):
-            micro, key = inputs
-            grads, loss_sum, count = carry
-            (micro_loss, micro_count), micro_grads = grad_fn(trainable, frozen, micro, key)
-            grads = jax.tree_util.tree_map(lambda a, g: a + g.astype(jnp.float32), grads, micro_grads)
-            return (grads, loss_sum + micro_loss, count + micro_count), None
-
-        zeros = jax.tree_util.tree_map(lambda w: jnp.zeros(w.shape, jnp.float32), trainable)
-        zeros = jax.lax.with_sharding_constraint(zeros, trainable_shardings)
-        keys = microbatch_keys(seed, opt_state, jax.tree_util.tree_leaves(batch)[0].shape[0])
-        (grads, loss_sum, count), _ = jax.lax.scan(accumulate, (zeros, 0.0, 0.0), (batch, keys))
-        denominator = jnp.maximum(count, 1.0)
-        grads = jax.tree_util.tree_map(lambda g: g / denominator, grads)
-        loss = loss_sum / denominator
+        loss_and_grad = lambda micro, key: grad_fn(trainable, frozen, micro, key)
+        keys = microbatch_keys(seed, opt_state, batch)
+        grads, (loss_sum, count) = accumulate_gradients(
+            loss_and_grad, trainable, batch, keys, (0.0, 0.0), trainable_shardings
+        )
+        grads, loss = mean_gradients(grads, count), loss_sum / jnp.maximum(count, 1.0)
         new_trainable, new_opt_state, grad_norm = apply_gradients(optimizer, trainable, opt_state, grads, loss)
-        metrics = {"loss": loss, "grad_norm": grad_norm, "loss_tokens": count}
+        metrics = {Metric.LOSS: loss, Metric.GRAD_NORM: grad_norm, Metric.LOSS_TOKENS: count}
         return new_trainable, new_opt_state, metrics
 
     def eval_step(trainable, frozen, batch):
-        def accumulate(carry, micro):
-            loss_sum, count = loss_fn(trainable, frozen, micro)
-            return (carry[0] + loss_sum, carry[1] + count), None
-
-        (loss_sum, count), _ = jax.lax.scan(accumulate, (0.0, 0.0), batch)
-        return loss_sum, count
+        return sum_microbatches(lambda micro: loss_fn(trainable, frozen, micro), batch, (0.0, 0.0))
 
     shardings = (trainable_shardings, frozen_shardings, opt_state_shardings)
     return jit_steps(train_step, eval_step, mesh, shardings, DEVICE_KEYS, eval_outputs=2)

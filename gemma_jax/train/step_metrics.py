@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import psutil
 
+from gemma_jax.runs.schema import Metric
 from gemma_jax.train.flops import attended_pairs, device_peak_tflops, step_flops
 
 
@@ -31,12 +32,12 @@ class StepMeter:
         )
         tflops = flops / max(step_time_s, 1e-9) / self.devices / 1e12
         return {
-            "tokens": tokens,
-            "tokens_per_s": tokens / max(step_time_s, 1e-9),
-            "step_time_s": step_time_s,
-            "tflops_per_device": tflops,
-            "mfu": tflops / self.peak_tflops if self.peak_tflops else None,
-            "rss_gb": self._process.memory_info().rss / 1e9,
+            Metric.TOKENS: tokens,
+            Metric.TOKENS_PER_S: tokens / max(step_time_s, 1e-9),
+            Metric.STEP_TIME_S: step_time_s,
+            Metric.TFLOPS_PER_DEVICE: tflops,
+            Metric.MFU: tflops / self.peak_tflops if self.peak_tflops else None,
+            Metric.RSS_GB: self._process.memory_info().rss / 1e9,
             **device_memory(),
         }
 
@@ -48,8 +49,8 @@ def device_memory(devices=None) -> dict:
     if not stats or any("bytes_in_use" not in s for s in stats):
         return {}
     return {
-        "device_memory_gb": sum(s["bytes_in_use"] for s in stats) / 1e9,
-        "device_peak_memory_gb": sum(s.get("peak_bytes_in_use", s["bytes_in_use"]) for s in stats) / 1e9,
+        Metric.DEVICE_MEMORY_GB: sum(s["bytes_in_use"] for s in stats) / 1e9,
+        Metric.DEVICE_PEAK_MEMORY_GB: sum(s.get("peak_bytes_in_use", s["bytes_in_use"]) for s in stats) / 1e9,
     }
 
 

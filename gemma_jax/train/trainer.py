@@ -8,7 +8,6 @@ process, and a resumed run continues exactly where the last checkpoint was.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import socket
@@ -24,25 +23,27 @@ from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
 from gemma_jax.cloud_storage import CloudStorageError, check_job_urls
 from gemma_jax.command_line import cap_message
 from gemma_jax.config import ConfigError, validate
-from gemma_jax.data import build_datasets, data_texts, prepare_data, prompt_text
+from gemma_jax.data import Datasets, prompt_text
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.stats_text import describe_data
 from gemma_jax.models.generation import Generator
+from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.loading import ModelLoadError
 from gemma_jax.models.lora import lora_metadata
 from gemma_jax.parallel.device_summary import device_summary
-from gemma_jax.parallel.distributed import is_primary, primary_bytes
+from gemma_jax.parallel.distributed import is_primary
 from gemma_jax.parallel.mesh import resolve_shape
 from gemma_jax.runs.remote_copy import copy_run_files, remote_copy_url
 from gemma_jax.runs.run_store import RunStore
-from gemma_jax.train.base_model import load_base_model
-from gemma_jax.train.control import ControlChannel
+from gemma_jax.runs.schema import BASE_MODEL, CONFIG_FILE, TUNED_MODEL, Action, Event, Metric, Sample, State
+from gemma_jax.train.control import STOP, ControlChannel
 from gemma_jax.train.dpo_step import evaluate_pairs
 from gemma_jax.train.early_stopping import EarlyStopping
 from gemma_jax.train.host_memory import host_memory_retained
 from gemma_jax.train.optimizer import with_lr_scale
 from gemma_jax.train.process_group import agreed_request, join_processes, peer_lost
-from gemma_jax.train.setup import LORA_KINDS, build_training
+from gemma_jax.train.run_inputs import build_run_data, load_training_model
+from gemma_jax.train.setup import LORA_KINDS, TrainingSetup, TrainState, build_training
 from gemma_jax.train.state_restore import UnreadableCheckpoint, restore_latest_good
 from gemma_jax.train.step_metrics import StepMeter, is_finite
 from gemma_jax.train.webhook import notify_run_end
@@ -57,18 +58,15 @@ def batch_fingerprint(host_batch: dict) -> int:
 
 def checkpoint_directory(cfg, store: RunStore) -> str:
     """The run's checkpoints/, or the configured directory (a local path or a gs:// URL)."""
-    directory = cfg.checkpoint.directory or str(store.path / "checkpoints")
+    directory = cfg.checkpoint.directory or str(store.checkpoints_dir)
     return directory if "://" in directory else os.path.abspath(directory)
 
 
-def resolve_dtype(dtype: str) -> str:
-    """ "auto" is bfloat16 where the hardware has fast bf16 matmuls (TPU, GPU), else float32."""
-    if dtype != "auto":
-        return dtype
-    return "bfloat16" if jax.default_backend() in ("tpu", "gpu") else "float32"
-
-
 class Trainer:
+    """One run's training process. Every attribute exists from `__init__`: `prepare()` fills in the
+    model, data, jitted steps and state (None until then), and a checkpoint restore moves the
+    progress fields (`step`, `position`, `best_eval_loss`, `lr_scale`, early stopping) on."""
+
     def __init__(self, store: RunStore, *, progress: bool = True, abort_after_step: int | None = None):
         """`abort_after_step`: stop (saving a checkpoint, state "aborted") once that step is done, as an abort
         request would; what tests and notebooks use to interrupt a run at a known point."""
@@ -77,7 +75,23 @@ class Trainer:
         self.progress = progress
         self.abort_after_step = abort_after_step
         self.control = ControlChannel(store, on_set_lr=self.set_learning_rate)
-        self.setup = None  # set by prepare()
+        # Built by prepare().
+        self.model: LoadedModel | None = None
+        self.data: Datasets | None = None
+        self.total_steps = 0
+        self.setup: TrainingSetup | None = None  # None: not prepared yet (run() prepares)
+        self.state: TrainState | None = None
+        self.meter: StepMeter | None = None
+        self.checkpoints: CheckpointStore | None = None
+        self.generator: Generator | None = None  # built by the first write_samples()
+        # Where training stands; a checkpoint restore sets these.
+        self.step = 0
+        self.position: dict | None = None  # the data position of the next batch not yet trained
+        self.best_eval_loss: float | None = None
+        self.last_eval: tuple[int, float] | None = None  # (step, eval loss)
+        self.lr_scale = 1.0  # set_lr: the peak learning rate is lr_scale × optimizer.learning_rate
+        eval_cfg = self.config.eval
+        self.early_stopping = EarlyStopping(eval_cfg.early_stop_patience, eval_cfg.early_stop_min_delta)
 
     # -- preparation --------------------------------------------------------------------------
     def _join(self) -> None:
@@ -85,52 +99,16 @@ class Trainer:
         self.store = self.control.store = join_processes(self.store)
 
     def prepare(self) -> None:
+        """Check the config, load model and data, build the jitted steps and state, restore a checkpoint."""
         self._join()
         cfg = self.config
         devices = jax.device_count()
-        problems = validate(cfg, device_count=devices)
-        if problems:
-            raise ConfigError(problems, source="config.yaml")
+        self._check_config(devices)
         check_job_urls(cfg)
         data_shards = int(np.prod(resolve_shape(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.model, devices)[:2]))
-        tokenizer_file = self.store.path / "tokenizer.model"
-        proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
-        dpo = cfg.method.kind == "dpo"  # preference pairs instead of examples; its own step and eval
-        texts = data_texts(cfg.data, pairs=dpo) if proto is None else None
-        self.store.log(f"loading model {cfg.model.source}")
-        dtype = resolve_dtype(cfg.model.dtype)
-        trains_vocabulary = proto is None and cfg.model.source.split(":")[0] in ("tiny", "random")
-        model = None
-        if trains_vocabulary and jax.process_count() > 1:  # one vocabulary for all: the primary's
-            model = load_base_model(cfg, dtype, None, texts) if is_primary() else None
-            proto = primary_bytes(model.tokenizer.proto if model else None)
-        self.model = model or load_base_model(cfg, dtype, proto, texts)
-        if trains_vocabulary and is_primary():
-            tokenizer_file.write_bytes(self.model.tokenizer.proto)  # a resumed run must reuse it
-        problems = validate(cfg, device_count=devices, model_context_length=self.model.context_length)
-        if problems:
-            raise ConfigError(problems, source="config.yaml")
-
-        loss_groups = cfg.train.grad_accum_steps * data_shards
-        epochs = max(1, math.ceil(cfg.train.epochs))
-        # read, clean, split and augment once (augmentation may generate with the model); DPO reads pairs
-        build_data = functools.partial(build_datasets, prepared=prepare_data(cfg.data, self.model, pairs=dpo))
-        self.data = build_data(
-            cfg.data, self.model.tokenizer, batch_size=cfg.train.batch_size, loss_groups=loss_groups, num_epochs=epochs
-        )
-        if cfg.train.max_steps:
-            needed = math.ceil(cfg.train.max_steps / self.data.train.steps_per_epoch) + 1
-            if needed > epochs:
-                self.data = build_data(
-                    cfg.data,
-                    self.model.tokenizer,
-                    batch_size=cfg.train.batch_size,
-                    loss_groups=loss_groups,
-                    num_epochs=needed,
-                )
-            self.total_steps = cfg.train.max_steps
-        else:
-            self.total_steps = max(1, round(cfg.train.epochs * self.data.train.steps_per_epoch))
+        self.model = load_training_model(cfg, self.store)
+        self._check_config(devices, model_context_length=self.model.context_length)
+        self.data, self.total_steps = build_run_data(cfg, self.model, data_shards)
         self.store.log(f"data: {describe_data(self.data.stats)}")  # the full figures: status.json's "data"
 
         self.setup = build_training(cfg, self.model, self.total_steps)
@@ -141,21 +119,22 @@ class Trainer:
             f"{sum(int(np.prod(x.shape)) for x in self.state.trainable):,} trainable parameters; "
             f"peak {self.meter.peak_tflops:.3f} TFLOP/s per device ({self.meter.peak_source})"
         )
-        self.checkpoints = CheckpointStore(checkpoint_directory(cfg, self.store), cfg.checkpoint)
-        self.step = 0
-        self.best_eval_loss = None
-        self.last_eval = None  # (step, loss)
-        self.lr_scale = 1.0  # set_lr: the peak learning rate is lr_scale × optimizer.learning_rate
-        self.early_stopping = EarlyStopping(cfg.eval.early_stop_patience, cfg.eval.early_stop_min_delta)
+        directory = checkpoint_directory(cfg, self.store)
+        self.checkpoints = CheckpointStore(directory, cfg.checkpoint)
         latest = self.checkpoints.latest_step()
         good = restore_latest_good(self.checkpoints, self.state, self.store.log) if latest is not None else None
         if good is not None:
             step, restored = good
             if step != latest:  # damaged newer steps were moved aside: let Orbax list the folder again
                 self.checkpoints.close()
-                self.checkpoints = CheckpointStore(checkpoint_directory(cfg, self.store), cfg.checkpoint)
+                self.checkpoints = CheckpointStore(directory, cfg.checkpoint)
             self._restore(step, restored)
-        self.generator = None
+
+    def _check_config(self, devices: int, model_context_length: int | None = None) -> None:
+        """Fail before loading (and again once the model's context length is known) with every problem."""
+        problems = validate(self.config, device_count=devices, model_context_length=model_context_length)
+        if problems:
+            raise ConfigError(problems, source=CONFIG_FILE)
 
     def _restore(self, step: int, restored: tuple) -> None:
         trainable, opt_state, frozen, position, meta = restored
@@ -168,7 +147,7 @@ class Trainer:
         self.lr_scale = float(opt_state.lr_scale)
         self.early_stopping.restore(meta.get("early_stopping"))
         self.store.log(f"resumed from checkpoint step {step} (data position {position})")
-        self.store.append_metrics({"event": "resumed", "step": step})
+        self.store.append_metrics({Event.KEY: Event.RESUMED, Metric.STEP: step})
 
     def _meta(self) -> dict:
         cfg = self.config
@@ -192,7 +171,7 @@ class Trainer:
         """Train to the end or until stopped; returns the final state written to status.json."""
         self._join()
         store = self.store
-        store.update_status(state="running", pid=os.getpid(), host=socket.gethostname(), error=None)
+        store.update_status(state=State.RUNNING, pid=os.getpid(), host=socket.gethostname(), error=None)
         self.control.install_signal_handlers()
         if host_memory_retained():
             store.log("CPU host: freed step buffers stay mapped between steps (GEMMA_JAX_RETAIN_HOST_MEMORY=0: off)")
@@ -214,7 +193,7 @@ class Trainer:
             final = self._fail(peer_lost(error) or f"{type(error).__name__}: {error}")
         finally:
             self.control.restore_signal_handlers()
-            if hasattr(self, "checkpoints"):
+            if self.checkpoints is not None:  # None: preparation failed before it
                 self.checkpoints.wait()
                 self.checkpoints.close()
         if self.config.train.webhook_url and jax.process_index() == 0:
@@ -240,8 +219,8 @@ class Trainer:
 
     def _fail(self, message: str) -> str:
         self.store.log(message, level="ERROR")
-        self.store.update_status(state="failed", error=cap_message(message))  # the whole text is in log.txt
-        return "failed"
+        self.store.update_status(state=State.FAILED, error=cap_message(message))  # the whole text is in log.txt
+        return State.FAILED
 
     def _loop(self) -> str:
         cfg, setup, store = self.config, self.setup, self.store
@@ -250,18 +229,18 @@ class Trainer:
             total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True
         )
         if self.step == 0 and cfg.eval.sample_every_steps and not self._has_base_samples():
-            self.write_samples(model="base")
+            self.write_samples(model=BASE_MODEL)
         host_batch = self._next_batch()
         batch = setup.device_batch(host_batch)
         try:
             while self.step < self.total_steps and not self.early_stopping.stopped:
-                request = "abort" if self.step == self.abort_after_step else self.control.poll()
+                request = Action.ABORT if self.step == self.abort_after_step else self.control.poll()
                 action, lr_scale = agreed_request(request, self.lr_scale)
                 if np.float32(lr_scale) != np.float32(self.lr_scale):  # set_lr reached the primary
                     self.set_learning_rate(lr_scale * cfg.optimizer.learning_rate)
-                if action in ("abort", "stop"):
+                if action in (Action.ABORT, STOP):
                     return self._stop(action)
-                if action == "save":
+                if action == Action.SAVE:
                     self._save()
                 started = time.perf_counter()
                 trainable, opt_state, metrics = setup.steps.train(
@@ -275,26 +254,30 @@ class Trainer:
                     batch = setup.device_batch(host_batch)
                 else:
                     self.position = self.data.train.state()
-                loss = float(metrics["loss"])
+                loss = float(metrics[Metric.LOSS])
                 step_time = time.perf_counter() - started
-                if not is_finite(loss) or not is_finite(float(metrics["grad_norm"])):
+                if not is_finite(loss) or not is_finite(float(metrics[Metric.GRAD_NORM])):
                     return self._diverged(loss)
                 record = {
-                    "step": self.step,
-                    "epoch": round(epoch, 4),
-                    "loss": loss,
-                    "lr": float(setup.schedule(self.step - 1)) * self.lr_scale,
-                    "grad_norm": float(metrics["grad_norm"]),
-                    "loss_tokens": int(metrics["loss_tokens"]),
-                    "batch_crc": batch_fingerprint(step_batch),
+                    Metric.STEP: self.step,
+                    Metric.EPOCH: round(epoch, 4),
+                    Metric.LOSS: loss,
+                    Metric.LR: float(setup.schedule(self.step - 1)) * self.lr_scale,
+                    Metric.GRAD_NORM: float(metrics[Metric.GRAD_NORM]),
+                    Metric.LOSS_TOKENS: int(metrics[Metric.LOSS_TOKENS]),
+                    Metric.BATCH_CRC: batch_fingerprint(step_batch),
                     **self.meter.measure(step_batch, step_time),
                 }
                 # Whatever else the step reports (DPO: rewards, margin, accuracy, pairs).
                 record.update({k: float(v) for k, v in metrics.items() if k not in record})
                 if self.step == 1:
-                    record["includes_compile"] = True
+                    record[Metric.INCLUDES_COMPILE] = True
                 self._periodic(record)
-                if self.step % cfg.train.log_every_steps == 0 or self.step == self.total_steps or "eval_loss" in record:
+                if (
+                    self.step % cfg.train.log_every_steps == 0
+                    or self.step == self.total_steps
+                    or Metric.EVAL_LOSS in record
+                ):
                     store.append_metrics(record)
                     writer.write(self.step, record)
                 store.update_status(step=self.step, loss=loss, best_eval_loss=self.best_eval_loss)
@@ -303,10 +286,10 @@ class Trainer:
             self._save()
             if self.early_stopping.stopped:
                 store.log(f"stopped early at step {self.step}: {self.early_stopping.describe()}")
-            store.update_status(state="completed", step=self.step, stopped_early=self.early_stopping.stopped)
+            store.update_status(state=State.COMPLETED, step=self.step, stopped_early=self.early_stopping.stopped)
             store.log(f"completed {self.step} steps")
             self._copy_to_remote()
-            return "completed"
+            return State.COMPLETED
         finally:
             bar.close()
             writer.close()
@@ -323,11 +306,11 @@ class Trainer:
         if self.data.validation is not None and cfg.every_steps and (self.step % cfg.every_steps == 0 or last):
             if self.config.method.kind == "dpo":  # eval_loss is the mean DPO loss per held-out pair
                 record.update(self.evaluate_preferences())
-                eval_loss = record["eval_loss"]
+                eval_loss = record[Metric.EVAL_LOSS]
             else:
                 eval_loss = self.evaluate()
-                record["eval_loss"] = eval_loss
-                record["eval_perplexity"] = math.exp(min(eval_loss, 50.0))
+                record[Metric.EVAL_LOSS] = eval_loss
+                record[Metric.EVAL_PERPLEXITY] = math.exp(min(eval_loss, 50.0))
             self.last_eval = (self.step, eval_loss)
             if self.best_eval_loss is None or eval_loss < self.best_eval_loss:
                 self.best_eval_loss = eval_loss
@@ -368,7 +351,7 @@ class Trainer:
             prompts = [next(t.text for t in ex.turns if t.role == "user") for ex in examples[:2]]
         return prompts
 
-    def write_samples(self, model: str = "tuned") -> None:
+    def write_samples(self, model: str = TUNED_MODEL) -> None:
         """Greedy answers to the sample prompts; "base" (before step 1) or "tuned" in `model`."""
         self.setup.write_back(self.state.trainable)  # every process takes part (a gather over hosts)
         if not is_primary():
@@ -378,12 +361,14 @@ class Trainer:
         prompts = self.sample_prompts()
         outputs = self.generator.generate([prompt_text(p) for p in prompts], self.config.eval.max_new_tokens)
         for prompt, output in zip(prompts, outputs):
-            self.store.append_sample({"step": self.step, "model": model, "prompt": prompt, "output": output})
+            self.store.append_sample(
+                {Sample.STEP: self.step, Sample.MODEL: model, Sample.PROMPT: prompt, Sample.OUTPUT: output}
+            )
 
     def _has_base_samples(self) -> bool:
         """A run restarted before its first checkpoint must not answer for the base model twice."""
         records, _ = self.store.read_samples()
-        return any(r.get("model") == "base" for r in records)
+        return any(r.get(Sample.MODEL) == BASE_MODEL for r in records)
 
     def _save(self) -> None:
         if self.checkpoints.latest_step() == self.step:  # e.g. a stop right after a periodic save
@@ -405,7 +390,7 @@ class Trainer:
             self.store.log(f"the run's files were not copied to {url}: {error}", level="WARNING")
 
     def _stop(self, action: str) -> str:
-        reason = "abort requested" if action == "abort" else f"received {self.control.signal_name}"
+        reason = "abort requested" if action == Action.ABORT else f"received {self.control.signal_name}"
         self._save()
         self.checkpoints.wait()
         message = (
@@ -413,9 +398,9 @@ class Trainer:
             f"Continue with: gemma-jax train --resume {self.store.path}"
         )
         self.store.log(message)
-        self.store.update_status(state="aborted", step=self.step, error=message)
+        self.store.update_status(state=State.ABORTED, step=self.step, error=message)
         self._copy_to_remote()
-        return "aborted"
+        return State.ABORTED
 
     def _diverged(self, loss: float) -> str:
         """The step left weights untouched (see train_step), so the run stands at the step before."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gemma_jax.runs.run_store import RunStore
+from gemma_jax.runs.schema import Status
 
 TIMEOUT_S = 5.0
 
@@ -12,10 +13,10 @@ def run_end_payload(store: RunStore) -> dict:
     status = store.read_status()
     return {
         "run_id": store.run_id,
-        "state": status.get("state"),
-        "step": status.get("step"),
-        "error": status.get("error"),
-        "best_eval_loss": status.get("best_eval_loss"),
+        "state": status.get(Status.STATE),
+        "step": status.get(Status.STEP),
+        "error": status.get(Status.ERROR),
+        "best_eval_loss": status.get(Status.BEST_EVAL_LOSS),
         "run_dir": str(store.path.resolve()),
     }
 

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from gemma_jax import cli
-from gemma_jax.command_line import MAX_MESSAGE_CHARS, cap_message, guarded
+from gemma_jax.command_line import guarded
+from gemma_jax.messages import MAX_MESSAGE_CHARS, cap_message
 
 
 def test_an_unexpected_error_is_one_line_with_the_log_holding_the_traceback(tmp_path, monkeypatch, capsys):

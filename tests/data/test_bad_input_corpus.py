@@ -15,7 +15,7 @@ import pytest
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import DataError, read_examples
 from gemma_jax.data.checks import build_report
-from gemma_jax.data.preference_pair import read_preference_pairs
+from gemma_jax.data.readers import read_preference_pairs
 
 CFG = DataConfig()
 GOOD = '{"prompt": "Hi?", "response": "Arr!"}\n'

@@ -15,8 +15,8 @@ from gemma_jax.data.errors import DataError
 from gemma_jax.data.example import Turn
 from gemma_jax.data.pipeline import build_datasets, data_texts, prepare_data
 from gemma_jax.data.preference_batches import PreferenceBatchIterator
-from gemma_jax.data.preference_pair import PreferencePair, read_preference_pairs
-from gemma_jax.data.readers import split_examples
+from gemma_jax.data.preference_pair import PreferencePair
+from gemma_jax.data.readers import read_preference_pairs, split_examples
 
 
 def _pairs(n: int, topic=lambda i: "ships" if i % 3 else "parrots") -> list[dict]:

@@ -15,8 +15,8 @@ import pytest
 from gemma_jax.config import JobConfig, validate
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import DataError, Example, Turn, json_readers, read_examples
-from gemma_jax.data.preference_pair import PreferencePair, read_preference_pairs
-from gemma_jax.data.readers import iter_examples, stream_items
+from gemma_jax.data.preference_pair import PreferencePair
+from gemma_jax.data.readers import iter_examples, read_preference_pairs, stream_items
 
 CFG = DataConfig()
 ROWS = [{"prompt": "Hi?", "response": "Arr, hi!"}, {"prompt": "2+2?", "response": "4"}]

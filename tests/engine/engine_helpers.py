@@ -1,10 +1,13 @@
-"""Small configs and synthetic batches shared by the engine tests."""
+"""Small configs and synthetic batches shared by the engine tests (and others: no JAX import here)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from gemma_jax.config import JobConfig, apply_overrides
+
+# What the tiny models' vocabularies are trained on.
+TEXTS = ["the quick brown fox jumps over the lazy dog", "pack my box with five dozen liquor jugs"] * 40
 
 FAST = [
     "model.source=tiny:gemma3",

@@ -2,26 +2,16 @@
 
 import jax
 import numpy as np
-from engine_helpers import fast_config, synthetic_batch
+from engine_helpers import synthetic_batch
+from training_helpers import tiny_training
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
 from gemma_jax.config.job_config import CheckpointConfig
-from gemma_jax.models.loading import load_model
-from gemma_jax.train.setup import build_training
-
-TEXTS = ["the quick brown fox jumps over the lazy dog", "pack my box with five dozen liquor jugs"] * 40
 
 
 def _setup(tmp_path, mesh, devices):
-    cfg = fast_config(
-        tmp_path,
-        f"mesh.data={mesh[0]}",
-        f"mesh.fsdp={mesh[1]}",
-        f"mesh.model={mesh[2]}",
-        "method.kind=lora",
-        "method.lora_targets=[query,value,ffw_linear]",
-    )
-    return build_training(cfg, load_model(cfg.model.source, vocab_texts=TEXTS), total_steps=10, devices=devices)
+    lora = ("method.kind=lora", "method.lora_targets=[query,value,ffw_linear]")
+    return tiny_training(tmp_path, *lora, mesh=mesh, devices=devices)
 
 
 def _step(setup, state, seed):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from dpo_helpers import TRAIN_TOPICS, make_pairs, pair_texts
 from engine_helpers import fast_config
+from training_helpers import full_target_log_probs, random_head_inputs
 
 from gemma_jax.data.preference_batches import PreferenceBatchIterator, tokenize_pairs
 from gemma_jax.models.loading import load_model
@@ -73,18 +74,11 @@ def test_pair_iterator_position_restores_like_the_sft_iterator(tiny):
 @pytest.mark.parametrize("soft_cap", [None, 30.0])
 def test_chunked_token_log_probs_match_full_logits(soft_cap):
     rng = np.random.RandomState(0)
-    hidden = jnp.asarray(rng.randn(50, 32), jnp.float32)
-    embedding = jnp.asarray(rng.randn(1000, 32) * 0.3, jnp.float32)
-    targets = jnp.asarray(rng.randint(0, 1000, 50))
-    valid = jnp.asarray(rng.rand(50) > 0.3)
+    hidden, embedding, targets, valid = random_head_inputs(rng)
     weights = jnp.asarray(rng.randn(50), jnp.float32)  # a per-token cotangent, as DPO's segment sums give
 
     def reference(h, e):
-        logits = h @ e.T
-        if soft_cap:
-            logits = jnp.tanh(logits / soft_cap) * soft_cap
-        picked = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), targets[:, None], 1)[:, 0]
-        return jnp.where(valid, picked, 0.0)
+        return jnp.where(valid, full_target_log_probs(h, e, targets, soft_cap), 0.0)
 
     def ours(h, e):
         return chunked_token_log_probs(h, e, targets, valid, soft_cap=soft_cap, chunk_size=128)

@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from engine_helpers import fast_config
+from training_helpers import train_metrics
 
 from gemma_jax.cli import main as cli_main
 from gemma_jax.runs.files import atomic_write_json
@@ -13,10 +14,6 @@ from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.step_metrics import device_memory
 from gemma_jax.train.trainer import Trainer, train_run
 from gemma_jax.train.webhook import notify_run_end
-
-
-def _metrics(store):
-    return [r for r in store.read_metrics()[0] if "loss" in r]
 
 
 def _trainer(store, before_poll):
@@ -100,7 +97,7 @@ def test_set_lr_and_lora_dropout_survive_a_resume_exactly(tmp_path):
     assert _trainer(store, lambda t: set_lr_at_2(t) or ("abort" if t.step == 4 else None)).run() == "aborted"
     assert train_run(str(store.path), progress=False) == "completed"
 
-    expected, resumed = _metrics(reference), _metrics(store)
+    expected, resumed = train_metrics(reference), train_metrics(store)
     assert [m["step"] for m in resumed] == [m["step"] for m in expected] == list(range(1, 7))
     assert [m["lr"] for m in resumed] == pytest.approx([1e-2, 1e-2, 2e-3, 2e-3, 2e-3, 2e-3])
     for old, new in zip(expected, resumed):
@@ -138,7 +135,7 @@ def test_a_run_steered_live_stops_early_with_base_samples_and_a_webhook(tmp_path
 
     trainer = _trainer(store, between_steps)
     assert trainer.run() == "completed"
-    status, log, metrics = store.read_status(), store.read_log()[0], _metrics(store)
+    status, log, metrics = store.read_status(), store.read_log()[0], train_metrics(store)
 
     # set_lr: the schedule keeps its shape, its peak is 3e-3 from step 3 on, and nothing recompiled.
     schedule = trainer.setup.schedule

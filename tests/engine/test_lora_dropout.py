@@ -5,22 +5,18 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
-from engine_helpers import fast_config, synthetic_batch
+from engine_helpers import synthetic_batch
+from training_helpers import tiny_training
 
-from gemma_jax.models.loading import load_model
 from gemma_jax.train.lora_projection import LoraDropout, project
-from gemma_jax.train.setup import build_training
-
-TEXTS = ["the quick brown fox jumps over the lazy dog", "pack my box with five dozen liquor jugs"] * 40
 
 
 def _train_and_evaluate(tmp_path, rate: float):
     """Two train steps on one batch; returns (setup, state, batch, losses, the compiled step's HLO)."""
-    cfg = fast_config(tmp_path, f"method.lora_dropout={rate}", "method.lora_targets=[query,value,ffw_linear]")
-    model = load_model(cfg.model.source, vocab_texts=TEXTS)
-    setup = build_training(cfg, model, total_steps=10, devices=jax.devices()[:2])
+    lora = (f"method.lora_dropout={rate}", "method.lora_targets=[query,value,ffw_linear]")
+    setup = tiny_training(tmp_path, *lora, devices=jax.devices()[:2])
     state = setup.initial_state()
-    batch = setup.device_batch(synthetic_batch(8, 32, setup.loss_groups, model.tokenizer.vocabulary_size))
+    batch = setup.device_batch(synthetic_batch(8, 32, setup.loss_groups, setup.model.tokenizer.vocabulary_size))
     compiled = setup.steps.train.lower(state.trainable, state.frozen, state.opt_state, batch).compile()
     losses = []
     for _ in range(2):

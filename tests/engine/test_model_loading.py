@@ -3,13 +3,11 @@
 import keras_hub
 import numpy as np
 import pytest
-from engine_helpers import fast_config
+from engine_helpers import TEXTS, fast_config
 
 from gemma_jax.models.loading import ModelLoadError, load_model
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.trainer import train_run
-
-TEXTS = ["the quick brown fox jumps over the lazy dog", "pack my box with five dozen liquor jugs"] * 40
 
 
 def test_same_seed_same_weights_and_vocabulary():

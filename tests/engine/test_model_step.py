@@ -4,15 +4,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from engine_helpers import fast_config, synthetic_batch
+from engine_helpers import TEXTS, synthetic_batch
+from training_helpers import assert_same_outcome, full_target_log_probs, random_head_inputs, tiny_training
 
 from gemma_jax.models.loading import load_model
 from gemma_jax.train.chunked_loss import chunked_cross_entropy
 from gemma_jax.train.packed_decoder import PackedDecoder
-from gemma_jax.train.setup import build_training
 from gemma_jax.train.step import make_loss_fn
-
-TEXTS = ["the quick brown fox jumps over the lazy dog", "pack my box with five dozen liquor jugs"] * 40
 
 
 def _values(variables):
@@ -54,18 +52,10 @@ def test_unpacked_forward_equals_keras_hub_backbone(arch):
 
 @pytest.mark.parametrize("soft_cap", [None, 30.0])
 def test_chunked_cross_entropy_matches_full_logits(soft_cap):
-    rng = np.random.RandomState(0)
-    hidden = jnp.asarray(rng.randn(50, 32), jnp.float32)
-    embedding = jnp.asarray(rng.randn(1000, 32) * 0.3, jnp.float32)
-    targets = jnp.asarray(rng.randint(0, 1000, 50))
-    valid = jnp.asarray(rng.rand(50) > 0.3)
+    hidden, embedding, targets, valid = random_head_inputs(np.random.RandomState(0))
 
     def reference(h, e):
-        logits = h @ e.T
-        if soft_cap:
-            logits = jnp.tanh(logits / soft_cap) * soft_cap
-        log_probs = jax.nn.log_softmax(logits, -1)
-        return -(jnp.take_along_axis(log_probs, targets[:, None], 1)[:, 0] * valid).sum()
+        return -(full_target_log_probs(h, e, targets, soft_cap) * valid).sum()
 
     def ours(h, e):  # 1000 is not a multiple of 128: exercises the padded last chunk
         return chunked_cross_entropy(h, e, targets, valid, soft_cap=soft_cap, chunk_size=128)[0]
@@ -80,9 +70,10 @@ def test_chunked_cross_entropy_matches_full_logits(soft_cap):
 @pytest.mark.parametrize("arch", ["gemma2", "gemma3"])
 def test_model_loss_and_grads_match_full_logits_reference(tmp_path, arch):
     """Response-only chunked loss through the whole model equals Keras-Hub logits + masked softmax CE."""
-    cfg = fast_config(tmp_path, f"model.source=tiny:{arch}", "method.kind=lora")
-    model = load_model(cfg.model.source, vocab_texts=TEXTS)
-    setup = build_training(cfg, model, total_steps=4, devices=jax.devices()[:1])
+    setup = tiny_training(
+        tmp_path, f"model.source=tiny:{arch}", "method.kind=lora", devices=jax.devices()[:1], total_steps=4
+    )
+    model = setup.model
     decoder = setup.decoder
     batch = synthetic_batch(4, 32, 1, model.tokenizer.vocabulary_size)
     batch["segment_ids"][:] = 1
@@ -113,16 +104,10 @@ def test_model_loss_and_grads_match_full_logits_reference(tmp_path, arch):
         np.testing.assert_allclose(ours_grad, ref_grad, atol=1e-5)
 
 
-def _setup(tmp_path, mesh, devices, *extra):
-    cfg = fast_config(tmp_path, f"mesh.data={mesh[0]}", f"mesh.fsdp={mesh[1]}", f"mesh.model={mesh[2]}", *extra)
-    model = load_model(cfg.model.source, vocab_texts=TEXTS)
-    return build_training(cfg, model, total_steps=10, devices=devices)
-
-
 @pytest.mark.parametrize("kind", ["lora", "full"])
 def test_sharded_step_equals_single_device(tmp_path, kind):
-    sharded = _setup(tmp_path, (1, 4, 2), jax.devices(), f"method.kind={kind}")
-    single = _setup(tmp_path, (1, 1, 1), jax.devices()[:1], f"method.kind={kind}")
+    sharded = tiny_training(tmp_path, f"method.kind={kind}", mesh=(1, 4, 2), devices=jax.devices())
+    single = tiny_training(tmp_path, f"method.kind={kind}", mesh=(1, 1, 1), devices=jax.devices()[:1])
     batch = synthetic_batch(8, 32, sharded.loss_groups, sharded.model.tokenizer.vocabulary_size)
     one_batch = synthetic_batch(8, 32, single.loss_groups, single.model.tokenizer.vocabulary_size)
     assert one_batch["loss_mask"].tolist() == batch["loss_mask"].tolist()
@@ -133,13 +118,11 @@ def test_sharded_step_equals_single_device(tmp_path, kind):
             state.trainable, state.frozen, state.opt_state, setup.device_batch(host)
         )
         results.append((float(metrics["loss"]), [np.asarray(t) for t in trainable]))
-    assert abs(results[0][0] - results[1][0]) < 1e-5
-    for a, b in zip(results[0][1], results[1][1]):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert_same_outcome(*results, atol=1e-5)
 
 
 def test_weights_really_are_sharded(tmp_path):
-    setup = _setup(tmp_path, (1, 4, 2), jax.devices(), "method.kind=lora")
+    setup = tiny_training(tmp_path, "method.kind=lora", mesh=(1, 4, 2), devices=jax.devices())
     state = setup.initial_state()
     frozen = {v.path: x for v, x in zip(setup.decoder.non_trainable_variables, state.frozen)}
     trainable = {v.path: x for v, x in zip(setup.decoder.trainable_variables, state.trainable)}
@@ -160,7 +143,9 @@ def test_weights_really_are_sharded(tmp_path):
 
 
 def test_step_compiles_once(tmp_path):
-    setup = _setup(tmp_path, (2, 2, 2), jax.devices(), "method.kind=lora", "train.grad_accum_steps=2")
+    setup = tiny_training(
+        tmp_path, "method.kind=lora", "train.grad_accum_steps=2", mesh=(2, 2, 2), devices=jax.devices()
+    )
     state = setup.initial_state()
     for seed in range(3):
         host = synthetic_batch(8, 32, setup.loss_groups, setup.model.tokenizer.vocabulary_size, seed=0)
@@ -173,7 +158,7 @@ def test_step_compiles_once(tmp_path):
 
 
 def test_donation_leaves_frozen_weights_usable(tmp_path):
-    setup = _setup(tmp_path, (1, 8, 1), jax.devices(), "method.kind=lora")
+    setup = tiny_training(tmp_path, "method.kind=lora", mesh=(1, 8, 1), devices=jax.devices())
     state = setup.initial_state()
     old_trainable = state.trainable
     host = synthetic_batch(8, 32, setup.loss_groups, setup.model.tokenizer.vocabulary_size)

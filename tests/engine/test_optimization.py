@@ -4,24 +4,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from engine_helpers import fast_config, synthetic_batch
+from engine_helpers import synthetic_batch
+from training_helpers import assert_same_outcome, tiny_training
 
 from gemma_jax.config.job_config import ScheduleConfig
-from gemma_jax.models.loading import load_model
 from gemma_jax.train.optimizer import make_schedule
-from gemma_jax.train.setup import build_training
-
-TEXTS = ["the quick brown fox jumps over the lazy dog", "pack my box with five dozen liquor jugs"] * 40
 
 
 def _one_step(tmp_path, *overrides, devices=None):
-    cfg = fast_config(tmp_path, *overrides)
-    model = load_model(
-        cfg.model.source, dtype=cfg.model.dtype if cfg.model.dtype != "auto" else "float32", vocab_texts=TEXTS
-    )
-    setup = build_training(cfg, model, total_steps=10, devices=devices or jax.devices()[:1])
+    setup = tiny_training(tmp_path, *overrides, devices=devices or jax.devices()[:1])
     state = setup.initial_state()
-    host = synthetic_batch(8, 32, setup.loss_groups, model.tokenizer.vocabulary_size)
+    host = synthetic_batch(8, 32, setup.loss_groups, setup.model.tokenizer.vocabulary_size)
     before = [np.asarray(t) for t in state.trainable]
     trainable, opt_state, metrics = setup.steps.train(
         state.trainable, state.frozen, state.opt_state, setup.device_batch(host)
@@ -52,19 +45,17 @@ def test_remat_changes_nothing_but_memory(tmp_path):
     for remat in ("false", "true"):
         _, _, trainable, _, metrics = _one_step(tmp_path, f"model.remat={remat}", "method.kind=lora")
         results.append((float(metrics["loss"]), [np.asarray(t) for t in trainable]))
-    assert abs(results[0][0] - results[1][0]) < 1e-6
-    for a, b in zip(results[0][1], results[1][1]):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert_same_outcome(*results, atol=1e-6)
 
 
 def test_gradient_accumulation_equals_one_big_batch(tmp_path):
     outcomes = []
     for accum in (1, 2):
-        cfg = fast_config(tmp_path, f"train.grad_accum_steps={accum}", "method.kind=lora")
-        model = load_model(cfg.model.source, vocab_texts=TEXTS)
-        setup = build_training(cfg, model, total_steps=10, devices=jax.devices()[:1])
+        setup = tiny_training(
+            tmp_path, f"train.grad_accum_steps={accum}", "method.kind=lora", devices=jax.devices()[:1]
+        )
         state = setup.initial_state()
-        host = synthetic_batch(8, 32, 2, model.tokenizer.vocabulary_size)  # same rows and loss positions
+        host = synthetic_batch(8, 32, 2, setup.model.tokenizer.vocabulary_size)  # same rows and loss positions
         _, _, metrics = setup.steps.train(state.trainable, state.frozen, state.opt_state, setup.device_batch(host))
         outcomes.append((float(metrics["loss"]), float(metrics["grad_norm"])))
     np.testing.assert_allclose(outcomes[0], outcomes[1], rtol=1e-5)

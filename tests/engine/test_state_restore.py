@@ -3,21 +3,17 @@
 import jax
 import numpy as np
 import pytest
-from engine_helpers import fast_config
+from training_helpers import tiny_training
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
 from gemma_jax.config.job_config import CheckpointConfig
-from gemma_jax.models.loading import load_model
 from gemma_jax.train.optimizer import with_lr_scale
-from gemma_jax.train.setup import TrainState, build_training
+from gemma_jax.train.setup import TrainState
 from gemma_jax.train.state_restore import restore_state
-
-TEXTS = ["the quick brown fox jumps over the lazy dog", "pack my box with five dozen liquor jugs"] * 40
 
 
 def test_old_and_new_checkpoints_restore(tmp_path):
-    cfg = fast_config(tmp_path)
-    setup = build_training(cfg, load_model(cfg.model.source, vocab_texts=TEXTS), total_steps=10)
+    setup = tiny_training(tmp_path)
     state = setup.initial_state()
     store = CheckpointStore(str(tmp_path / "ckpt"), CheckpointConfig(async_save=False))
     try:

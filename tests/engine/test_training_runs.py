@@ -4,15 +4,11 @@ import json
 
 import pytest
 from engine_helpers import fast_config
+from training_helpers import assert_resumed_run_matches, straight_and_resumed_runs, train_metrics
 
 from gemma_jax.cli import main as cli_main
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.trainer import Trainer, train_run
-
-
-def _metrics(store):
-    records, _ = store.read_metrics()
-    return [r for r in records if "loss" in r]
 
 
 def test_tiny_model_loss_falls_on_example_data(tmp_path):
@@ -27,7 +23,7 @@ def test_tiny_model_loss_falls_on_example_data(tmp_path):
     )
     store = RunStore.create(cfg)
     assert train_run(str(store.path), progress=False) == "completed"
-    metrics = _metrics(store)
+    metrics = train_metrics(store)
     first, last = sum(m["loss"] for m in metrics[:5]) / 5, sum(m["loss"] for m in metrics[-5:]) / 5
     assert last < first - 1.0, (first, last)
     evals = [m["eval_loss"] for m in metrics if "eval_loss" in m]
@@ -58,7 +54,7 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_good_checkpoint(t
     good = status.get("last_checkpoint_step")
     assert good is not None and good == status["step"]  # the bad step was not applied
     assert f"at step {good + 1}" in status["error"]
-    assert all(m["loss"] is not None for m in _metrics(store))  # the bad step is not logged as a loss
+    assert all(m["loss"] is not None for m in train_metrics(store))  # the bad step is not logged as a loss
 
 
 @pytest.mark.parametrize("stop_step", [3, 9])  # mid-epoch, and in the second epoch
@@ -69,22 +65,10 @@ def test_stopped_and_resumed_run_reproduces_uninterrupted_run(tmp_path, stop_ste
         "data.validation_fraction=0.5",
         "optimizer.learning_rate=1e-2",
     )
-    reference = RunStore.create(fast_config(tmp_path / "a", *overrides))
-    assert train_run(str(reference.path), progress=False) == "completed"
-
-    store = RunStore.create(fast_config(tmp_path / "b", *overrides))
-    trainer = Trainer(store, progress=False, abort_after_step=stop_step)
-    assert trainer.run() == "aborted"
-    assert store.read_status()["step"] == stop_step
-    assert "--resume" in store.read_status()["error"]
-    assert train_run(str(store.path), progress=False) == "completed"
-
-    expected = {m["step"]: m for m in _metrics(reference)}
-    resumed = {m["step"]: m for m in _metrics(store)}
-    assert sorted(resumed) == sorted(expected) == list(range(1, 13))
-    for step, record in expected.items():
-        assert abs(resumed[step]["loss"] - record["loss"]) < 1e-5, step
-        assert resumed[step]["batch_crc"] == record["batch_crc"], step  # same examples, same order
+    reference, store, stopped = straight_and_resumed_runs(tmp_path, overrides, stop_step)
+    assert stopped["step"] == stop_step
+    assert "--resume" in stopped["error"]
+    assert_resumed_run_matches(reference, store, steps=12)
 
 
 def test_config_errors_come_back_as_messages(tmp_path, capsys):
@@ -120,5 +104,5 @@ def test_stop_right_after_a_periodic_save_and_resuming_a_finished_run(tmp_path):
     assert trainer.run() == "aborted"
     assert train_run(str(store.path), progress=False) == "completed"
     assert train_run(str(store.path), progress=False) == "completed"  # nothing left to do: still fine
-    epochs = [m["epoch"] for m in _metrics(store)]
+    epochs = [m["epoch"] for m in train_metrics(store)]
     assert epochs == sorted(epochs) and epochs[0] > 0

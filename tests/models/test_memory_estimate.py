@@ -20,6 +20,7 @@ from gemma_jax.models.memory_estimate import GB, activation_bytes, estimate_memo
 from gemma_jax.models.quantization import quantize_base
 from gemma_jax.models.registry import find_variant, shape_for_source
 from gemma_jax.models.variant_shape import GemmaShape
+from gemma_jax.preflight import preflight_problems
 from gemma_jax.train.setup import build_training
 
 PROBE = Path(__file__).with_name("memory_probe.py")
@@ -102,23 +103,23 @@ def test_validator_refuses_a_job_that_does_not_fit_and_says_what_would():
     cfg = _cfg("method.kind=full", "train.batch_size=8")
     need = estimate_memory(find_variant("gemma2_9b_en").shape, "full", dtype="bfloat16").total
     lora = estimate_memory(find_variant("gemma2_9b_en").shape, "lora", dtype="bfloat16").total
-    problems = validate(cfg, available_memory=int((need + lora) / 2))
+    problems = preflight_problems(cfg, available_memory=int((need + lora) / 2))
     assert len(problems) == 1
     message = problems[0]
     assert f"needs about {need / GB:.1f} GB" in message and "gemma2_9b_en" in message
     assert "method.kind=lora" in message and "method.kind=qlora" in message
-    assert validate(cfg, available_memory=need + 1) == []
+    assert preflight_problems(cfg, available_memory=need + 1) == []
     # Without a memory figure, or for a model whose shape is unknown before loading, nothing changes.
     assert validate(cfg) == []
-    assert validate(_cfg("model.source=/no/such/preset"), available_memory=1) == []
+    assert preflight_problems(_cfg("model.source=/no/such/preset"), available_memory=1) == []
 
 
 def test_validator_suggests_smaller_microbatches_for_long_rows():
     cfg = _cfg("model.source=gemma3_1b", "train.batch_size=32", "data.sequence_length=2048")
-    problems = validate(cfg, available_memory=int(24 * GB))
+    problems = preflight_problems(cfg, available_memory=int(24 * GB))
     assert problems and "train.grad_accum_steps=32" in problems[0]
     per_row = apply_overrides(cfg, ["train.grad_accum_steps=32"])
-    assert validate(per_row, available_memory=int(24 * GB)) == []
+    assert preflight_problems(per_row, available_memory=int(24 * GB)) == []
 
 
 def _measure(source: str, dtype: str, batch: int, sequence: int, *flags: str) -> dict:
@@ -160,5 +161,5 @@ def test_validator_combines_changes_when_none_fits_alone():
         estimate_memory(shape, "full", batch_size=1, **common).total,
         estimate_memory(shape, "lora", batch_size=4, **common).total,
     )
-    [message] = validate(cfg, available_memory=int(one_row_lora * 1.01))
+    [message] = preflight_problems(cfg, available_memory=int(one_row_lora * 1.01))
     assert "train.grad_accum_steps=4 and method.kind=lora (~" in message

@@ -13,7 +13,7 @@ import pytest
 from abstract_models import abstract_backbone
 
 from gemma_jax.cli import main
-from gemma_jax.config import JobConfig, apply_overrides, validate
+from gemma_jax.config import JobConfig, apply_overrides
 from gemma_jax.models import registry
 from gemma_jax.models.loading import build_backbone
 from gemma_jax.models.memory_check import estimate_for_config, estimate_for_topology, fits, memory_problems
@@ -22,6 +22,7 @@ from gemma_jax.models.quantization import quantize_base
 from gemma_jax.models.weight_layout import KERNEL_AXES, lora_tensors, per_device
 from gemma_jax.parallel import sharding_rules
 from gemma_jax.parallel.topologies import TOPOLOGIES, get_topology, topology_for_devices
+from gemma_jax.preflight import preflight_problems
 from gemma_jax.train.flops import PEAK_TFLOPS
 
 REQUIRED = ("v4-8", "v5e-8", "v5e-16", "v5e-32", "v5p-8", "v6e-8", "1xH100", "8xH100", "1xH200", "8xH200", "cpu")
@@ -150,11 +151,16 @@ class _Mesh:
         self.shape = {"data": data, "fsdp": fsdp, "model": model}
 
 
+def _shard_count(spec, mesh) -> int:
+    """How many shards `spec` cuts a variable into on `mesh`."""
+    return int(np.prod([mesh.shape[a] for a in spec if a]))
+
+
 def _bytes_per_device(variables, mesh) -> float:
     total = 0.0
     for v in variables:
         spec = sharding_rules.partition_spec(v.path, tuple(v.shape), mesh)
-        total += np.prod(v.shape) * jnp.dtype(v.dtype).itemsize / sharding_rules.shard_count(spec, mesh)
+        total += np.prod(v.shape) * jnp.dtype(v.dtype).itemsize / _shard_count(spec, mesh)
     return total
 
 
@@ -193,7 +199,7 @@ def test_lora_factors_per_device_follow_the_sharding_rules():
             for factor, dims in (("a", kernel[:-1] + (rank,)), ("b", (rank, kernel[-1]))):
                 path = f"decoder_block_0/{prefix[target]}{target}/lora_kernel_{factor}"
                 spec = sharding_rules.partition_spec(path, dims, mesh)
-                expected += shape.num_layers * np.prod(dims) / sharding_rules.shard_count(spec, mesh)
+                expected += shape.num_layers * np.prod(dims) / _shard_count(spec, mesh)
         assert per_device(lora_tensors(shape, rank, targets), fsdp, model) == pytest.approx(expected, rel=1e-9)
 
 
@@ -272,7 +278,7 @@ def test_unmeasured_backends_refuse_only_what_the_shapes_rule_out():
     between = (estimate.exact + estimate.total) // 2
     assert fits(estimate, between) and not fits(estimate, estimate.exact - 1)
     assert memory_problems(cfg, between, platform="gpu") == []
-    assert validate(cfg, available_memory=between, memory_platform="gpu", device_count=1) == []
+    assert preflight_problems(cfg, available_memory=between, memory_platform="gpu", device_count=1) == []
     [problem] = memory_problems(cfg, estimate.exact - 1, platform="gpu")
     assert "not yet measured on GPU" in problem and "per device" in problem
     on_cpu = estimate_for_config(cfg, platform="cpu")

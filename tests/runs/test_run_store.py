@@ -76,15 +76,17 @@ def test_open(cfg, tmp_path):
 def test_update_status(cfg):
     store = RunStore.create(cfg)
     before = store.config_path.read_bytes()
-    status = store.update_status(state="running", pid=os.getpid(), total_steps=10, phase="loading model")
+    status = store.update_status(state="running", pid=os.getpid(), total_steps=10, error=None)
     assert status == store.read_status()
-    assert status["started"] and status["updated"] and status["phase"] == "loading model"
+    assert status["started"] and status["updated"] and status["error"] is None
     assert isinstance(status["pid_started"], float)
     started = status["started"]
     status = store.update_status(step=3, state="paused")
     assert status["started"] == started and status["step"] == 3 and status["total_steps"] == 10
     with pytest.raises(ValueError, match="unknown run state 'done'; use one of queued"):
         store.update_status(state="done")
+    with pytest.raises(ValueError, match="status.json has no key phase; add it to gemma_jax/runs/schema.py"):
+        store.update_status(phase="loading model")  # a key the schema does not name: readers would not know it
     assert store.config_path.read_bytes() == before
     assert _leftovers(store.path) == []
 
@@ -117,7 +119,7 @@ def test_reader_never_sees_a_partial_status(cfg):
     thread.start()
     try:
         for step in range(200):
-            store.update_status(step=step, state="running", note="x" * (step * 37 % 4000))
+            store.update_status(step=step, state="running", error="x" * (step * 37 % 4000))
     finally:
         stop.set()
         thread.join()

@@ -14,6 +14,7 @@ from new_run_helpers import hardware
 
 from gemma_jax.config import JobConfig
 from gemma_jax.config.convert import field_types, is_str_tuple, strip_optional
+from gemma_jax.config.fields import field_specs
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.runs import RunStore
 from ui.confinement import NOT_PATH_FIELDS, PATH_FIELDS, Confinement, ConfinementError
@@ -273,6 +274,8 @@ def test_every_str_field_of_the_config_is_classified_as_a_path_or_not():
     assert set(PATH_FIELDS) | NOT_PATH_FIELDS == fields, "ui/confinement.py names fields JobConfig lacks"
     for check in PATH_FIELDS.values():
         assert callable(getattr(Confinement, check))
+    declared = {path for path, spec in field_specs().items() if spec.names_a_path}
+    assert set(PATH_FIELDS) == declared, "a field declared names_a_path=True needs its check in PATH_FIELDS"
 
 
 def _wizard(server: Server, runner=None) -> NewRunState:

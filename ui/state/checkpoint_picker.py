@@ -36,7 +36,7 @@ def checkpoint_steps(run_dir: Path, confinement: Confinement | None = None) -> l
     elif directory and "://" in directory:
         return []
     else:
-        folder = Path(directory) if directory else run_dir / "checkpoints"
+        folder = Path(directory) if directory else RunStore(run_dir).checkpoints_dir
         if not folder.is_dir():
             return []
         names = [p.name for p in folder.iterdir() if p.is_dir()]
@@ -67,7 +67,7 @@ class CheckpointPicker(param.Parameterized):
         runs_dir = Path(self.session.workspace.runs_dir)
         runs = (
             sorted(
-                (p.name for p in runs_dir.iterdir() if (p / "status.json").is_file() and self._ours(p.name)),
+                (p.name for p in runs_dir.iterdir() if RunStore(p).status_path.is_file() and self._ours(p.name)),
                 reverse=True,
             )
             if runs_dir.is_dir()

@@ -25,7 +25,8 @@ import param
 from gemma_jax.evaluate import SPLITS, read_predictions, read_reports, report_path
 from gemma_jax.jobs.progress import latest_progress
 from gemma_jax.metrics.selection import KNOWN_METRICS
-from ui.downloads import download_url
+from gemma_jax.runs.schema import EVAL_PREDICTIONS_FILE, EVAL_REPORT_FILE
+from ui.downloads import REPORT_FILES, download_url
 from ui.state import evaluate_report as shown
 from ui.state.background import CheckpointJobState
 from ui.state.evaluate_attention import AttentionState
@@ -249,9 +250,9 @@ class EvaluateState(CheckpointJobState):
     @property
     def predictions_file(self) -> Path | None:
         path = self.report_file
-        if path is None or path.name != "report.json":
+        if path is None or path.name != EVAL_REPORT_FILE:
             return None  # an older report keeps its rows inside
-        return path.parent / "predictions.jsonl"
+        return path.parent / EVAL_PREDICTIONS_FILE
 
     def downloads(self) -> list[dict]:
         """A link per file of the shown report (report.json, predictions.jsonl): name, size, URL on the
@@ -259,7 +260,7 @@ class EvaluateState(CheckpointJobState):
         run, run_dir = self.picker.run, self.picker.run_dir
         links = []
         for path in (self.report_file, self.predictions_file):
-            if path is None or run is None or run_dir is None or path.name not in ("report.json", "predictions.jsonl"):
+            if path is None or run is None or run_dir is None or path.name not in REPORT_FILES:
                 continue
             try:
                 relative, size = path.relative_to(run_dir).as_posix(), path.stat().st_size

@@ -11,6 +11,22 @@ from collections import deque
 from datetime import datetime
 from typing import Any
 
+from gemma_jax.runs.schema import LIVE_STATES, Metric, State, Status
+
+# The metrics.jsonl figures whose latest value the cards show (device memory only where the backend reports it).
+LATEST_METRICS = (
+    Metric.STEP,
+    Metric.EPOCH,
+    Metric.LOSS,
+    Metric.EVAL_LOSS,
+    Metric.LR,
+    Metric.TOKENS_PER_S,
+    Metric.MFU,
+    Metric.GRAD_NORM,
+    Metric.DEVICE_MEMORY_GB,
+    Metric.DEVICE_PEAK_MEMORY_GB,
+)
+
 
 def perplexity(eval_loss: float | None) -> float | None:
     """exp(eval loss), capped so a diverged loss shows as a huge number rather than an overflow."""
@@ -60,16 +76,17 @@ class KpiTracker:
         self.pace: deque[tuple[float, int]] = deque(maxlen=window)  # (time, step) of recent records
 
     def add(self, record: dict[str, Any]) -> None:
-        for key in ("step", "epoch", "loss", "eval_loss", "lr", "tokens_per_s", "mfu", "grad_norm"):
+        for key in LATEST_METRICS:
             value = _number(record.get(key))
             if value is not None:
                 self.latest[key] = value
-        for key in ("device_memory_gb", "device_peak_memory_gb"):
-            value = _number(record.get(key))
-            if value is not None:
-                self.latest[key] = value
-        step, when = record.get("step"), _number(record.get("time"))
-        if isinstance(step, int) and when is not None and "loss" in record and not record.get("includes_compile"):
+        step, when = record.get(Metric.STEP), _number(record.get(Metric.TIME))
+        if (
+            isinstance(step, int)
+            and when is not None
+            and Metric.LOSS in record
+            and not record.get(Metric.INCLUDES_COMPILE)
+        ):
             if self.pace and step <= self.pace[-1][1]:
                 self.pace.clear()  # a resumed run replays steps: measure its new pace only
             self.pace.append((when, step))
@@ -88,30 +105,30 @@ class KpiTracker:
 
     def summary(self, status: dict[str, Any], now: float) -> dict[str, Any]:
         """Every figure the page shows, as numbers (None when unknown)."""
-        state = status.get("state")
-        step = status.get("step") if isinstance(status.get("step"), int) else None
-        total = status.get("total_steps") if isinstance(status.get("total_steps"), int) else None
-        eval_loss = self.latest.get("eval_loss")
-        started = parse_time(status.get("started"))
-        end = now if state in ("running", "paused") else parse_time(status.get("updated"))
+        state = status.get(Status.STATE)
+        step = status.get(Status.STEP) if isinstance(status.get(Status.STEP), int) else None
+        total = status.get(Status.TOTAL_STEPS) if isinstance(status.get(Status.TOTAL_STEPS), int) else None
+        eval_loss = self.latest.get(Metric.EVAL_LOSS)
+        started = parse_time(status.get(Status.STARTED))
+        end = now if state in LIVE_STATES else parse_time(status.get(Status.UPDATED))
         elapsed = end - started if started is not None and end is not None else None
         return {
             "state": state,
             "step": step,
             "total_steps": total,
-            "epoch": self.latest.get("epoch"),
-            "loss": self.latest.get("loss", _number(status.get("loss"))),
+            "epoch": self.latest.get(Metric.EPOCH),
+            "loss": self.latest.get(Metric.LOSS, _number(status.get(Status.LOSS))),
             "eval_loss": eval_loss,
-            "best_eval_loss": _number(status.get("best_eval_loss")),
+            "best_eval_loss": _number(status.get(Status.BEST_EVAL_LOSS)),
             "perplexity": perplexity(eval_loss),
-            "tokens_per_s": self.latest.get("tokens_per_s"),
-            "mfu": self.latest.get("mfu"),
+            "tokens_per_s": self.latest.get(Metric.TOKENS_PER_S),
+            "mfu": self.latest.get(Metric.MFU),
             # the plot draws the schedule, so the card shows where it is now; status.json holds the peak
-            "learning_rate": self.latest.get("lr"),
-            "peak_learning_rate": _number(status.get("learning_rate")),
+            "learning_rate": self.latest.get(Metric.LR),
+            "peak_learning_rate": _number(status.get(Status.LEARNING_RATE)),
             "elapsed_s": elapsed,
-            "eta_s": self.eta_seconds(step, total) if state == "running" else None,
-            "device_memory_gb": self.latest.get("device_memory_gb"),
+            "eta_s": self.eta_seconds(step, total) if state == State.RUNNING else None,
+            "device_memory_gb": self.latest.get(Metric.DEVICE_MEMORY_GB),
             "accelerator": self.on_accelerator,
         }
 
@@ -119,7 +136,7 @@ class KpiTracker:
     def on_accelerator(self) -> bool:
         """Whether the run trains on an accelerator: the engine logs device memory only where the backend
         reports it (GPU, TPU), never on CPU. False until the first step says otherwise."""
-        return "device_memory_gb" in self.latest
+        return Metric.DEVICE_MEMORY_GB in self.latest
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:

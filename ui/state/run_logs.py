@@ -11,8 +11,9 @@ from collections import deque
 from pathlib import Path
 
 from gemma_jax.runs.files import read_complete_lines
+from gemma_jax.runs.schema import LOG_FILE, PROCESS_LOG_FILE
 
-LOG_FILES = ("log.txt", "process.log")
+LOG_FILES = (LOG_FILE, PROCESS_LOG_FILE)
 _ERROR = re.compile(r"\b(ERROR|CRITICAL|FATAL)\b|Traceback \(most recent call last\)")
 
 

@@ -15,12 +15,13 @@ from typing import Any
 
 import param
 
-from gemma_jax.runs import RunStore, RunSummary, dead_run_error, summarize_run
+from gemma_jax.runs import RunStore, RunSummary, dead_run_error, is_run_dir, summarize_run
 from gemma_jax.runs.run_store import RunDirError
+from gemma_jax.runs.schema import LIVE_STATES, Metric, State, Status
 from ui.confinement import Confinement, ConfinementError
 
-ACTIVE_STATES = ("queued", "running", "paused")
-RESUMABLE_STATES = ("failed", "aborted")
+ACTIVE_STATES = (State.QUEUED, *LIVE_STATES)
+RESUMABLE_STATES = (State.FAILED, State.ABORTED)
 COLUMNS = ("run", "state", "model", "method", "progress", "loss", "best eval loss", "started", "note")
 DOUBLE_CLICK_S = 0.6  # two clicks on one row within this long open the run (Tabulator has no double-click event)
 
@@ -43,8 +44,13 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _text(status: dict[str, Any], key: str) -> str | None:
+    value = status.get(key)
+    return value if isinstance(value, str) else None
+
+
 def _created(status: dict[str, Any], path: Path) -> float:
-    for key in ("created", "started"):
+    for key in (Status.CREATED, Status.STARTED):
         try:
             return datetime.fromisoformat(status[key]).timestamp()
         except (KeyError, TypeError, ValueError):
@@ -69,7 +75,7 @@ def default_run(runs_dir: Path, confinement: Confinement) -> str | None:
             status = RunStore(path).read_status()
         except (ConfinementError, RunDirError, OSError):
             continue
-        live = status.get("state") in ("running", "paused") and not dead_run_error(status)
+        live = status.get(Status.STATE) in LIVE_STATES and not dead_run_error(status)
         key = (live, _created(status, path), path.name)
         best = key if best is None or key > best else best
     return best[2] if best else None
@@ -91,7 +97,7 @@ class _TrackedRun:
     def refresh(self) -> None:
         status_mtime = _mtime_ns(self.store.status_path)
         grew = _size(self.store.metrics_path) != self.metrics_offset
-        live = self.summary.state in ("running", "paused")
+        live = self.summary.state in LIVE_STATES
         if status_mtime == self.status_mtime and not grew and not live:
             return
         if self.summary.state == "unknown" or status_mtime is None:
@@ -106,16 +112,16 @@ class _TrackedRun:
         records, self.metrics_offset = self.store.read_metrics(self.metrics_offset)
         last, best = self.summary.last_loss, self.summary.best_eval_loss
         for record in records:
-            loss, eval_loss = _number(record.get("loss")), _number(record.get("eval_loss"))
+            loss, eval_loss = _number(record.get(Metric.LOSS)), _number(record.get(Metric.EVAL_LOSS))
             last = loss if loss is not None else last
             if eval_loss is not None and (best is None or eval_loss < best):
                 best = eval_loss
-        state = status.get("state") if isinstance(status.get("state"), str) else "unknown"
-        error = status.get("error") if isinstance(status.get("error"), str) else None
+        state = _text(status, Status.STATE) or "unknown"
+        error = _text(status, Status.ERROR)
         dead = dead_run_error(status)
         if dead:
-            state, error = "failed", dead
-        step, total = status.get("step"), status.get("total_steps")
+            state, error = State.FAILED, dead
+        step, total = status.get(Status.STEP), status.get(Status.TOTAL_STEPS)
         self.summary = dataclasses.replace(
             self.summary,
             state=state,
@@ -123,9 +129,9 @@ class _TrackedRun:
             total_steps=total if isinstance(total, int) else self.summary.total_steps,
             last_loss=last,
             best_eval_loss=best,
-            started=status.get("started") if isinstance(status.get("started"), str) else None,
-            updated=status.get("updated") if isinstance(status.get("updated"), str) else None,
-            pid=status.get("pid") if isinstance(status.get("pid"), int) else None,
+            started=_text(status, Status.STARTED),
+            updated=_text(status, Status.UPDATED),
+            pid=status.get(Status.PID) if isinstance(status.get(Status.PID), int) else None,
             error=error,
         )
 
@@ -197,7 +203,7 @@ class RunsState(param.Parameterized):
             entries = []
         seen, broken = {}, []
         for path in entries:
-            if not (path / "status.json").exists() and not (path / "config.yaml").exists():
+            if not is_run_dir(path):
                 continue  # not a run
             tracked = self._tracked.get(path.name)
             try:
@@ -215,7 +221,7 @@ class RunsState(param.Parameterized):
         self.summaries = {s.run_id: s for s in [*(t.summary for t in ordered), *broken]}
         queue = self._queue()
         rows = [
-            row_of(summary, queue.get(summary.path.resolve()) if summary.state == "queued" else None)
+            row_of(summary, queue.get(summary.path.resolve()) if summary.state == State.QUEUED else None)
             for summary in self.summaries.values()
         ]
         self.queue_text = self._queue_summary(queue)
@@ -242,7 +248,7 @@ class RunsState(param.Parameterized):
         active = (
             sum(Path(p).resolve().parent == mine for p in runner.active())
             if runner is not None
-            else sum(s.state in ("running", "paused") for s in self.summaries.values())
+            else sum(s.state in LIVE_STATES for s in self.summaries.values())
         )
         return f"{active} running · {sum(path.parent == mine for path in queue)} queued"
 

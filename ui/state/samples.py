@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from gemma_jax.runs.files import read_json_lines
+from gemma_jax.runs.schema import BASE_MODEL, SAMPLES_FILE, Sample
 
 
 @dataclasses.dataclass
@@ -21,14 +22,15 @@ class SampleRow:
 
 
 def is_base_record(record: dict) -> bool:
-    return record.get("model") == "base" or (record.get("model") is None and record.get("step") == 0)
+    model = record.get(Sample.MODEL)
+    return model == BASE_MODEL or (model is None and record.get(Sample.STEP) == 0)
 
 
 class SamplesTail:
     """Per prompt, the base answer and the newest tuned answer, in the order prompts first appeared."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / "samples.jsonl"
+        self.path = Path(run_dir) / SAMPLES_FILE
         self.offset = 0
         self.rows: dict[str, SampleRow] = {}
 
@@ -39,14 +41,14 @@ class SamplesTail:
         self.offset = offset
         changed = False
         for record in records:
-            prompt, output = record.get("prompt"), record.get("output")
+            prompt, output = record.get(Sample.PROMPT), record.get(Sample.OUTPUT)
             if not isinstance(prompt, str) or not isinstance(output, str):
                 continue
             row = self.rows.setdefault(prompt, SampleRow(prompt))
             if is_base_record(record):
                 row.base = output
             else:
-                step = record.get("step") if isinstance(record.get("step"), int) else None
+                step = record.get(Sample.STEP) if isinstance(record.get(Sample.STEP), int) else None
                 if row.tuned_step is None or step is None or step >= row.tuned_step:
                     row.tuned, row.tuned_step = output, step
             changed = True

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import param
 
-from gemma_jax.command_line import cap_message
+from gemma_jax.messages import cap_message
+from gemma_jax.runs.schema import MARKER_FILES
 from ui.confinement import Confinement
 from ui.state.runs import default_run
 from ui.workspace import Workspace
@@ -73,7 +74,7 @@ class Session(param.Parameterized):
         """Why `run_id` (from a URL: any text) cannot be opened here; None when it is a run of this workspace."""
         try:  # the same check as every other run id: a plain folder name of this workspace's runs
             path = self.confinement.run_dir(run_id)
-            known = (path / "status.json").is_file() or (path / "config.yaml").is_file()
+            known = any((path / name).is_file() for name in MARKER_FILES)
         except (ValueError, OSError):  # a ConfinementError; a name too long, or with a NUL, for the file system
             known = False
         if not known:

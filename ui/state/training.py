@@ -17,6 +17,7 @@ import param
 
 from gemma_jax.runs import RunStore, dead_run_error
 from gemma_jax.runs.run_store import RunDirError
+from gemma_jax.runs.schema import LIVE_STATES, Metric, State, Status
 from ui.confinement import ConfinementError
 from ui.state.kpis import KpiTracker
 from ui.state.run_logs import RunLogs
@@ -24,17 +25,17 @@ from ui.state.samples import SamplesTail
 from ui.state.series import Series, SeriesUpdate
 from ui.state.system import SystemUsage
 
-TRAIN_COLUMNS = ("step", "loss", "lr", "tokens_per_s", "grad_norm", "device_memory_gb")
-EVAL_COLUMNS = ("step", "eval_loss")
+TRAIN_COLUMNS = (Metric.STEP, Metric.LOSS, Metric.LR, Metric.TOKENS_PER_S, Metric.GRAD_NORM, Metric.DEVICE_MEMORY_GB)
+EVAL_COLUMNS = (Metric.STEP, Metric.EVAL_LOSS)
 STOP_GRACE_S = 600.0  # "stop early": the engine saves and exits; forced only if it hangs this long
 ABORT_GRACE_S = 20.0  # "abort": the same request, forced after a short wait
 STORAGE_EVERY_S = 15.0  # and at every state change (e.g. the final checkpoint)
 CLOCK_EVERY_S = 10.0  # elapsed/ETA alone refresh the figures this often: each repaint is CPU taken from training
 CLOCK_KPIS = ("elapsed_s", "eta_s")
 ENDINGS = {
-    "completed": ("success", "{run} completed at step {step}."),
-    "failed": ("error", "{run} failed: {error}"),
-    "aborted": ("warning", "{run} stopped at step {step}."),
+    State.COMPLETED: ("success", "{run} completed at step {step}."),
+    State.FAILED: ("error", "{run} failed: {error}"),
+    State.ABORTED: ("warning", "{run} stopped at step {step}."),
 }
 
 
@@ -44,14 +45,14 @@ NEXT_STEPS = ("Playground", "Evaluate", "Export")  # pages a finished run goes o
 def available_actions(state: str | None, checkpoint: bool = False) -> dict[str, bool]:
     """Which controls the page enables for a run in `state`; `next` (Playground, Evaluate, Export) once
     it has ended with a `checkpoint` those pages can load."""
-    live = state in ("running", "paused")
+    live = state in LIVE_STATES
     return {
-        "pause": state == "running",
-        "unpause": state == "paused",
+        "pause": state == State.RUNNING,
+        "unpause": state == State.PAUSED,
         "save": live,
         "stop": live,
-        "abort": live or state == "queued",
-        "resume": state in ("failed", "aborted"),
+        "abort": live or state == State.QUEUED,
+        "resume": state in (State.FAILED, State.ABORTED),
         "set_lr": live,
         "next": checkpoint and state in ENDINGS,
     }
@@ -138,27 +139,27 @@ class TrainingState(param.Parameterized):
             mtime = self.store.status_path.stat().st_mtime_ns
         except OSError:
             mtime = None
-        state = self.status.get("state")
-        if mtime != self._status_mtime or state in ("running", "paused"):  # live runs: check the process
+        state = self.status.get(Status.STATE)
+        if mtime != self._status_mtime or state in LIVE_STATES:  # live runs: check the process
             self._status_mtime = mtime
             try:
                 status = self.store.read_status()
             except (RunDirError, OSError) as err:
-                status = {"state": "unknown", "error": str(err)}
+                status = {Status.STATE: "unknown", Status.ERROR: str(err)}
             dead = dead_run_error(status)
             if dead:
-                status = {**status, "state": "failed", "error": dead}
+                status = {**status, Status.STATE: State.FAILED, Status.ERROR: dead}
             if status != self.status:
                 self.status = status
-        state = self.status.get("state")
+        state = self.status.get(Status.STATE)
         if state != self._last_state:
-            if self._last_state in ("queued", "running", "paused") and state in ENDINGS:
+            if self._last_state in (State.QUEUED, *LIVE_STATES) and state in ENDINGS:
                 level, text = ENDINGS[state]
-                error = self.status.get("error") or "see the log below"
-                self.session.notify(text.format(run=self.run_id, step=self.status.get("step"), error=error), level)
+                error = self.status.get(Status.ERROR) or "see the log below"
+                self.session.notify(text.format(run=self.run_id, step=self.status.get(Status.STEP), error=error), level)
             self._last_state = state
             self._storage_at = 0.0
-        actions = available_actions(state, isinstance(self.status.get("last_checkpoint_step"), int))
+        actions = available_actions(state, isinstance(self.status.get(Status.LAST_CHECKPOINT_STEP), int))
         if actions != self.actions:
             self.actions = actions
 
@@ -167,13 +168,13 @@ class TrainingState(param.Parameterized):
         train, evals = [], []
         for record in records:
             self.tracker.add(record)
-            step = record.get("step")
+            step = record.get(Metric.STEP)
             if not isinstance(step, int):
                 continue
-            if "loss" in record and step > self.last_step:  # steps replayed after a resume are not drawn twice
+            if Metric.LOSS in record and step > self.last_step:  # steps replayed after a resume are not drawn twice
                 self.last_step = step
                 train.append(record)
-            if record.get("eval_loss") is not None:
+            if record.get(Metric.EVAL_LOSS) is not None:
                 evals.append(record)
         for name, series, rows in (("train", self.train, train), ("eval", self.eval, evals)):
             update = series.add(rows) if rows else None
@@ -229,7 +230,7 @@ class TrainingState(param.Parameterized):
             self.session.notify("No run selected: open one from the Runs page.", "warning")
             return False
         if not self.actions.get(action):
-            state = self.status.get("state", "unknown")
+            state = self.status.get(Status.STATE, "unknown")
             self.session.notify(f"Cannot {action.replace('_', ' ')} {self.run_id}: it is {state}.", "warning")
             return False
         if self.session.runner is None:

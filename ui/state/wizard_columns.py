@@ -88,7 +88,7 @@ def file_columns(data: DataConfig) -> list[str]:
 
     Reads the file: call it where the data check runs (the isolated child), not on the server thread.
     """
-    from gemma_jax.data.formats import open_records
+    from gemma_jax.data.reader_registry import open_records
     from gemma_jax.data.readers import EXAMPLE_DATASET, resolve_path
 
     path = data.train_path

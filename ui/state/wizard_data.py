@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import param
 
+from gemma_jax.config.fields import wizard_fields
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.data.readers import EXAMPLE_DATASET
 from gemma_jax.data.shapes import ColumnSuggestion
@@ -25,25 +26,10 @@ if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
 
 REMOTE_PREFIXES = ("hf:", "tfds:", "gs://")
-# What the Data step shows at once, and what waits behind "Advanced" (cleaning, augmentation, split, reading).
-BASIC_FIELDS = ("data.shape", "data.sequence_length", "data.loss_on", "data.validation_fraction")
-ADVANCED_FIELDS = (
-    "data.clean_html",
-    "data.unicode_form",
-    "data.drop_control_chars",
-    "data.normalize_whitespace",
-    "data.augment.methods",
-    "data.augment.copies",
-    "data.test_fraction",
-    "data.split_by",
-    "data.seed",
-    "data.truncation",
-    "data.packing",
-    "data.shuffle",
-    "data.allow_special_tokens",
-    "data.infer_columns",
-    "data.format",
-)
+# What the Data step shows at once, and what waits behind "Advanced" (cleaning, augmentation, split,
+# reading): the fields say where they go (`wizard=` in gemma_jax/config).
+BASIC_FIELDS = wizard_fields("data")
+ADVANCED_FIELDS = wizard_fields("data.advanced")
 
 
 def source_problem(source: str, confinement: Confinement | None = None) -> str:

@@ -8,48 +8,25 @@ from typing import TYPE_CHECKING
 import numpy as np
 import param
 
+from gemma_jax.config.fields import spec_for, wizard_fields
 from gemma_jax.config.job_config import JobConfig
-from ui.state.config_fields import has_field
 from ui.state.wizard_field_checks import FieldNote, field_notes
 from ui.state.wizard_length import estimated_total_steps, run_epochs
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
 
-# What the page shows at once, and what waits behind "Advanced" (fields not in this JobConfig are skipped).
-BASIC_FIELDS = (
-    "method.kind",
-    "method.lora_rank",
-    "method.lora_alpha",
-    "method.lora_targets",
-    "method.quantization",
-    "method.dpo_beta",
-    "optimizer.learning_rate",
-    "schedule.name",
-    "schedule.warmup_steps",
-    "train.batch_size",
-    "train.epochs",
-    "train.max_steps",
-    "model.dtype",
-)
-ADVANCED_FIELDS = (
-    "method.lora_dropout",
-    "schedule.min_lr_ratio",
-    "train.grad_accum_steps",
-    "optimizer.name",
-    "optimizer.max_grad_norm",
-    "optimizer.weight_decay",
-    "model.remat",
-    "eval.every_steps",
-    "eval.early_stop_patience",
-    "eval.early_stop_min_delta",
-    "eval.sample_every_steps",
-    "checkpoint.every_steps",
-    "checkpoint.keep",
-    "train.seed",
-)
-_LORA_ONLY = {"method.lora_rank", "method.lora_alpha", "method.lora_targets", "method.lora_dropout"}
-_ONLY_FOR = {"method.quantization": ("qlora",), "method.dpo_beta": ("dpo",)}
+# What the page shows at once, and what waits behind "Advanced": the fields say where they go
+# (`wizard=` in gemma_jax/config); the page orders them by section, the method first.
+_SECTIONS = ("method", "optimizer", "schedule", "train", "model", "eval", "checkpoint")
+
+
+def _by_section(paths: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(paths, key=lambda path: _SECTIONS.index(path.split(".")[0])))
+
+
+BASIC_FIELDS = _by_section(wizard_fields("method"))
+ADVANCED_FIELDS = _by_section(wizard_fields("method.advanced"))
 CURVE_POINTS = 200
 
 
@@ -58,13 +35,9 @@ def visible_fields(cfg: JobConfig, fields: tuple[str, ...]) -> list[str]:
     kind = cfg.method.kind
     shown = []
     for path in fields:
-        if not has_field(path):
-            continue
-        if path in _LORA_ONLY and kind == "full":
-            continue
-        if path in _ONLY_FOR and kind not in _ONLY_FOR[path]:
-            continue
-        shown.append(path)
+        spec = spec_for(path)
+        if spec is not None and (spec.only_for is None or kind in spec.only_for):
+            shown.append(path)
     return shown
 
 

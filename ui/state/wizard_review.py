@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 import param
 import yaml
 
-from gemma_jax.config import ConfigError, JobConfig, config_to_yaml, validate
+from gemma_jax.config import ConfigError, JobConfig, config_to_yaml
 from gemma_jax.config.convert import config_to_dict
 from gemma_jax.models.registry import shape_for_source
+from gemma_jax.preflight import preflight_problems
 from ui.confinement import ConfinementError
 from ui.state.hardware import memory_budget
 from ui.state.wizard_data import source_problem
@@ -119,7 +120,7 @@ class ReviewStep(param.Parameterized):
             return refused
         available, platform, devices = memory_budget(self.owner.model.hardware)
         shape = shape_for_source(cfg.model.source) if isinstance(cfg.model.source, str) else None
-        engine = validate(
+        engine = preflight_problems(
             cfg,
             device_count=devices if platform != "cpu" else None,
             model_context_length=shape.context_length if shape is not None else None,

@@ -10,6 +10,7 @@ import html
 
 import panel as pn
 
+from gemma_jax.runs.schema import EVAL_PREDICTIONS_FILE, EVAL_REPORT_FILE
 from ui.state.evaluate import EvaluateState
 from ui.views.checkbox import checkbox_for
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
@@ -25,7 +26,7 @@ __all__ = ["EvaluatePage", "render_kpis"]
 
 POLL_MS = 500
 WRAP = {"flex_wrap": "wrap", "gap": "4px 16px", "align_items": "flex-end"}
-FILE_LABELS = {"report.json": "the report", "predictions.jsonl": "the per-example rows"}
+FILE_LABELS = {EVAL_REPORT_FILE: "the report", EVAL_PREDICTIONS_FILE: "the per-example rows"}
 LINKS_CSS = """
 .gj-evaluate-files { display: flex; flex-wrap: wrap; gap: 2px 24px; font-size: .9em; }
 .gj-evaluate-file a { font-weight: 600; }

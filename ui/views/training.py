@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import panel as pn
 
+from gemma_jax.runs.schema import LOG_FILE, PROCESS_LOG_FILE, State, Status
 from ui.state.kpis import kpi_cards
 from ui.state.run_logs import is_error_line
 from ui.state.training import NEXT_STEPS, TrainingState
@@ -107,7 +108,7 @@ class TrainingPage(pn.viewable.Viewer):
         self.log_count = pn.pane.Markdown("", css_classes=["gj-training-log-errors"])
         self.logs = {
             name: pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[PAGE_CSS], css_classes=[css])
-            for name, css in (("log.txt", "gj-training-log"), ("process.log", "gj-training-process-log"))
+            for name, css in ((LOG_FILE, "gj-training-log"), (PROCESS_LOG_FILE, "gj-training-process-log"))
         }
         self.samples = pn.pane.HTML(
             "", sizing_mode="stretch_width", css_classes=["gj-training-samples"], stylesheets=[PAGE_CSS]
@@ -157,11 +158,11 @@ class TrainingPage(pn.viewable.Viewer):
         title = f"## {escape_text(self.state.run_id)}"
         if self.title.object != title:
             self.title.object = title
-        state = status.get("state", "unknown")
+        state = status.get(Status.STATE, "unknown")
         badge = f'<span class="gj-state gj-state-{escape_text(state)}"><b>{escape_text(state)}</b></span>'
         if self.badge.object != badge:
             self.badge.object = badge
-        error = escape_text(status.get("error")) if state in ("failed", "aborted") else ""
+        error = escape_text(status.get(Status.ERROR)) if state in (State.FAILED, State.ABORTED) else ""
         self.error.visible = bool(error)
         if error and self.error.object != error:
             self.error.object = error

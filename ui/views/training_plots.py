@@ -6,6 +6,7 @@ import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool
 from bokeh.plotting import figure
 
+from gemma_jax.runs.schema import Metric
 from ui.state.series import SeriesUpdate
 from ui.state.system import SYSTEM_COLUMNS
 from ui.state.training import EVAL_COLUMNS, TRAIN_COLUMNS
@@ -39,17 +40,19 @@ class TrainingPlots:
         }
         train, evals, system = self.sources["train"], self.sources["eval"], self.sources["system"]
         loss = _figure("Loss")
-        loss.line("step", "loss", source=train, legend_label="train", line_width=2)
-        loss.line("step", "eval_loss", source=evals, legend_label="eval", line_width=2, color="orange")
-        loss.scatter("step", "eval_loss", source=evals, color="orange", size=6)
-        loss.add_tools(HoverTool(tooltips=[("step", "@step"), ("loss", "@loss"), ("eval", "@eval_loss")]))
+        step, eval_loss = Metric.STEP, Metric.EVAL_LOSS
+        loss.line(step, Metric.LOSS, source=train, legend_label="train", line_width=2)
+        loss.line(step, eval_loss, source=evals, legend_label="eval", line_width=2, color="orange")
+        loss.scatter(step, eval_loss, source=evals, color="orange", size=6)
+        tips = [("step", f"@{step}"), ("loss", f"@{Metric.LOSS}"), ("eval", f"@{eval_loss}")]
+        loss.add_tools(HoverTool(tooltips=tips))
         loss.legend.location = "top_right"
         lr = _figure("Learning rate")
-        lr.line("step", "lr", source=train, line_width=2, color="green")
+        lr.line(step, Metric.LR, source=train, line_width=2, color="green")
         speed = _figure("Tokens/s")
-        speed.line("step", "tokens_per_s", source=train, line_width=2, color="purple")
+        speed.line(step, Metric.TOKENS_PER_S, source=train, line_width=2, color="purple")
         grad = _figure("Gradient norm")
-        grad.line("step", "grad_norm", source=train, line_width=2, color="brown")
+        grad.line(step, Metric.GRAD_NORM, source=train, line_width=2, color="brown")
         usage = _figure("System usage (%)", x_label="time", x_axis_type="datetime", y_range=(0, 120))
         self._accelerator_lines = []
         for column, label, color in (
@@ -66,7 +69,7 @@ class TrainingPlots:
         usage.legend.label_text_font_size = "8pt"
         usage.legend.background_fill_alpha = 0.6
         memory = _figure("Device memory (GB, from the run)")
-        memory.line("step", "device_memory_gb", source=train, line_width=2, color="orange")
+        memory.line(step, Metric.DEVICE_MEMORY_GB, source=train, line_width=2, color="orange")
         # A plain Column: Bokeh panes that stretch inside a FlexBox collapse to no width when the
         # page is swapped in after the first render (the dashboard builds pages lazily).
         self.metrics = pn.Column(

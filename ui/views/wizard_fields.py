@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import panel as pn
 
-from gemma_jax.config import CHOICES, LORA_TARGETS
+from gemma_jax.config import CHOICES
 from gemma_jax.config.convert import is_optional, is_str_tuple, strip_optional
-from gemma_jax.data.augment import METHODS as AUGMENT_METHODS
+from gemma_jax.config.fields import field_specs
 from ui.state.config_fields import field_type, number_text, parse_number
 from ui.state.help_text import help_for, label_for
 from ui.state.new_run import NewRunState
 from ui.views.safe_text import escape_text
 
-MULTI_CHOICES = {"method.lora_targets": LORA_TARGETS, "data.augment.methods": AUGMENT_METHODS}
+# List fields with allowed values (LoRA targets, augmentation methods): a multi-select each.
+MULTI_CHOICES = {path: spec.choices for path, spec in field_specs().items() if spec.is_list and spec.choices}
 _NONE = "(none)"
 
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from gemma_jax.compat.keras import stored_kernel
 from gemma_jax.models.decoding.config import DecoderConfig
 from gemma_jax.models.decoding.matrix import WEIGHT_DTYPES, Matrix
 
@@ -56,9 +57,9 @@ def _projection_source(name: str, layer: keras.layers.EinsumDense, config: Decod
         if name == "attention_output":
             features = (config.num_query_heads, config.head_dim)
         else:
-            features = (int(layer._kernel.shape[0]) if name == "ffw_linear" else config.hidden_dim,)
+            features = (int(stored_kernel(layer).shape[0]) if name == "ffw_linear" else config.hidden_dim,)
         return {"in_out": _probe(layer, features)}
-    source = {"kernel": layer._kernel.value}
+    source = {"kernel": stored_kernel(layer).value}
     if getattr(layer, "lora_enabled", False):
         source["lora_a"] = layer.lora_kernel_a.value
         source["lora_b"] = layer.lora_kernel_b.value

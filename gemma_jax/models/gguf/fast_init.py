@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 
-import numpy as np
-
-_INIT_PATCH_LOCK = threading.RLock()
-
-
-def _zeros_initialize(variable, initializer) -> None:
-    import jax
-    import jax.numpy as jnp
-
-    variable._initialize(jax.device_put(np.zeros(variable._shape, dtype=jnp.dtype(variable._dtype))))
+from gemma_jax.compat.keras import variables_start_as_zeros
 
 
 @contextlib.contextmanager
@@ -25,26 +15,10 @@ def skip_random_init() -> Iterator[None]:
 
     On the JAX backend each random initializer compiles an XLA kernel per
     shape: building Gemma3Backbone that way takes ~10 s on a small CPU, with
-    zeros ~1-2 s. Patches a private Keras hook (`Variable._initialize_with_initializer`)
-    while the block runs; with another backend, or a Keras without that hook,
-    it does nothing. Variables created by other threads meanwhile are zeros too.
+    zeros ~1-2 s. Patches a private Keras hook while the block runs
+    (compat.keras.variables_start_as_zeros); with another backend, or a Keras
+    without that hook, it does nothing. Variables created by other threads
+    meanwhile are zeros too.
     """
-    import keras
-
-    cls = keras.Variable
-    if keras.backend.backend() != "jax" or not all(
-        callable(getattr(cls, name, None)) for name in ("_initialize", "_initialize_with_initializer")
-    ):
+    with variables_start_as_zeros():
         yield
-        return
-    with _INIT_PATCH_LOCK:
-        had_own = "_initialize_with_initializer" in cls.__dict__
-        previous = cls.__dict__.get("_initialize_with_initializer")
-        cls._initialize_with_initializer = _zeros_initialize
-        try:
-            yield
-        finally:
-            if had_own:
-                cls._initialize_with_initializer = previous
-            else:
-                del cls._initialize_with_initializer

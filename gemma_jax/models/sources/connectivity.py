@@ -9,19 +9,8 @@ everything else, and says what to do.
 
 from __future__ import annotations
 
-import os
-
 from gemma_jax.models.sources.errors import ModelLoadError
-
-DEFAULT_TIMEOUT_S = 5.0
-
-
-def hub_timeout_s() -> float:
-    """Seconds to wait for a hub to answer: $GEMMA_JAX_HUB_TIMEOUT, default 5."""
-    try:
-        return max(0.1, float(os.environ.get("GEMMA_JAX_HUB_TIMEOUT", DEFAULT_TIMEOUT_S)))
-    except ValueError:
-        return DEFAULT_TIMEOUT_S
+from gemma_jax.network_timeouts import hub_timeout_s
 
 
 def _reason(error: Exception) -> str:

@@ -21,8 +21,8 @@ import warnings
 
 from gemma_jax import cloud_storage
 from gemma_jax.cloud_storage import CREDENTIALS_ADVICE, CloudStorageError, unreachable
-from gemma_jax.models.sources.connectivity import hub_timeout_s
 from gemma_jax.models.sources.errors import ModelLoadError
+from gemma_jax.network_timeouts import hub_timeout_s
 
 MANIFEST = ".gcs_manifest.json"
 __all__ = ["CREDENTIALS_ADVICE", "MANIFEST", "fetch_gcs", "gcs_cache_root", "parse_gcs_source"]

@@ -13,11 +13,13 @@ layer), which is why it is applied on every load.
 
 from __future__ import annotations
 
+from gemma_jax.compat.keras_hub import set_query_head_dim_normalize
+
 
 def apply_keras_hub_fixes(backbone) -> None:
     """Fix the query scaling of every decoder block of a Keras-Hub Gemma backbone in place."""
     for block in getattr(backbone, "transformer_layers", []):
         wanted = getattr(block, "query_head_dim_normalize", None)
         attention = getattr(block, "attention", None)
-        if wanted is not None and attention is not None and hasattr(attention, "query_head_dim_normalize"):
-            attention.query_head_dim_normalize = wanted
+        if wanted is not None and attention is not None:
+            set_query_head_dim_normalize(attention, wanted)

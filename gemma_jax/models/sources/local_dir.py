@@ -96,18 +96,17 @@ def _require_hf_files(path: str, family: str) -> None:
 
 def _load_hf_dir(path: str, dtype: str):
     import keras_hub
-    from keras_hub.src.utils.transformers.preset_loader import TransformersPresetLoader
 
+    from gemma_jax.compat.keras_hub import transformers_backbone, transformers_tokenizer
     from gemma_jax.models.gguf import skip_random_init
 
     config, family = prepare_hf_config(_read_config(path), path)
     _require_hf_files(path, family)
-    loader = TransformersPresetLoader(path, config)
     overrides = _TEXT_ONLY if config["model_type"] == "gemma3" else {}
     with skip_random_init():  # every weight is read from the safetensors right after
-        backbone = loader.load_backbone(loader.check_backbone_class(), True, dtype=dtype, **overrides)
+        backbone = transformers_backbone(path, config, dtype=dtype, **overrides)
     tokenizer_class = keras_hub.models.Gemma3Tokenizer if family == "gemma3" else keras_hub.models.GemmaTokenizer
-    proto = loader.load_tokenizer(tokenizer_class).proto
+    proto = transformers_tokenizer(path, config, tokenizer_class).proto
     return backbone, proto, family
 
 
