@@ -1,6 +1,7 @@
 """Test setup: 8 simulated CPU devices and the JAX backend for Keras, before anything imports JAX."""
 
 import os
+import tempfile
 from typing import NamedTuple
 
 import pytest
@@ -8,6 +9,9 @@ import pytest
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Training runs keep compiled steps in a persistent XLA cache (train.compilation_cache): one per test session,
+# shared by its workers and the jobs they start, never the user's ~/.cache.
+os.environ.setdefault("GEMMA_JAX_XLA_CACHE", os.path.join(tempfile.gettempdir(), f"gemma-jax-test-xla-{os.getppid()}"))
 
 
 def pytest_collection_modifyitems(config, items):

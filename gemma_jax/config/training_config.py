@@ -165,6 +165,11 @@ class TrainConfig:
         label="Training seed",
         wizard="method.advanced",
     )
+    compilation_cache: bool = setting(
+        True,
+        "Keep the compiled training steps on disk ($GEMMA_JAX_XLA_CACHE, else ~/.cache/gemma_jax/xla), so the next "
+        "run of the same model and shapes starts without recompiling. Off: compile every time.",
+    )
     webhook_url: str | None = setting(
         None,
         "A web address that is told (with a POST) when the run completes, fails or is stopped.",

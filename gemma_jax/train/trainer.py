@@ -36,6 +36,7 @@ from gemma_jax.parallel.mesh import resolve_shape
 from gemma_jax.runs.remote_copy import copy_run_files, remote_copy_url
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.runs.schema import BASE_MODEL, CONFIG_FILE, TUNED_MODEL, Action, Event, Metric, Sample, State
+from gemma_jax.train.compile_cache import use_compilation_cache
 from gemma_jax.train.control import STOP, ControlChannel
 from gemma_jax.train.dpo_step import evaluate_pairs
 from gemma_jax.train.early_stopping import EarlyStopping
@@ -105,6 +106,9 @@ class Trainer:
         devices = jax.device_count()
         self._check_config(devices)
         check_job_urls(cfg)
+        cache = use_compilation_cache(cfg.train.compilation_cache)
+        if cache is not None:
+            self.store.log("compiled steps are kept on disk and reused (train.compilation_cache)")
         data_shards = int(np.prod(resolve_shape(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.model, devices)[:2]))
         self.model = load_training_model(cfg, self.store)
         self._check_config(devices, model_context_length=self.model.context_length)

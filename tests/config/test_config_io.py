@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
@@ -24,6 +25,8 @@ from gemma_jax.config import (
     load_config,
     save_config,
 )
+from gemma_jax.config.field_spec import FieldSpec, strip_optional
+from gemma_jax.config.fields import field_specs
 
 EVERYTHING_CHANGED = JobConfig(
     name="changed",
@@ -138,26 +141,63 @@ EVERYTHING_CHANGED = JobConfig(
 
 
 def _field_values(cfg: JobConfig) -> dict[str, object]:
-    flat = {}
-    for section, values in config_to_dict(cfg).items():
-        if isinstance(values, dict):
-            flat.update({f"{section}.{k}": v for k, v in values.items()})
-        else:
-            flat[section] = values
-    return flat
+    return {path: get_value(cfg, path) for path in field_specs()}
 
 
-def test_every_field_is_changed_in_the_fixture():
-    default, changed = _field_values(JobConfig()), _field_values(EVERYTHING_CHANGED)
+def get_value(cfg: JobConfig, path: str) -> object:
+    value: object = cfg
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def with_value(cfg, path: str, value: object):
+    head, _, rest = path.partition(".")
+    if not rest:
+        return dataclasses.replace(cfg, **{head: value})
+    return dataclasses.replace(cfg, **{head: with_value(getattr(cfg, head), rest, value)})
+
+
+def _changed(spec: FieldSpec, default: object) -> object:
+    """A value of the field's type other than its default, from what the field declares of itself."""
+    base = strip_optional(spec.value_type)
+    if spec.choices is not None:
+        other = next(c for c in reversed(spec.choices) if (c,) != default and c != default)
+        return (other,) if spec.is_list else other
+    if spec.is_list:
+        return ("changed",)
+    if base is bool:
+        return not default
+    if base is str:
+        return "changed"
+    start = default if isinstance(default, int | float) else (spec.low or 0)
+    value = start + 1 if spec.high is None else (start + spec.high) / 2
+    return base(value) if value != default else base(value + 1)
+
+
+def _everything_changed() -> JobConfig:
+    """Every field of JobConfig set to a value other than its default, so a new field is covered too."""
+    cfg = JobConfig()
+    for path, spec in field_specs().items():
+        cfg = with_value(cfg, path, _changed(spec, get_value(cfg, path)))
+    return cfg
+
+
+def test_every_field_is_changed_in_the_generated_config():
+    default, changed = _field_values(JobConfig()), _field_values(_everything_changed())
     assert [k for k in default if default[k] == changed[k]] == []
 
 
-@pytest.mark.parametrize("cfg", [JobConfig(), EVERYTHING_CHANGED], ids=["defaults", "everything"])
+@pytest.mark.parametrize(
+    "cfg", [JobConfig(), EVERYTHING_CHANGED, _everything_changed()], ids=["defaults", "example", "generated"]
+)
 def test_dict_round_trip(cfg):
     assert config_from_dict(config_to_dict(cfg)) == cfg
 
 
-@pytest.mark.parametrize("cfg", [JobConfig(), EVERYTHING_CHANGED], ids=["defaults", "everything"])
+@pytest.mark.parametrize(
+    "cfg", [JobConfig(), EVERYTHING_CHANGED, _everything_changed()], ids=["defaults", "example", "generated"]
+)
 def test_yaml_round_trip(cfg, tmp_path):
     path = tmp_path / "job.yaml"
     save_config(cfg, path)
