@@ -145,12 +145,9 @@ _BY_CHIP = {chip.prefix: chip for chip in CHIPS}
 
 
 def _host_memory() -> int:
-    try:
-        import psutil
+    import psutil
 
-        return int(psutil.virtual_memory().total)
-    except (ImportError, OSError):
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    return int(psutil.virtual_memory().total)
 
 
 def _cpu(devices: int = 1, hosts: int = 1, memory: int | None = None) -> Topology:

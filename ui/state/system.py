@@ -48,18 +48,14 @@ class SystemUsage:
         self.latest: dict[str, Any] = {}
         self.error: str | None = None
         self._last = 0.0
-        try:
-            from gemma_jax.monitor import SystemSampler
-        except ImportError as err:
-            self.sampler = None
-            self.error = f"system monitor unavailable: {err}"
-        else:
-            self.sampler = SystemSampler(disk_paths=[str(p) for p in disk_paths])
+        from gemma_jax.monitor import SystemSampler
+
+        self.sampler = SystemSampler(disk_paths=[str(p) for p in disk_paths])
 
     def poll(self, now: float | None = None):
         """A SeriesUpdate for the history plot when a new sample was taken, else None."""
         now = time.time() if now is None else now
-        if self.sampler is None or now - self._last < self.interval_s:
+        if now - self._last < self.interval_s:
             return None
         self._last = now
         try:

@@ -185,10 +185,8 @@ class TrainingState(param.Parameterized):
         """Checkpoint storage used, measured in a thread now and then (gs:// listings can take seconds)."""
         if now - self._storage_at < STORAGE_EVERY_S or (self._storage_thread and self._storage_thread.is_alive()):
             return
-        try:
-            from gemma_jax.runs import storage_bytes
-        except ImportError:
-            return
+        from gemma_jax.runs import storage_bytes
+
         self._storage_at = now
 
         def measure() -> None:
