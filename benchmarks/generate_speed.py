@@ -5,7 +5,9 @@ All in one process, batch 1, greedy, the same chat prompt and the same number of
 
 1. **ours**: `Generator.generate_token_ids` (prefill + `lax.while_loop` decode with a KV cache) for
    each weight dtype (float32, bfloat16, int8). The first call compiles; tokens/s is the best of
-   `--runs` warm calls, prefill included.
+   `--runs` warm calls, prefill included. float32 is timed twice: as `generate` runs it by default
+   on CPU (greedy through the int8 shortlist with exact float32 rescoring, decoding/shortlist.py)
+   and reading the whole float32 head (`ours_float32_full_head`).
 2. **keras_hub**: `Gemma3CausalLM.generate` (greedy sampler) around the same backbone, string in and
    out as a user calls it; first call compiles, then the best of `--runs`.
 3. **transformers**: `AutoModelForCausalLM.from_pretrained(dir, gguf_file=name)` on the same GGUF
@@ -19,6 +21,10 @@ Keras-Hub and transformers, and how far bfloat16/int8 drift from float32.
 
     python benchmarks/generate_speed.py                   # 128 new tokens, 2 timed runs per phase
     python benchmarks/generate_speed.py --new-tokens 32 --skip transformers
+
+The default path must be faithful: `greedy_matches_reference` is true when, for every one of the
+`FIXTURE_PROMPTS`, our default greedy tokens equal Keras-Hub's greedy `generate` on the same
+backbone (the reference implementation), and the main prompt's equal transformers' on the GGUF.
 
 The last stdout line is one JSON object with every figure (`generate_tokens_per_s` is ours with the
 default weight dtype for this backend).
@@ -48,6 +54,15 @@ from gemma_jax.models.loading import load_model
 from gemma_jax.train.flops import measure_matmul_peak
 
 QUESTION = "Write a short poem about the sea."
+FIXTURE_PROMPTS = (
+    "Explain why the sky looks blue.",
+    "Give three tips for better sleep.",
+    "Translate to French: The cat sleeps on the warm windowsill.",
+    "What is 17 times 23? Show your steps.",
+    "Write a haiku about autumn leaves.",
+    "List the planets of the solar system in order.",
+)
+FIXTURE_NEW_TOKENS = 48
 
 
 @dataclass
@@ -87,9 +102,11 @@ def measure(phase: Phase, call: Callable[[], list[int] | None], runs: int, warm_
     return phase
 
 
-def ours(model: LoadedModel, ids: list[int], new: int, weight_dtype: str, runs: int) -> Phase:
-    phase = Phase(f"ours_{weight_dtype}", new)
-    generator = Generator(model, max_length=len(ids) + new, weights=weight_dtype)
+def ours(model: LoadedModel, ids: list[int], new: int, weight_dtype: str, runs: int, full_head: bool = False) -> Phase:
+    phase = Phase(f"ours_{weight_dtype}" + ("_full_head" if full_head else ""), new)
+    shortlist = False if full_head else None  # None: the default for this backend
+    generator = Generator(model, max_length=len(ids) + new, weights=weight_dtype, shortlist=shortlist)
+    phase.extra["shortlist"] = generator.weights.shortlist
     start = time.perf_counter()
     generator.weights.current()
     phase.extra["prepare_weights_s"] = round(time.perf_counter() - start, 3)
@@ -106,14 +123,38 @@ def keras_hub(model: LoadedModel, prompt: str, ids: list[int], new: int, runs: i
         lm.generate([prompt], max_length=len(ids) + new, stop_token_ids=None)
 
     measure(phase, call, runs)
+    phase.token_ids = keras_greedy_ids(lm, prompt, ids, new)
+    return phase
+
+
+def keras_greedy_ids(lm, prompt: str, ids: list[int], new: int) -> list[int]:
+    """Keras-Hub's greedy continuation of `prompt` (whose ids are `ids`), `new` tokens, stops ignored."""
     inputs = lm.preprocessor.generate_preprocess([prompt], sequence_length=len(ids) + new)
     if list(np.asarray(inputs["token_ids"])[0, : len(ids)]) != ids:
         raise RuntimeError("Keras-Hub tokenized the prompt differently from our tokenizer")
+    if lm.generate_function is None:
+        lm.make_generate_function()
     output = lm.generate_function(inputs, stop_token_ids=None)
-    phase.token_ids = [int(t) for t in np.asarray(output["token_ids"])[0, len(ids) :]]
-    if len(phase.token_ids) != new:
-        raise RuntimeError(f"Keras-Hub produced {len(phase.token_ids)} tokens, expected {new}")
-    return phase
+    token_ids = [int(t) for t in np.asarray(output["token_ids"])[0, len(ids) :]]
+    if len(token_ids) != new:
+        raise RuntimeError(f"Keras-Hub produced {len(token_ids)} tokens, expected {new}")
+    return token_ids
+
+
+def fixture_agreement(model: LoadedModel) -> dict[str, bool]:
+    """Per fixture prompt: do our default greedy tokens equal Keras-Hub's greedy generate?"""
+    generator = Generator(model, max_length=256)
+    lm = keras_causal_lm(model, 256)
+    lm.compile(sampler="greedy")
+    agreement = {}
+    for question in FIXTURE_PROMPTS:
+        prompt = prompt_text(question)
+        ids = [model.tokenizer.bos_id, *model.tokenizer.encode(prompt)]
+        [ours_ids] = generator.generate_token_ids([ids], FIXTURE_NEW_TOKENS, stop_ids=())
+        reference = keras_greedy_ids(lm, prompt, ids, FIXTURE_NEW_TOKENS)
+        agreement[question] = ours_ids == reference
+        print(f"  fixture {question!r}: {'same' if ours_ids == reference else 'DIFFERENT'}", file=sys.stderr)
+    return agreement
 
 
 def transformers_generate(ids: list[int], new: int, runs: int) -> Phase:
@@ -164,6 +205,11 @@ def main(argv: list[str] | None = None) -> dict:
     for weight_dtype in args.dtypes.split(","):
         phases[f"ours_{weight_dtype}"] = ours(model, ids, new, weight_dtype, args.runs)
         gc.collect()  # free this dtype's weights before the next phase
+        if weight_dtype == "float32" and phases["ours_float32"].extra["shortlist"]:
+            phases["ours_float32_full_head"] = ours(model, ids, new, weight_dtype, args.runs, full_head=True)
+            gc.collect()
+    fixtures = None if "keras_hub" in args.skip else fixture_agreement(model)
+    gc.collect()
     if "keras_hub" not in args.skip:
         phases["keras_hub"] = keras_hub(model, prompt, ids, new, args.runs)
         gc.collect()
@@ -180,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
     reference = phases.get("ours_float32")
     agreement = {}
     if reference is not None:
-        for name in ("keras_hub", "transformers", "ours_bfloat16", "ours_int8"):
+        for name in ("ours_float32_full_head", "keras_hub", "transformers", "ours_bfloat16", "ours_int8"):
             if name in phases:
                 agreement[f"float32_vs_{name}"] = common_prefix(reference.token_ids, phases[name].token_ids)
         print(f"\ncommon prefix with our float32 continuation (of {new} tokens): {agreement}")
@@ -189,8 +235,16 @@ def main(argv: list[str] | None = None) -> dict:
     default = phases.get(f"ours_{default_weight_dtype(model.backbone)}") or next(iter(phases.values()))
     keras_rate = phases["keras_hub"].tokens_per_s if "keras_hub" in phases else None
     torch_rate = phases["transformers"].tokens_per_s if "transformers" in phases else None
+    matches = None
+    if fixtures is not None and reference is not None and reference is default:
+        matches = all(fixtures.values()) and agreement.get("float32_vs_keras_hub") == new
+        if "transformers" in phases:
+            matches = matches and agreement["float32_vs_transformers"] == new
     result = {
         "generate_tokens_per_s": round(default.tokens_per_s, 2),
+        "greedy_matches_reference": matches,
+        "fixture_prompts_matching": fixtures and sum(fixtures.values()),
+        "fixture_prompts": len(FIXTURE_PROMPTS),
         "generate_weight_dtype": default.name.removeprefix("ours_"),
         "keras_hub_generate_tokens_per_s": keras_rate and round(keras_rate, 2),
         "transformers_generate_tokens_per_s": torch_rate and round(torch_rate, 2),

@@ -5,7 +5,9 @@ and rebuilt only when training has changed them; prompts are prefilled in one
 pass and continued token by token inside one compiled loop (decoding/). By
 default the decoder keeps the model's own weight dtype (float32 on CPU), so the
 result is the model's own output: it matches Keras-Hub's `CausalLM.generate` and
-transformers' greedy decoding of the same weights. `weights="int8"` (or
+transformers' greedy decoding of the same weights. On CPU, greedy steps of a float32
+model for one prompt read the output head through an int8 shortlist whose candidates are
+rescored in float32 (decoding/shortlist.py): the same tokens, a quarter of the head's bytes. `weights="int8"` (or
 bfloat16 for a float32 model) is an explicit, approximate option: faster on CPU,
 but it may pick different tokens. `stream` yields the text as it
 is decoded, a chunk of tokens at a time, with the same tokens as `generate`.
@@ -50,7 +52,10 @@ def _round_up(value: int, multiple: int) -> int:
 class Generator:
     """Continue prompts with a model whose weights may change between calls."""
 
-    def __init__(self, model: LoadedModel, max_length: int = 256, weights: str = "auto"):
+    def __init__(self, model: LoadedModel, max_length: int = 256, weights: str = "auto", shortlist: bool | None = None):
+        """shortlist: greedy steps of one prompt read an int8 copy of a float32 head and rescore its candidates, giving
+        the float32 head's tokens with a quarter of its bytes (decoding/shortlist.py). None: on CPU, where
+        decoding is bound by memory; accelerators read the float32 head faster than they shortlist."""
         if weights != "auto" and weights not in WEIGHT_DTYPES:
             raise ValueError(f"unknown weights {weights!r}; use auto or one of {', '.join(WEIGHT_DTYPES)}")
         if max_length < 2:
@@ -58,7 +63,9 @@ class Generator:
         self.model = model
         self.max_length = max_length
         self.weight_dtype = default_weight_dtype(model.backbone) if weights == "auto" else weights
-        self.weights = DecoderWeights(model.backbone, self.weight_dtype)
+        if shortlist is None:
+            shortlist = self.weight_dtype == "float32" and jax.default_backend() == "cpu"
+        self.weights = DecoderWeights(model.backbone, self.weight_dtype, shortlist=shortlist)
         self.config = self.weights.config
         if model.tokenizer.vocabulary_size < self.config.vocabulary_size:  # ids past the tokenizer: never chosen
             self.config = dataclasses.replace(self.config, decodable_vocabulary=model.tokenizer.vocabulary_size)

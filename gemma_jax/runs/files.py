@@ -18,8 +18,8 @@ from gemma_jax.atomic_files import atomic_write_text, atomic_writer
 __all__ = ["atomic_write_text", "atomic_writer"]  # run-directory writers take them from here too
 
 
-def atomic_write_json(path: Path, data: Mapping[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(to_json(data), indent=2, allow_nan=False) + "\n")
+def atomic_write_json(path: Path, data: Mapping[str, Any], durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(to_json(data), indent=2, allow_nan=False) + "\n", durable)
 
 
 def to_json(value: Any) -> Any:

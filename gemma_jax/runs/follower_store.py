@@ -27,7 +27,7 @@ class FollowerStore(RunStore):
         super().__init__(store.path)
         self.process_index = process_index
 
-    def update_status(self, **fields: Any) -> dict[str, Any]:
+    def update_status(self, durable: bool = True, **fields: Any) -> dict[str, Any]:
         return self.read_status()
 
     def append_metrics(self, record: dict[str, Any]) -> None:

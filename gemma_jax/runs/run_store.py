@@ -244,8 +244,11 @@ class RunStore:
             raise RunDirError(f"{self.status_path}: expected a JSON object, got {type(status).__name__}")
         return status
 
-    def update_status(self, **fields: Any) -> dict[str, Any]:
+    def update_status(self, durable: bool = True, **fields: Any) -> dict[str, Any]:
         """Merge `fields` into status.json atomically, stamp `updated`, and return the new status.
+
+        durable=False skips the fsync (atomic_writer): for the per-step progress, so a fast
+        accelerator step does not wait on the disk; state changes stay durable.
 
         Entering "running" stamps `started` once; giving `pid` records its start time as
         `pid_started` so readers can tell a dead run from a reused pid. One writer (the
@@ -270,7 +273,7 @@ class RunStore:
             if isinstance(fields.get(Status.PID), int) and Status.PID_STARTED not in fields:
                 status[Status.PID_STARTED] = process_start_time(fields[Status.PID])
             status[Status.UPDATED] = stamp
-            atomic_write_json(self.status_path, status)
+            atomic_write_json(self.status_path, status, durable)
             return status
 
     # -- metrics, samples, log ------------------------------------------------------------

@@ -77,10 +77,14 @@ def _probe_cache_path() -> Path:
 
 
 def measure_matmul_peak(size: int = 2048, dtype=jnp.float32, repeats: int = 10) -> float:
-    """TFLOP/s of a large square matmul on one device: the practical peak on CPUs."""
+    """TFLOP/s of a large square matmul on one device: the practical peak on CPUs.
+
+    bfloat16 operands accumulate in float32 (`preferred_element_type`): the fast bf16 units (AMX,
+    tensor cores, MXUs) work that way, and a bf16 result instead runs a much slower path on XLA:CPU.
+    """
     device = jax.local_devices()[0]
     a = jax.device_put(jnp.ones((size, size), dtype), device)
-    matmul = jax.jit(lambda x: x @ x)
+    matmul = jax.jit(lambda x: jax.lax.dot(x, x, preferred_element_type=jnp.float32))
     matmul(a).block_until_ready()
     best = float("inf")
     for _ in range(repeats):
@@ -90,26 +94,30 @@ def measure_matmul_peak(size: int = 2048, dtype=jnp.float32, repeats: int = 10) 
     return 2.0 * size**3 / best / 1e12
 
 
-def device_peak_tflops(device=None) -> tuple[float, str]:
-    """(peak TFLOP/s per device, where the number comes from)."""
+def device_peak_tflops(device=None, dtype: str = "float32") -> tuple[float, str]:
+    """(peak TFLOP/s per device for matmuls in `dtype`, where the number comes from).
+
+    Accelerators: the dense bf16 spec-sheet figure (the peak MFU is quoted against). CPUs: a probe of
+    the dtype the step computes in, so a bf16 step is measured against the bf16 units' real peak.
+    """
     device = device or jax.local_devices()[0]
     kind = getattr(device, "device_kind", "")
     for name, peak in PEAK_TFLOPS.items():
         if name.lower() in kind.lower():
             return peak, f"spec sheet ({kind})"
     cache = _probe_cache_path()
-    key = f"{jax.default_backend()}:{kind}:{os.cpu_count()}:{len(jax.devices())}"
+    key = f"{jax.default_backend()}:{kind}:{os.cpu_count()}:{len(jax.devices())}:{dtype}"
     try:
         cached = json.loads(cache.read_text())
         if key in cached:
-            return cached[key], "matmul probe (cached)"
+            return cached[key], f"{dtype} matmul probe (cached)"
     except (OSError, ValueError):
         cached = {}
-    peak = measure_matmul_peak()
+    peak = measure_matmul_peak(dtype=jnp.dtype(dtype))
     cached[key] = peak
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(cached))
     except OSError:
         pass
-    return peak, "matmul probe"
+    return peak, f"{dtype} matmul probe"

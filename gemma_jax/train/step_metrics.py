@@ -17,7 +17,9 @@ class StepMeter:
         self.decoder = decoder
         self.full = full
         self.devices = devices or jax.device_count()  # the mesh's devices share the step's FLOPs
-        self.peak_tflops, self.peak_source = device_peak_tflops()
+        # The peak of the dtype the step's matmuls take (the backbone's compute dtype).
+        compute = str(getattr(decoder.backbone.dtype_policy, "compute_dtype", "float32"))
+        self.peak_tflops, self.peak_source = device_peak_tflops(dtype=compute)
         self._process = psutil.Process()
 
     def measure(self, host_batch: dict, step_time_s: float) -> dict:

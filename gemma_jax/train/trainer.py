@@ -284,7 +284,7 @@ class Trainer:
                 ):
                     store.append_metrics(record)
                     writer.write(self.step, record)
-                store.update_status(step=self.step, loss=loss, best_eval_loss=self.best_eval_loss)
+                store.update_status(durable=False, step=self.step, loss=loss, best_eval_loss=self.best_eval_loss)
                 bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)
                 bar.update(1)
             self._save()

@@ -21,6 +21,10 @@ REQUIRED = (
     "matmul_peak_tflops",
     "ours_tflops",
     "keras_fit_tflops",
+    "peft_tokens_per_s",
+    "ratio_vs_peft",
+    "matmul_peak_float32_tflops",
+    "matmul_peak_bfloat16_tflops",
 )
 
 
@@ -50,3 +54,4 @@ def test_quick_benchmark_prints_json_summary():
     assert result["steps"] == 2 and result["sequence_length"] == 64 and result["quick"] is True
     assert result["devices_seen"] == 1
     assert result["keras_path"]
+    assert result["dtype"] == "float32" and result["peft"]["device"] == "cpu"

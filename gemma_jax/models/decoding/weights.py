@@ -22,6 +22,7 @@ import numpy as np
 from gemma_jax.compat.keras import stored_kernel
 from gemma_jax.models.decoding.config import DecoderConfig
 from gemma_jax.models.decoding.matrix import WEIGHT_DTYPES, Matrix
+from gemma_jax.models.decoding.shortlist import ShortlistHead
 
 # Projection → (attribute path in a decoder block, the equation whose kernel layout we know).
 _PROJECTIONS = {
@@ -112,8 +113,8 @@ def _query_key_norm(source: dict, config: DecoderConfig) -> jax.Array | None:
     return _norm(jnp.stack(rows))
 
 
-@functools.partial(jax.jit, static_argnames=("config", "weight_dtype"))
-def _prepare(sources: dict, config: DecoderConfig, weight_dtype: str) -> dict:
+@functools.partial(jax.jit, static_argnames=("config", "weight_dtype", "shortlist"))
+def _prepare(sources: dict, config: DecoderConfig, weight_dtype: str, shortlist: bool) -> dict:
     def pack(*names_in_out):
         return Matrix.pack(jnp.concatenate(names_in_out, axis=1).T, weight_dtype)
 
@@ -130,11 +131,14 @@ def _prepare(sources: dict, config: DecoderConfig, weight_dtype: str) -> dict:
                 **{norm: _norm(source.get(norm)) for norm in _NORMS},
             }
         )
-    return {
+    weights = {
         "embedding": Matrix.pack(sources["embedding"], weight_dtype),
         "final_norm": _norm(sources["final_norm"]),
         "layers": layers,
     }
+    if shortlist:
+        weights["shortlist"] = ShortlistHead.pack(sources["embedding"])
+    return weights
 
 
 class DecoderWeights:
@@ -145,11 +149,14 @@ class DecoderWeights:
     unchanged weights cost nothing, and old values are not kept alive.
     """
 
-    def __init__(self, backbone: keras.Model, weight_dtype: str = "float32"):
+    def __init__(self, backbone: keras.Model, weight_dtype: str = "float32", shortlist: bool = False):
         if weight_dtype not in WEIGHT_DTYPES:
             raise ValueError(f"unknown weight dtype {weight_dtype!r}; use one of {', '.join(WEIGHT_DTYPES)}")
+        if shortlist and weight_dtype != "float32":
+            raise ValueError("the int8 shortlist serves float32 weights; other weight dtypes read their own head")
         self.backbone = backbone
         self.weight_dtype = weight_dtype
+        self.shortlist = shortlist
         self.config = DecoderConfig.from_backbone(backbone)
         self._seen: list[weakref.ref] = []
         self._weights: dict | None = None
@@ -162,6 +169,8 @@ class DecoderWeights:
         values = [variable.value for variable in self.backbone.variables]
         if self._weights is None or self._changed(values):
             self._weights = None  # free the old layout before building the new one
-            self._weights = _prepare(_source_arrays(self.backbone, self.config), self.config, self.weight_dtype)
+            self._weights = _prepare(
+                _source_arrays(self.backbone, self.config), self.config, self.weight_dtype, self.shortlist
+            )
             self._seen = [weakref.ref(value) for value in values]
         return self._weights
