@@ -6,6 +6,10 @@ loss mask is on (a fixed capacity per row group, so shapes stay static), and
 this module computes log-sum-exp over the vocabulary a chunk at a time with an
 online maximum, so [positions, chunk] is the largest logits block that exists.
 
+Every matmul takes operands in the compute dtype and returns float32; on CPUs
+with bf16 units bf16 operands ask for float32 accumulation, their fast path
+(`mixed_einsum.accumulate_in_float32`).
+
 The gradient is fused into the same pass: alongside the running sum of
 exp(logit - max) it accumulates exp(logit - max) @ E, so d loss / d hidden
 costs one extra matmul per chunk and nothing is recomputed. The embedding's own
@@ -20,6 +24,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from gemma_jax.train.mixed_einsum import accumulate_in_float32
+
 
 def _soft_cap(logits, cap):
     return logits if not cap else jnp.tanh(logits / cap) * cap
@@ -28,6 +34,12 @@ def _soft_cap(logits, cap):
 def _cap_derivative(capped, cap):
     """d soft_cap(x) / dx written in terms of the capped value."""
     return jnp.ones_like(capped) if not cap else 1.0 - jnp.square(capped / cap)
+
+
+def _dot(equation: str, a, b):
+    """A float32 result of compute-dtype operands."""
+    preferred = jnp.float32 if accumulate_in_float32(a.dtype) else None
+    return jnp.einsum(equation, a, b, preferred_element_type=preferred).astype(jnp.float32)
 
 
 def _chunked_table(embedding, chunk_size: int, dtype):
@@ -42,7 +54,7 @@ def _chunked_table(embedding, chunk_size: int, dtype):
 
 def _chunk_logits(hidden, weights, start, vocab, soft_cap):
     """Logits of one vocabulary chunk; padding past the vocabulary (last chunk only) is -inf."""
-    logits = _soft_cap(jnp.einsum("nd,vd->nv", hidden, weights).astype(jnp.float32), soft_cap)
+    logits = _soft_cap(_dot("nd,vd->nv", hidden, weights), soft_cap)
     if vocab % weights.shape[0] == 0:  # chunks tile the vocabulary: nothing to mask
         return logits, None
     in_vocab = (start + jnp.arange(weights.shape[0])) < vocab
@@ -65,9 +77,7 @@ def _forward(hidden, embedding, targets, valid, soft_cap, chunk_size, with_grad:
             slopes = exps * _cap_derivative(logits, soft_cap) if soft_cap else exps
             if in_vocab is not None:
                 slopes = jnp.where(in_vocab[None, :], slopes, 0.0)
-            grad_sum = grad_sum * rescale[:, None] + jnp.einsum(
-                "nv,vd->nd", slopes.astype(hidden.dtype), weights
-            ).astype(jnp.float32)
+            grad_sum = grad_sum * rescale[:, None] + _dot("nv,vd->nd", slopes.astype(hidden.dtype), weights)
         return (new_max, running_sum, grad_sum), None
 
     init = (
@@ -112,7 +122,7 @@ def _loss_sum_bwd(soft_cap, chunk_size, residuals, cotangent):
         if in_vocab is not None:
             probs = jnp.where(in_vocab[None, :], probs, 0.0)
         probs = probs * weight[:, None]
-        return None, jnp.einsum("nv,nd->vd", probs.astype(hidden.dtype), hidden).astype(jnp.float32)
+        return None, _dot("nv,nd->vd", probs.astype(hidden.dtype), hidden)
 
     _, d_table = jax.lax.scan(chunk_grad, None, (table, starts))
     d_embedding = d_table.reshape(-1, hidden.shape[1])[:vocab]

@@ -8,6 +8,9 @@ instead gives the adapters their gradients from rank-sized products, and the
 frozen kernel only passes the activation gradient through. With every
 projection adapted this halves the decoder's backward pass.
 
+The frozen product `x·K` takes bf16 operands with float32 accumulation when the
+compute dtype is bf16 (`mixed_einsum.py`).
+
 LoRA dropout (training only) drops entries of the adapters' input: `x·K + s·(drop(x)·A)·B`.
 """
 
@@ -19,6 +22,7 @@ import jax
 from keras import ops
 
 from gemma_jax.compat.keras import stored_kernel
+from gemma_jax.train.mixed_einsum import projection_einsum
 
 
 @dataclass(frozen=True)
@@ -67,5 +71,5 @@ def project(layer, x, dropout: LoraDropout | None = None):
         if dropout is not None and _low_rank_ready(layer):  # a quantized base: swap x for drop(x) in the adapter
             y = y + _low_rank(layer, dropout(x) - x)
         return y
-    base = ops.einsum(layer.equation, x, ops.cast(stored_kernel(layer), x.dtype))
+    base = projection_einsum(layer.equation, x, stored_kernel(layer))
     return base + _low_rank(layer, x if dropout is None else dropout(x))
