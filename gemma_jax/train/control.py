@@ -16,15 +16,23 @@ class ControlChannel:
     """Turns control.json requests and SIGTERM/SIGINT into actions for the loop.
 
     `poll()` returns "save", "abort", "stop" (a signal) or None; a pause request
-    blocks inside poll (status "paused") until resume, abort or a signal. A `set_lr`
-    request (running or paused) goes to `on_set_lr(value)` once its value is checked;
-    a bad value is reported in log.txt and status.json `control_error`, and the run goes on.
+    blocks inside poll (status "paused") until resume, abort or a signal, after calling
+    `on_pause()`. A `set_lr` request (running or paused) goes to `on_set_lr(value)` once its
+    value is checked; a bad value is reported in log.txt and status.json `control_error`, and
+    the run goes on.
     """
 
-    def __init__(self, store: RunStore, poll_seconds: float = 0.2, on_set_lr: Callable[[float], None] | None = None):
+    def __init__(
+        self,
+        store: RunStore,
+        poll_seconds: float = 0.2,
+        on_set_lr: Callable[[float], None] | None = None,
+        on_pause: Callable[[], None] | None = None,
+    ):
         self.store = store
         self.poll_seconds = poll_seconds
         self.on_set_lr = on_set_lr
+        self.on_pause = on_pause  # called once before a pause is waited out
         self.signal_name: str | None = None
         self._previous = {}
 
@@ -69,6 +77,8 @@ class ControlChannel:
         action = self._take()
         if action != Action.PAUSE:
             return action if action in (Action.SAVE, Action.ABORT) else None
+        if self.on_pause is not None:
+            self.on_pause()
         self.store.update_status(**{Status.STATE: State.PAUSED})
         self.store.log("paused; waiting for resume")
         while True:

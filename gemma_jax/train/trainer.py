@@ -13,7 +13,6 @@ import os
 import socket
 import time
 import traceback
-import zlib
 
 import jax
 import numpy as np
@@ -47,14 +46,10 @@ from gemma_jax.train.run_inputs import build_run_data, load_training_model
 from gemma_jax.train.setup import LORA_KINDS, TrainingSetup, TrainState, build_training
 from gemma_jax.train.state_restore import UnreadableCheckpoint, restore_latest_good
 from gemma_jax.train.step_metrics import StepMeter, is_finite
+from gemma_jax.train.step_report import PendingStep, PeriodicWork, RunEnded, step_record
 from gemma_jax.train.webhook import notify_run_end
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError, UnreadableCheckpoint, CloudStorageError)
-
-
-def batch_fingerprint(host_batch: dict) -> int:
-    """CRC of the example ids in a batch: equal fingerprints mean the same examples in the same order."""
-    return zlib.crc32(np.ascontiguousarray(host_batch["example_ids"]).tobytes())
 
 
 def checkpoint_directory(cfg, store: RunStore) -> str:
@@ -75,7 +70,7 @@ class Trainer:
         self.config = store.config()
         self.progress = progress
         self.abort_after_step = abort_after_step
-        self.control = ControlChannel(store, on_set_lr=self.set_learning_rate)
+        self.control = ControlChannel(store, on_set_lr=self.set_learning_rate, on_pause=self._report_before_pause)
         # Built by prepare().
         self.model: LoadedModel | None = None
         self.data: Datasets | None = None
@@ -83,6 +78,7 @@ class Trainer:
         self.setup: TrainingSetup | None = None  # None: not prepared yet (run() prepares)
         self.state: TrainState | None = None
         self.meter: StepMeter | None = None
+        self.periodic: PeriodicWork | None = None
         self.checkpoints: CheckpointStore | None = None
         self.generator: Generator | None = None  # built by the first write_samples()
         # Where training stands; a checkpoint restore sets these.
@@ -90,6 +86,11 @@ class Trainer:
         self.position: dict | None = None  # the data position of the next batch not yet trained
         self.best_eval_loss: float | None = None
         self.last_eval: tuple[int, float] | None = None  # (step, eval loss)
+        # The loop's report of dispatched steps (step_report.py); the writer and bar live while _loop runs.
+        self._pending: PendingStep | None = None
+        self._last_finished = 0.0  # perf_counter() when the last reported step's results were fetched
+        self._writer = None
+        self._bar: tqdm | None = None
         self.lr_scale = 1.0  # set_lr: the peak learning rate is lr_scale × optimizer.learning_rate
         eval_cfg = self.config.eval
         self.early_stopping = EarlyStopping(eval_cfg.early_stop_patience, eval_cfg.early_stop_min_delta)
@@ -118,6 +119,10 @@ class Trainer:
         self.setup = build_training(cfg, self.model, self.total_steps)
         self.state = self.setup.initial_state()
         self.meter = StepMeter(self.setup.decoder, full=cfg.method.kind == "full", devices=self.setup.mesh.size)
+        every_eval = cfg.eval.every_steps if self.data.validation is not None else 0
+        self.periodic = PeriodicWork(
+            self.total_steps, every_eval, cfg.eval.sample_every_steps, cfg.checkpoint.every_steps
+        )
         self.store.log(
             f"mesh {dict(self.setup.mesh.shape)}; {len(self.state.trainable)} trainable arrays, "
             f"{sum(int(np.prod(x.shape)) for x in self.state.trainable):,} trainable parameters; "
@@ -228,8 +233,8 @@ class Trainer:
 
     def _loop(self) -> str:
         cfg, setup, store = self.config, self.setup, self.store
-        writer = store.scalar_writer()
-        bar = tqdm(
+        self._writer = store.scalar_writer()
+        self._bar = tqdm(
             total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True
         )
         if self.step == 0 and cfg.eval.sample_every_steps and not self._has_base_samples():
@@ -240,53 +245,39 @@ class Trainer:
             while self.step < self.total_steps and not self.early_stopping.stopped:
                 request = Action.ABORT if self.step == self.abort_after_step else self.control.poll()
                 action, lr_scale = agreed_request(request, self.lr_scale)
+                if action is not None and (failed := self._report()):  # report the last step before acting
+                    return failed
                 if np.float32(lr_scale) != np.float32(self.lr_scale):  # set_lr reached the primary
                     self.set_learning_rate(lr_scale * cfg.optimizer.learning_rate)
                 if action in (Action.ABORT, STOP):
                     return self._stop(action)
                 if action == Action.SAVE:
                     self._save()
-                started = time.perf_counter()
+                dispatched = time.perf_counter()
                 trainable, opt_state, metrics = setup.steps.train(
                     self.state.trainable, self.state.frozen, self.state.opt_state, batch
                 )
                 self.state.trainable, self.state.opt_state = trainable, opt_state
                 self.step += 1
-                step_batch, epoch = host_batch, self.data.train.epoch_fraction
+                learning_rate = float(setup.schedule(self.step - 1)) * self.lr_scale
+                step = PendingStep(
+                    self.step, metrics, host_batch, self.data.train.epoch_fraction, learning_rate, dispatched
+                )
                 if self.step < self.total_steps:  # build the next batch while the device works
                     host_batch = self._next_batch()
                     batch = setup.device_batch(host_batch)
                 else:
                     self.position = self.data.train.state()
-                loss = float(metrics[Metric.LOSS])
-                step_time = time.perf_counter() - started
-                if not is_finite(loss) or not is_finite(float(metrics[Metric.GRAD_NORM])):
-                    return self._diverged(loss)
-                record = {
-                    Metric.STEP: self.step,
-                    Metric.EPOCH: round(epoch, 4),
-                    Metric.LOSS: loss,
-                    Metric.LR: float(setup.schedule(self.step - 1)) * self.lr_scale,
-                    Metric.GRAD_NORM: float(metrics[Metric.GRAD_NORM]),
-                    Metric.LOSS_TOKENS: int(metrics[Metric.LOSS_TOKENS]),
-                    Metric.BATCH_CRC: batch_fingerprint(step_batch),
-                    **self.meter.measure(step_batch, step_time),
-                }
-                # Whatever else the step reports (DPO: rewards, margin, accuracy, pairs).
-                record.update({k: float(v) for k, v in metrics.items() if k not in record})
-                if self.step == 1:
-                    record[Metric.INCLUDES_COMPILE] = True
-                self._periodic(record)
-                if (
-                    self.step % cfg.train.log_every_steps == 0
-                    or self.step == self.total_steps
-                    or Metric.EVAL_LOSS in record
-                ):
-                    store.append_metrics(record)
-                    writer.write(self.step, record)
-                store.update_status(durable=False, step=self.step, loss=loss, best_eval_loss=self.best_eval_loss)
-                bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)
-                bar.update(1)
+                # The previous step is reported now, while the device runs this one: no host sync
+                # between steps. A step with periodic work (eval, samples, checkpoint) or the last one
+                # is reported at once, as that work needs its weights before the next step replaces them.
+                if failed := self._report():
+                    return failed
+                self._pending = step
+                if self.periodic.any_due(self.step) and (failed := self._report()):
+                    return failed
+            if failed := self._report():  # nothing left by now: the last step is reported at once
+                return failed
             self._save()
             if self.early_stopping.stopped:
                 store.log(f"stopped early at step {self.step}: {self.early_stopping.describe()}")
@@ -294,9 +285,42 @@ class Trainer:
             store.log(f"completed {self.step} steps")
             self._copy_to_remote()
             return State.COMPLETED
+        except RunEnded as ended:
+            return ended.state
         finally:
-            bar.close()
-            writer.close()
+            self._pending = None
+            self._bar.close()
+            self._writer.close()
+
+    def _report(self) -> str | None:
+        """Fetch the pending step's metrics and report them (metrics, status, periodic work, progress
+        bar); the failed state when its loss is not finite, else None."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        loss = float(pending.metrics[Metric.LOSS])
+        finished = time.perf_counter()
+        # The device ran this step from its dispatch or from the last step's end, whichever came later.
+        step_time = finished - max(pending.dispatched, self._last_finished)
+        self._last_finished = finished
+        if not is_finite(loss) or not is_finite(float(pending.metrics[Metric.GRAD_NORM])):
+            return self._diverged(loss, pending.step)
+        record = step_record(pending, loss=loss, meter=self.meter, step_time=step_time)
+        if pending.step == self.step:  # reported before the next step: its weights are the current ones
+            self._periodic(record)
+        train = self.config.train
+        if pending.step % train.log_every_steps == 0 or pending.step == self.total_steps or Metric.EVAL_LOSS in record:
+            self.store.append_metrics(record)
+            self._writer.write(pending.step, record)
+        self.store.update_status(durable=False, step=pending.step, loss=loss, best_eval_loss=self.best_eval_loss)
+        self._bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{record[Metric.TOKENS_PER_S]:.0f}", refresh=False)
+        self._bar.update(1)
+        return None
+
+    def _report_before_pause(self) -> None:
+        """ControlChannel's hook before it waits out a pause: the last step shows while paused."""
+        if failed := self._report():
+            raise RunEnded(failed)
 
     def _next_batch(self) -> dict:
         """The next training batch; `position` stays where it starts, so a checkpoint taken
@@ -305,9 +329,8 @@ class Trainer:
         return next(self.data.train)
 
     def _periodic(self, record: dict) -> None:
-        cfg = self.config.eval
         last = self.step == self.total_steps
-        if self.data.validation is not None and cfg.every_steps and (self.step % cfg.every_steps == 0 or last):
+        if self.periodic.eval_due(self.step):
             if self.config.method.kind == "dpo":  # eval_loss is the mean DPO loss per held-out pair
                 record.update(self.evaluate_preferences())
                 eval_loss = record[Metric.EVAL_LOSS]
@@ -319,9 +342,9 @@ class Trainer:
             if self.best_eval_loss is None or eval_loss < self.best_eval_loss:
                 self.best_eval_loss = eval_loss
             last = self.early_stopping.update(eval_loss) or last
-        if cfg.sample_every_steps and (self.step % cfg.sample_every_steps == 0 or last):
+        if self.periodic.samples_due(self.step, last):
             self.write_samples()
-        if self.step % self.config.checkpoint.every_steps == 0 and not last:
+        if self.periodic.checkpoint_due(self.step, last):
             self._save()
 
     def evaluate(self) -> float:
@@ -406,9 +429,9 @@ class Trainer:
         self._copy_to_remote()
         return State.ABORTED
 
-    def _diverged(self, loss: float) -> str:
+    def _diverged(self, loss: float, bad_step: int) -> str:
         """The step left weights untouched (see train_step), so the run stands at the step before."""
-        bad_step, self.step = self.step, self.step - 1
+        self.step = bad_step - 1
         self.store.update_status(step=self.step)
         last = self.checkpoints.latest_step()
         kept = f"the last good checkpoint (step {last}) is kept" if last is not None else "no checkpoint was saved yet"

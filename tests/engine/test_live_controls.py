@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -192,3 +193,30 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_paused_run_shows_its_last_step(tmp_path):
+    """Steps are reported while the next one runs; a pause first reports the step just done."""
+    overrides = ("train.max_steps=5", "train.log_every_steps=1", "eval.every_steps=0", "checkpoint.every_steps=100")
+    store = RunStore.create(fast_config(tmp_path, *overrides, "eval.sample_every_steps=0"))
+    seen = {}
+
+    def resume_when_paused():
+        deadline = time.monotonic() + 120
+        while store.read_status().get("state") != "paused" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen["status_step"] = store.read_status().get("step")
+        seen["metric_steps"] = [m["step"] for m in train_metrics(store)]
+        store.request("resume")
+
+    watcher = threading.Thread(target=resume_when_paused)
+
+    def pause_at_3(trainer):
+        if trainer.step == 3 and not watcher.is_alive() and not seen:
+            store.request("pause")
+            watcher.start()
+
+    assert _trainer(store, pause_at_3).run() == "completed"
+    watcher.join(timeout=5)
+    assert seen == {"status_step": 3, "metric_steps": [1, 2, 3]}
+    assert [m["step"] for m in train_metrics(store)] == [1, 2, 3, 4, 5]
