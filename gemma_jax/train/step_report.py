@@ -6,17 +6,19 @@ steps), so what a record needs from the step's dispatch travels in a `PendingSte
 
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import dataclass
-from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from gemma_jax.runs.schema import Metric
 from gemma_jax.train.step_metrics import StepMeter
 
 
-class PendingStep(NamedTuple):
+@dataclass
+class PendingStep:
     """A dispatched training step whose metrics are not yet reported."""
 
     step: int
@@ -25,6 +27,20 @@ class PendingStep(NamedTuple):
     epoch: float
     learning_rate: float  # in force when it was dispatched
     dispatched: float  # perf_counter() at dispatch
+    finished: float | None = None  # perf_counter() when its results were first seen ready
+
+    def check_ready(self) -> None:
+        """Note the time if the results are ready now (without waiting). A backend that runs a step
+        inside its dispatch (XLA:CPU, with donated inputs) shows it done right after the call."""
+        if self.finished is None and self.metrics[Metric.LOSS].is_ready():
+            self.finished = time.perf_counter()
+
+    def wait(self) -> float:
+        """The loss, once the step is done; `finished` is set."""
+        loss = float(self.metrics[Metric.LOSS])
+        if self.finished is None:
+            self.finished = time.perf_counter()
+        return loss
 
 
 class RunEnded(Exception):
@@ -33,6 +49,13 @@ class RunEnded(Exception):
     def __init__(self, state: str):
         super().__init__(state)
         self.state = state
+
+
+def host_schedule(schedule, step: int) -> float:
+    """An optax schedule's value at `step`, computed on the host CPU: on an accelerator its stream would
+    queue the small computation behind the running step and make the host wait for that step."""
+    with jax.default_device(jax.local_devices(backend="cpu")[0]):
+        return float(schedule(step))
 
 
 def batch_fingerprint(host_batch: dict) -> int:

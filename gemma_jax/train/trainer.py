@@ -46,7 +46,7 @@ from gemma_jax.train.run_inputs import build_run_data, load_training_model
 from gemma_jax.train.setup import LORA_KINDS, TrainingSetup, TrainState, build_training
 from gemma_jax.train.state_restore import UnreadableCheckpoint, restore_latest_good
 from gemma_jax.train.step_metrics import StepMeter, is_finite
-from gemma_jax.train.step_report import PendingStep, PeriodicWork, RunEnded, step_record
+from gemma_jax.train.step_report import PendingStep, PeriodicWork, RunEnded, host_schedule, step_record
 from gemma_jax.train.webhook import notify_run_end
 
 USER_ERRORS = (ConfigError, DataError, ModelLoadError, UnreadableCheckpoint, CloudStorageError)
@@ -88,7 +88,7 @@ class Trainer:
         self.last_eval: tuple[int, float] | None = None  # (step, eval loss)
         # The loop's report of dispatched steps (step_report.py); the writer and bar live while _loop runs.
         self._pending: PendingStep | None = None
-        self._last_finished = 0.0  # perf_counter() when the last reported step's results were fetched
+        self._last_finished = 0.0  # perf_counter() when the last reported step was seen done
         self._writer = None
         self._bar: tqdm | None = None
         self.lr_scale = 1.0  # set_lr: the peak learning rate is lr_scale × optimizer.learning_rate
@@ -253,16 +253,21 @@ class Trainer:
                     return self._stop(action)
                 if action == Action.SAVE:
                     self._save()
+                if self._pending is not None:
+                    self._pending.check_ready()
                 dispatched = time.perf_counter()
                 trainable, opt_state, metrics = setup.steps.train(
                     self.state.trainable, self.state.frozen, self.state.opt_state, batch
                 )
                 self.state.trainable, self.state.opt_state = trainable, opt_state
                 self.step += 1
-                learning_rate = float(setup.schedule(self.step - 1)) * self.lr_scale
+                learning_rate = host_schedule(setup.schedule, self.step - 1) * self.lr_scale
                 step = PendingStep(
                     self.step, metrics, host_batch, self.data.train.epoch_fraction, learning_rate, dispatched
                 )
+                for dispatched_step in (self._pending, step):  # a step may have run inside its dispatch
+                    if dispatched_step is not None:
+                        dispatched_step.check_ready()
                 if self.step < self.total_steps:  # build the next batch while the device works
                     host_batch = self._next_batch()
                     batch = setup.device_batch(host_batch)
@@ -298,11 +303,10 @@ class Trainer:
         pending, self._pending = self._pending, None
         if pending is None:
             return None
-        loss = float(pending.metrics[Metric.LOSS])
-        finished = time.perf_counter()
+        loss = pending.wait()
         # The device ran this step from its dispatch or from the last step's end, whichever came later.
-        step_time = finished - max(pending.dispatched, self._last_finished)
-        self._last_finished = finished
+        step_time = pending.finished - max(pending.dispatched, self._last_finished)
+        self._last_finished = pending.finished
         if not is_finite(loss) or not is_finite(float(pending.metrics[Metric.GRAD_NORM])):
             return self._diverged(loss, pending.step)
         record = step_record(pending, loss=loss, meter=self.meter, step_time=step_time)
