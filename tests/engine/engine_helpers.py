@@ -50,3 +50,16 @@ def synthetic_batch(rows: int, length: int, groups: int, vocab: int, seed: int =
         "loss_index": loss_index,
         "loss_valid": loss_valid,
     }
+
+
+def train_repeatedly(setup, steps: int):
+    """`steps` training steps of `setup` on one synthetic batch: (final state, the losses)."""
+    state = setup.initial_state()
+    host = synthetic_batch(8, 32, setup.loss_groups, setup.model.tokenizer.vocabulary_size)
+    losses = []
+    for _ in range(steps):
+        state.trainable, state.opt_state, metrics = setup.steps.train(
+            state.trainable, state.frozen, state.opt_state, setup.device_batch(host)
+        )
+        losses.append(float(metrics["loss"]))
+    return state, losses

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from engine_helpers import synthetic_batch
+from engine_helpers import train_repeatedly
 from training_helpers import tiny_training
 
 from gemma_jax.train import mixed_einsum
@@ -84,16 +84,7 @@ def test_float32_accumulation_only_for_bf16_on_cpus_with_bf16_units(monkeypatch)
 
 def _loss_curve(tmp_path, dtype: str, steps: int = 12) -> list[float]:
     overrides = (f"model.dtype={dtype}", "method.kind=lora", "optimizer.learning_rate=0.01", "schedule.name=constant")
-    setup = tiny_training(tmp_path / dtype, *overrides, devices=jax.devices()[:1])
-    state = setup.initial_state()
-    host = synthetic_batch(8, 32, setup.loss_groups, setup.model.tokenizer.vocabulary_size)
-    losses = []
-    for _ in range(steps):
-        state.trainable, state.opt_state, metrics = setup.steps.train(
-            state.trainable, state.frozen, state.opt_state, setup.device_batch(host)
-        )
-        losses.append(float(metrics["loss"]))
-    return losses
+    return train_repeatedly(tiny_training(tmp_path / dtype, *overrides, devices=jax.devices()[:1]), steps)[1]
 
 
 @pytest.mark.parametrize("bf16_units", [True, False], ids=["f32-accumulation", "bf16-result"])

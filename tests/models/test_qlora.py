@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 import pytest
-from engine_helpers import fast_config, synthetic_batch
+from engine_helpers import fast_config, train_repeatedly
 from jax.sharding import Mesh
 
 from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
@@ -38,27 +38,15 @@ def _setup(tmp_path, *overrides):
     return build_training(cfg, load_model(cfg.model.source, vocab_texts=TEXTS), total_steps=10)
 
 
-def _train(setup, steps: int = 3):
-    state = setup.initial_state()
-    host = synthetic_batch(8, 32, setup.loss_groups, setup.model.tokenizer.vocabulary_size)
-    losses = []
-    for _ in range(steps):
-        state.trainable, state.opt_state, metrics = setup.steps.train(
-            state.trainable, state.frozen, state.opt_state, setup.device_batch(host)
-        )
-        losses.append(float(metrics["loss"]))
-    return state, losses
-
-
 @pytest.fixture(scope="module")
 def lora_losses(tmp_path_factory):
-    return _train(_setup(tmp_path_factory.mktemp("lora"), "method.kind=lora"))[1]
+    return train_repeatedly(_setup(tmp_path_factory.mktemp("lora"), "method.kind=lora"), 3)[1]
 
 
 @pytest.mark.parametrize("mode", ["int8", "int4"])
 def test_qlora_step_tracks_lora_and_trains_with_a_quantized_sharded_base(tmp_path, lora_losses, mode):
     setup = _setup(tmp_path, "method.kind=qlora", f"method.quantization={mode}")
-    state, losses = _train(setup)
+    state, losses = train_repeatedly(setup, 3)
     assert abs(losses[0] - lora_losses[0]) < LOSS_TOLERANCE[mode], (losses, lora_losses)
     assert losses[-1] < losses[0] - 0.1, losses
 
