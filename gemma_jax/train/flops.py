@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from gemma_jax.compat.keras import stored_kernel, sublayers
+from gemma_jax.train.mixed_einsum import accumulate_in_float32
 
 # Dense bf16 peak TFLOP/s per chip (per device as JAX sees it).
 PEAK_TFLOPS = {
@@ -79,12 +80,14 @@ def _probe_cache_path() -> Path:
 def measure_matmul_peak(size: int = 2048, dtype=jnp.float32, repeats: int = 10) -> float:
     """TFLOP/s of a large square matmul on one device: the practical peak on CPUs.
 
-    bfloat16 operands accumulate in float32 (`preferred_element_type`): the fast bf16 units (AMX,
-    tensor cores, MXUs) work that way, and a bf16 result instead runs a much slower path on XLA:CPU.
+    The dot is the training step's own kind (`mixed_einsum.accumulate_in_float32`): bf16 operands
+    accumulate in float32 on a CPU with bf16 units (AMX), where that is the fast path, and give a bf16
+    result elsewhere (faster on a CPU without them), so MFU is against the path the step takes.
     """
     device = jax.local_devices()[0]
     a = jax.device_put(jnp.ones((size, size), dtype), device)
-    matmul = jax.jit(lambda x: jax.lax.dot(x, x, preferred_element_type=jnp.float32))
+    preferred = jnp.float32 if accumulate_in_float32(dtype) else None
+    matmul = jax.jit(lambda x: jax.lax.dot(x, x, preferred_element_type=preferred))
     matmul(a).block_until_ready()
     best = float("inf")
     for _ in range(repeats):
@@ -106,7 +109,8 @@ def device_peak_tflops(device=None, dtype: str = "float32") -> tuple[float, str]
         if name.lower() in kind.lower():
             return peak, f"spec sheet ({kind})"
     cache = _probe_cache_path()
-    key = f"{jax.default_backend()}:{kind}:{os.cpu_count()}:{len(jax.devices())}:{dtype}"
+    accumulation = "f32acc" if accumulate_in_float32(dtype) else "own"  # the dot kind measured
+    key = f"{jax.default_backend()}:{kind}:{os.cpu_count()}:{len(jax.devices())}:{dtype}:{accumulation}"
     try:
         cached = json.loads(cache.read_text())
         if key in cached:
