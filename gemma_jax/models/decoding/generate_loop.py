@@ -52,8 +52,9 @@ def _choose(weights, config: DecoderConfig, hidden, key, temperature, top_k, top
     the weights carry one (the same tokens as the float32 head; see shortlist.py), else from the logits.
 
     One row only: for several rows XLA:CPU multiplies the float32 head with its matrix-matrix kernel,
-    reading it once for all of them, while the int8 product converts it into a float32 copy first
-    (measured for 8 rows of the 262k-row head: 2.4x slower than the float32 head)."""
+    reading it once for all of them (8 rows of the 262k-row head: 33 ms a step), while an int8 product
+    converts the weights to float32 first (8 rows of the real 270M decode at 58 tok/s with int8 weights,
+    100 with float32)."""
     if top_k is None and "shortlist" in weights and hidden.shape[0] == 1:
         normed = rms_norm(hidden, weights["final_norm"], config.norm_epsilon)
         return exact_greedy(weights["embedding"], weights["shortlist"], normed, config.decodable_vocabulary)
