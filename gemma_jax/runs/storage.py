@@ -9,7 +9,7 @@ GCS_PREFIX = "gs://"
 
 def storage_bytes(path: str | os.PathLike[str]) -> int:
     """Total bytes of the files under a local directory (0 when it does not exist yet) or under a
-    `gs://bucket/prefix` (every object whose name starts with the prefix as a folder).
+    `gs://bucket/prefix` (the object of that name, or every object under it as a folder).
 
     Symbolic links are not followed. Cloud Storage uses Application Default Credentials
     (STORAGE_EMULATOR_HOST points it at an emulator); its errors are raised as OSError.
@@ -42,7 +42,10 @@ def _gcs_bytes(url: str) -> int:
 
     try:
         client = storage_client()
-        blobs = client.list_blobs(bucket, prefix=f"{prefix}/" if prefix else None, timeout=30)
-        return sum(int(blob.size or 0) for blob in blobs)
+        # The object named `prefix` itself (a data file) or everything under it as a folder, not its
+        # siblings that merely start alike ("ckpt/alpha" is not "ckpt/alphabet").
+        blobs = client.list_blobs(bucket, prefix=prefix or None, timeout=30)
+        under = f"{prefix}/"
+        return sum(int(b.size or 0) for b in blobs if not prefix or b.name == prefix or b.name.startswith(under))
     except Exception as error:  # google-auth, google-api-core and requests errors
         raise OSError(f"cannot measure {url}: {type(error).__name__}: {error}") from error

@@ -175,6 +175,10 @@ def test_training_and_runs_pages(tmp_path, monkeypatch):
     runs.state.select(run_id)
     runs.state.request_delete()
     assert runs.vertex_pane.visible
+    runs.storage.state.measure()
+    runs.storage.state._thread.join(30)
+    runs.refresh()  # the page's refresh shows the measured storage
+    assert runs.storage.table.visible and run_id in runs.storage.table.value["name"].tolist()
     assert_literal(panes(runs), run_id, IMG, SCRIPT)
 
 

@@ -147,3 +147,35 @@ def test_a_double_click_on_a_row_opens_the_run_on_training(tmp_path):
     assert state.click("b", now=11.3)
     assert (session.page, session.selected_run, state.selected) == ("Training", "b", "b")
     assert not state.click("b", now=11.5)  # a third click starts over
+
+
+def _measured(storage, timeout_s: float = 30.0):
+    import time
+
+    storage.measure()
+    deadline = time.monotonic() + timeout_s
+    while not storage.poll():
+        assert time.monotonic() < deadline, "storage was not measured in time"
+        time.sleep(0.05)
+    return storage
+
+
+def test_storage_card_lists_runs_and_uploads_with_sizes_and_no_server_paths(tmp_path):
+    from ui.state.session import Session
+    from ui.state.storage import StorageState
+    from ui.workspace import Workspace
+
+    session = Session(Workspace.for_user(tmp_path / "ws", "ada").ensure(), None)
+    make_run(session, "first")
+    session.workspace.save_upload("faq.csv", b"q,a\n" * 250)
+    storage = _measured(StorageState(session))
+    assert not storage.measuring
+    rows = {(row["what"], row["name"]): row for row in storage.rows}
+    assert set(rows) == {("run", "first"), ("dataset", "faq.csv")}
+    assert rows["dataset", "faq.csv"]["size"] == "1.0 KB"
+    assert rows["dataset", "faq.csv"]["where"] == "local" and rows["dataset", "faq.csv"]["cost a month"] == "-"
+    assert storage.summary.startswith("Local disk ") and "Cloud Storage" not in storage.summary
+    assert str(tmp_path) not in repr(storage.rows) + storage.summary
+    storage.measure()  # measuring again replaces the rows
+    assert storage.measuring
+    assert _measured(storage).rows

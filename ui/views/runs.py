@@ -11,6 +11,7 @@ from ui.state.runs import COLUMNS, RunsState
 from ui.state.vertex_jobs import VertexJobsState
 from ui.views.poller import Poller
 from ui.views.safe_text import code_text, escape_text, text_table
+from ui.views.storage import StorageCard
 
 REFRESH_MS = 2000
 
@@ -72,6 +73,7 @@ class RunsPage(pn.viewable.Viewer):
         self.vertex = VertexJobsState(session.workspace.runs_dir)
         self.vertex_pane = pn.pane.HTML("", visible=False, css_classes=["gj-vertex-jobs"], sizing_mode="stretch_width")
         self.vertex.param.watch(self._apply_vertex, "rows")
+        self.storage = StorageCard(session)
         self.state.param.watch(self._apply_rows, "rows")
         self.state.param.watch(self._apply_actions, "actions")
         self.state.param.watch(self._apply_confirm, "confirm_delete")
@@ -82,6 +84,7 @@ class RunsPage(pn.viewable.Viewer):
             pn.FlexBox(*self.buttons.values(), self.hint, align_items="center"),
             self.confirm_row,
             self.vertex_pane,
+            self.storage,
             sizing_mode="stretch_width",
         )
         self.refresh()
@@ -97,6 +100,7 @@ class RunsPage(pn.viewable.Viewer):
     def refresh(self) -> None:
         self.state.refresh()
         self.vertex.refresh()
+        self.storage.poll()
         self.queue.object = f"**Jobs:** {escape_text(self.state.queue_text)}"
 
     def activate(self) -> None:
