@@ -8,6 +8,7 @@ On CPU the processes talk through gloo (train/process_group.py keeps them in ste
 
 from __future__ import annotations
 
+import json
 import os
 
 import jax
@@ -17,8 +18,37 @@ _COORDINATOR_VARIABLES = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS")
 HEARTBEAT_S = 30
 
 
+def adopt_vertex_cluster_spec() -> None:
+    """Set the JAX_* variables from Vertex AI's CLUSTER_SPEC when it lists several replicas (and they are unset).
+
+    Vertex AI tells each replica of a multi-pool CustomJob who its peers are in CLUSTER_SPEC:
+    {"cluster": {"workerpool0": ["host:port"], "workerpool1": ["host:port", ...]}, "task": {"type":
+    "workerpool1", "index": 0}}. The primary replica (workerpool0) is the coordinator, and processes are
+    numbered pool by pool, so process 0 is the primary: the one that writes the run's files.
+    """
+    text = os.environ.get("CLUSTER_SPEC")
+    if not text or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        return
+    try:
+        spec = json.loads(text)
+        pools = spec["cluster"]
+        names = sorted(pools, key=lambda name: int(name.removeprefix("workerpool")))
+        hosts = [(name, index) for name in names for index in range(len(pools[name]))]
+        task = (spec["task"]["type"], int(spec["task"]["index"]))
+        process_id = hosts.index(task)
+        coordinator = pools["workerpool0"][0]
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        raise ValueError(f"CLUSTER_SPEC is not Vertex AI's cluster description ({error}): {text[:200]}") from error
+    if len(hosts) > 1:
+        os.environ["JAX_COORDINATOR_ADDRESS"] = coordinator
+        os.environ["JAX_NUM_PROCESSES"] = str(len(hosts))
+        os.environ["JAX_PROCESS_ID"] = str(process_id)
+
+
 def multihost_requested() -> bool:
-    """Whether this process was started as one of several (see initialize_if_multihost)."""
+    """Whether this process was started as one of several (see initialize_if_multihost); a Vertex AI
+    replica's CLUSTER_SPEC is read into the JAX_* variables first."""
+    adopt_vertex_cluster_spec()
     tpu_hosts = [h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]
     forced = os.environ.get("GEMMA_JAX_MULTIHOST", "") == "1"  # TPU VMs list peers in metadata, not env
     return forced or len(tpu_hosts) > 1 or any(os.environ.get(v) for v in _COORDINATOR_VARIABLES)
@@ -28,8 +58,8 @@ def initialize_if_multihost() -> bool:
     """Call `jax.distributed.initialize()` when this process is one of several.
 
     Triggered by GEMMA_JAX_MULTIHOST=1 (then JAX finds the peers itself, e.g. from a TPU VM's
-    metadata), by TPU_WORKER_HOSTNAMES naming several hosts (GKE), or by JAX_COORDINATOR_ADDRESS
-    (with JAX_NUM_PROCESSES and JAX_PROCESS_ID). Single-host runs do nothing. CPU processes
+    metadata), by TPU_WORKER_HOSTNAMES naming several hosts (GKE), by JAX_COORDINATOR_ADDRESS
+    (with JAX_NUM_PROCESSES and JAX_PROCESS_ID), or by Vertex AI's CLUSTER_SPEC. Single-host runs do nothing. CPU processes
     exchange arrays through gloo (JAX's CPU collectives); GPUs and TPUs use their own.
     """
     if not multihost_requested():

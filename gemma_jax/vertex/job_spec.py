@@ -67,23 +67,23 @@ def container_args(job: VertexJob, run_id: str) -> list[str]:
 
 
 def custom_job(job: VertexJob, run_id: str) -> dict:
-    """The CustomJob resource (REST field names), ready for JobService.CreateCustomJob."""
-    spec: dict = {
-        "workerPoolSpecs": [
-            {
-                "machineSpec": job.machine.machine_spec(),
-                "replicaCount": 1,
-                "containerSpec": {
-                    "imageUri": job.image,
-                    "command": CONTAINER_COMMAND,
-                    "args": container_args(job, run_id),
-                    "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
-                },
-                "diskSpec": {"bootDiskType": "pd-ssd", "bootDiskSizeGb": 100},
-            }
-        ],
-        "baseOutputDirectory": {"outputUriPrefix": job.output},
+    """The CustomJob resource (REST field names), ready for JobService.CreateCustomJob.
+
+    A machine of several replicas is a primary pool of one and a worker pool of the rest, all running
+    the same command: Vertex AI's CLUSTER_SPEC then names the peers, and the primary is process 0."""
+    pool = {
+        "machineSpec": job.machine.machine_spec(),
+        "replicaCount": 1,
+        "containerSpec": {
+            "imageUri": job.image,
+            "command": CONTAINER_COMMAND,
+            "args": container_args(job, run_id),
+            "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
+        },
+        "diskSpec": {"bootDiskType": "pd-ssd", "bootDiskSizeGb": 100},
     }
+    pools = [pool] if job.machine.replicas == 1 else [pool, {**pool, "replicaCount": job.machine.replicas - 1}]
+    spec: dict = {"workerPoolSpecs": pools, "baseOutputDirectory": {"outputUriPrefix": job.output}}
     if job.spot:
         spec["scheduling"] = {"strategy": "SPOT"}
     if job.service_account:

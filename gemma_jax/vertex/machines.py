@@ -2,8 +2,10 @@
 
 Vertex AI's custom training takes a machine type, and for GPUs an accelerator type and count, for
 TPUs (v5e and later) a TPU topology (https://cloud.google.com/vertex-ai/docs/training/configure-compute).
-Only single-host shapes are listed: a multi-host slice is a worker pool of several replicas, which
-gemma-jax's multi-host start (JAX_COORDINATOR_ADDRESS) does not read from Vertex's CLUSTER_SPEC yet.
+Several GPU machines (16xH100: two a3-highgpu-8g) run as a primary pool and a worker pool; each replica
+reads its peers from Vertex's CLUSTER_SPEC (parallel/distributed.adopt_vertex_cluster_spec), so the job
+trains as one multi-host run. Multi-host TPU slices are not offered through Vertex AI: how its TPU worker
+pools span hosts could not be checked here; the tpu/ scripts run them on TPU VMs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class VertexMachine:
     accelerator_type: str | None = None  # GPUs (and TPU v2/v3)
     accelerator_count: int = 0
     tpu_topology: str | None = None  # TPU v5e, v5p, v6e
+    replicas: int = 1  # machines of this kind working as one multi-host job
 
     def machine_spec(self) -> dict:
         """The machineSpec of a worker pool (Vertex AI's REST field names)."""
@@ -46,6 +49,8 @@ MACHINES = {
         VertexMachine("1xH100", "a3-highgpu-1g", "NVIDIA_H100_80GB", 1),
         VertexMachine("8xH100", "a3-highgpu-8g", "NVIDIA_H100_80GB", 8),
         VertexMachine("8xH200", "a3-ultragpu-8g", "NVIDIA_H200_141GB", 8),
+        VertexMachine("16xH100", "a3-highgpu-8g", "NVIDIA_H100_80GB", 8, replicas=2),
+        VertexMachine("16xH200", "a3-ultragpu-8g", "NVIDIA_H200_141GB", 8, replicas=2),
         VertexMachine("cpu", "n2-standard-16"),
     )
 }

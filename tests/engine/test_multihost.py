@@ -102,6 +102,28 @@ def test_two_processes_train_like_one_and_only_process_0_writes(tmp_path, refere
     assert sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()) == [4, 8, 12]
 
 
+def test_two_vertex_ai_replicas_train_like_one_from_cluster_spec_alone(tmp_path, reference):
+    """Vertex AI's multi-pool job: each replica gets CLUSTER_SPEC and no JAX_* variables."""
+    port, config = free_port(), _config(tmp_path)
+    cluster = {"workerpool0": [f"127.0.0.1:{port}"], "workerpool1": ["127.0.0.1:1"]}
+    processes = []
+    for task in ({"type": "workerpool0", "index": 0}, {"type": "workerpool1", "index": 0}):
+        env = process_environment(0, 1, 0, 2)
+        for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+            env.pop(name)
+        env["CLUSTER_SPEC"] = json.dumps({"cluster": cluster, "environment": "cloud", "task": task})
+        command = [sys.executable, "-m", "gemma_jax.cli", "train", str(config), "--run-id", "vx", "--no-progress"]
+        processes.append(
+            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        )
+    errors = [p.communicate(timeout=600)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    run_dir = tmp_path / "runs" / "vx"
+    _assert_same_losses(run_dir, reference, range(1, STEPS + 1))
+    assert json.loads((run_dir / "status.json").read_text())["hardware"]["processes"] == 2
+    assert "[process 1] completed 12 steps" in errors[1]
+
+
 def _start_process(index: int, port: int, config: Path) -> subprocess.Popen:
     env = process_environment(index, 2, port, 2)
     command = [sys.executable, "-m", "gemma_jax.cli", "train", str(config), "--run-id", "cut", "--no-progress"]

@@ -3,6 +3,7 @@ official client (google-cloud-aiplatform, REST transport) against a local server
 recorded Vertex AI responses; the config goes to a real Cloud Storage emulator."""
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -183,3 +184,53 @@ def test_an_unreachable_vertex_ai_is_said_in_words(monkeypatch):
     monkeypatch.setenv(vertex_client.ENDPOINT_VARIABLE, "127.0.0.1:9")  # nothing listens there
     with pytest.raises(vertex_client.VertexError, match="Vertex AI cannot be reached from this machine"):
         vertex_client.job_state(JOB)
+
+
+def test_a_machine_of_several_replicas_is_a_primary_and_a_worker_pool():
+    from google.cloud import aiplatform_v1
+
+    spec = custom_job(vertex_job("big", "16xH100", IMAGE, "gs://b/o"), "big")
+    parsed = aiplatform_v1.CustomJob.from_json(json.dumps(spec))
+    primary, workers = parsed.job_spec.worker_pool_specs
+    assert (primary.replica_count, workers.replica_count) == (1, 1)
+    assert primary.machine_spec == workers.machine_spec and primary.machine_spec.accelerator_count == 8
+    assert list(primary.container_spec.args) == list(workers.container_spec.args)  # one shared --run-id
+    assert "--run-id" in list(primary.container_spec.args)
+
+
+def _no_multihost_variables(monkeypatch):
+    """Unset, and put back as they were after the test (CLUSTER_SPEC adoption writes them to os.environ)."""
+    for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "TPU_WORKER_HOSTNAMES"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        ({"type": "workerpool0", "index": 0}, "0"),
+        ({"type": "workerpool1", "index": 0}, "1"),
+        ({"type": "workerpool1", "index": 2}, "3"),
+    ],
+)
+def test_cluster_spec_numbers_replicas_pool_by_pool_with_the_primary_as_coordinator(monkeypatch, task, expected):
+    from gemma_jax.parallel.distributed import multihost_requested
+
+    _no_multihost_variables(monkeypatch)
+    cluster = {"workerpool0": ["primary:2222"], "workerpool1": ["w0:2222", "w1:2222", "w2:2222"]}
+    monkeypatch.setenv("CLUSTER_SPEC", json.dumps({"cluster": cluster, "task": task}))
+    assert multihost_requested()
+    assert os.environ["JAX_COORDINATOR_ADDRESS"] == "primary:2222"
+    assert (os.environ["JAX_NUM_PROCESSES"], os.environ["JAX_PROCESS_ID"]) == ("4", expected)
+
+
+def test_a_single_replica_or_a_broken_cluster_spec(monkeypatch):
+    from gemma_jax.parallel.distributed import adopt_vertex_cluster_spec, multihost_requested
+
+    _no_multihost_variables(monkeypatch)
+    single = {"cluster": {"workerpool0": ["primary:2222"]}, "task": {"type": "workerpool0", "index": 0}}
+    monkeypatch.setenv("CLUSTER_SPEC", json.dumps(single))
+    assert not multihost_requested() and "JAX_COORDINATOR_ADDRESS" not in os.environ
+    monkeypatch.setenv("CLUSTER_SPEC", '{"cluster": {"workerpool1": []}}')
+    with pytest.raises(ValueError, match="CLUSTER_SPEC is not Vertex AI's cluster description"):
+        adopt_vertex_cluster_spec()
