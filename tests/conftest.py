@@ -54,14 +54,19 @@ def browser():
 
 
 def _send_generation_on_download() -> None:
-    """Have the emulator send `x-goog-generation` with object downloads, as Cloud Storage does.
+    """Have the emulator send `x-goog-generation` with every object download, as Cloud Storage does.
 
-    gcp-storage-emulator leaves the header out; tensorstore (Orbax's array storage) reads an object's
-    generation from it and refuses the read without it ("Malformed StorageGeneration"), so a checkpoint
-    written to the emulator could be restored only from the writer's own cache. Patched once, in place."""
+    gcp-storage-emulator leaves the header out, and tensorstore (Orbax's array storage) then takes the
+    object's generation for 0 and refuses the next conditional write with it ("Malformed StorageGeneration").
+    tensorstore downloads through objects.get (`/storage/v1/b/B/o/NAME?alt=media`), which calls the module's
+    own `download`, so that name is replaced as well as the routes. Patched once, in place."""
     from gcp_storage_emulator import server
     from gcp_storage_emulator.exceptions import NotFound
     from gcp_storage_emulator.handlers import objects
+
+    original = objects.download
+    if getattr(original, "sends_generation", False):
+        return
 
     def download(request, response, storage, *args, **kwargs):
         try:
@@ -70,11 +75,13 @@ def _send_generation_on_download() -> None:
             response["x-goog-metageneration"] = str(obj.get("metageneration", "1"))
         except NotFound:
             pass
-        return objects.download(request, response, storage, *args, **kwargs)
+        return original(request, response, storage, *args, **kwargs)
 
+    download.sends_generation = True
+    objects.download = download
     for _, handlers in server.HANDLERS:
         for method, handler in list(handlers.items()):
-            if handler is objects.download:
+            if handler is original:
                 handlers[method] = download
 
 
