@@ -34,9 +34,11 @@ class ModelConfig:
         label="Precision",
         wizard="method",
     )
-    remat: bool = setting(
-        False,
-        "Recompute in-between results during training instead of storing them: less memory, about a third slower.",
+    remat: bool | None = setting(
+        None,
+        "Recompute in-between results during training instead of storing them: less memory, about a third slower. "
+        "Empty (auto): on only where the memory estimate says a step would not fit in this device's memory "
+        "without it.",
         label="Recompute activations (remat)",
         wizard="method.advanced",
     )

@@ -41,7 +41,7 @@ def estimate_for_config(cfg, *, platform: str = "cpu", devices: int = 1, **chang
         lora_targets=cfg.method.lora_targets,
         quantization=quantization,
         optimizer=cfg.optimizer.name,
-        remat=changes.get("remat", cfg.model.remat),
+        remat=bool(changes.get("remat", cfg.model.remat)),
         platform=platform,
         mesh=mesh,
     )
@@ -78,6 +78,8 @@ def memory_problems(cfg, available: int, *, platform: str = "cpu", devices: int 
     (TPU, GPU) the job is refused only when its weights and optimizer state alone exceed `available`."""
     try:
         estimate = estimate_for_config(cfg, platform=platform, devices=devices)
+        if estimate is not None and cfg.model.remat is None and not fits(estimate, available):
+            estimate = estimate_for_config(cfg, platform=platform, devices=devices, remat=True)  # what auto does
     except (TypeError, ValueError, KeyError, AttributeError):
         return []  # malformed values are reported by the field rules
     if estimate is None or fits(estimate, available):
@@ -101,13 +103,31 @@ def memory_problems(cfg, available: int, *, platform: str = "cpu", devices: int 
     return [message]
 
 
+def choose_remat(cfg, available: int, *, platform: str = "cpu", devices: int = 1) -> tuple[bool, str]:
+    """Whether a step recomputes its activations (model.remat), and why, in words for the run's log.
+
+    Auto (None): on only when the estimated peak of a step without it exceeds `available` bytes (per
+    device on accelerators). This counts the whole estimate, activations included, on every platform:
+    on TPU/GPU those factors are XLA:CPU's, so the choice there is a best guess, said in the log."""
+    if cfg.model.remat is not None:
+        return bool(cfg.model.remat), "set in the config"
+    estimate = estimate_for_config(cfg, platform=platform, devices=devices, remat=False)
+    if estimate is None:
+        return False, "auto: off (the model's shape is known only once loaded)"
+    need, have = f"{estimate.total / GB:.1f} GB", f"{available / GB:.1f} GB"
+    guess = "" if factors_measured(platform) else "; activations estimated with XLA:CPU's factors"
+    if estimate.total <= available:
+        return False, f"auto: off (a step needs about {need} without it; {have} available{guess})"
+    return True, f"auto: on (a step would need about {need} without it; {have} available{guess})"
+
+
 def _alternatives(cfg) -> list[tuple[str, dict]]:
     """Changes that lower the peak, most specific first, then all of them together."""
     options = []
     batch, accumulate = cfg.train.batch_size, cfg.train.grad_accum_steps
     if batch // accumulate > 1:  # same effective batch, one row per microbatch
         options.append((f"train.grad_accum_steps={batch} (same batch, one row at a time)", {"rows": 1}))
-    if not cfg.model.remat:
+    if cfg.model.remat is False:  # None (auto) already counts on it
         options.append(("model.remat=true", {"remat": True}))
     if cfg.method.kind == "full":
         options.append(("method.kind=lora", {"method": "lora"}))

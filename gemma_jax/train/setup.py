@@ -87,14 +87,18 @@ class TrainingSetup:
             variable.assign(np.asarray(value).astype(variable.dtype))
 
 
-def build_training(config: JobConfig, model: LoadedModel, total_steps: int, devices=None) -> TrainingSetup:
+def build_training(
+    config: JobConfig, model: LoadedModel, total_steps: int, devices=None, remat: bool | None = None
+) -> TrainingSetup:
+    """remat: the trainer's choice for `model.remat: auto` (memory_check.choose_remat); else the config's."""
     method = config.method
     if method.base_quantization is not None:  # QLoRA: int8/int4 frozen projections, f32 LoRA on top
         quantize_base(model.backbone, method.base_quantization)
     if method.kind in LORA_KINDS:
         apply_lora(model.backbone, method.lora_rank, method.lora_alpha, method.lora_targets, seed=config.train.seed)
     dropout = method.lora_dropout if method.kind in LORA_KINDS else 0.0
-    decoder = PackedDecoder(model.backbone, remat=config.model.remat, lora_dropout=dropout)
+    remat = bool(config.model.remat) if remat is None else remat
+    decoder = PackedDecoder(model.backbone, remat=remat, lora_dropout=dropout)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.model, devices=devices)
     schedule = make_schedule(config.schedule, config.optimizer.learning_rate, total_steps)
     optimizer = make_optimizer(config.optimizer, schedule)

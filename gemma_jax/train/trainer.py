@@ -29,8 +29,9 @@ from gemma_jax.models.generation import Generator
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.loading import ModelLoadError
 from gemma_jax.models.lora import lora_metadata
+from gemma_jax.models.memory_check import available_memory, choose_remat
 from gemma_jax.parallel.device_summary import device_summary
-from gemma_jax.parallel.distributed import is_primary
+from gemma_jax.parallel.distributed import is_primary, primary_bytes
 from gemma_jax.parallel.mesh import resolve_shape
 from gemma_jax.runs.remote_copy import copy_run_files, remote_copy_url
 from gemma_jax.runs.run_store import RunStore
@@ -111,12 +112,16 @@ class Trainer:
         if cache is not None:
             self.store.log("compiled steps are kept on disk and reused (train.compilation_cache)")
         data_shards = int(np.prod(resolve_shape(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.model, devices)[:2]))
+        available, platform, _ = available_memory()  # before the model takes its share
         self.model = load_training_model(cfg, self.store)
         self._check_config(devices, model_context_length=self.model.context_length)
         self.data, self.total_steps = build_run_data(cfg, self.model, data_shards)
         self.store.log(f"data: {describe_data(self.data.stats)}")  # the full figures: status.json's "data"
 
-        self.setup = build_training(cfg, self.model, self.total_steps)
+        remat, why = choose_remat(cfg, available, platform=platform, devices=devices)
+        remat = bool(primary_bytes(bytes([remat]))[0])  # every process compiles the primary's choice
+        self.store.log(f"activation recomputation (model.remat) {'on' if remat else 'off'}: {why}")
+        self.setup = build_training(cfg, self.model, self.total_steps, remat=remat)
         self.state = self.setup.initial_state()
         self.meter = StepMeter(self.setup.decoder, full=cfg.method.kind == "full", devices=self.setup.mesh.size)
         every_eval = cfg.eval.every_steps if self.data.validation is not None else 0

@@ -100,7 +100,7 @@ def _cfg(*overrides):
 
 
 def test_validator_refuses_a_job_that_does_not_fit_and_says_what_would():
-    cfg = _cfg("method.kind=full", "train.batch_size=8")
+    cfg = _cfg("method.kind=full", "train.batch_size=8", "model.remat=false")
     need = estimate_memory(find_variant("gemma2_9b_en").shape, "full", dtype="bfloat16").total
     lora = estimate_memory(find_variant("gemma2_9b_en").shape, "lora", dtype="bfloat16").total
     problems = preflight_problems(cfg, available_memory=int((need + lora) / 2))
@@ -163,3 +163,26 @@ def test_validator_combines_changes_when_none_fits_alone():
     )
     [message] = preflight_problems(cfg, available_memory=int(one_row_lora * 1.01))
     assert "train.grad_accum_steps=4 and method.kind=lora (~" in message
+
+
+def test_auto_remat_turns_on_only_where_a_step_would_not_fit_without_it():
+    from gemma_jax.models.memory_check import choose_remat, estimate_for_config
+
+    cfg = _cfg("method.kind=lora", "train.batch_size=8", "data.sequence_length=1024")
+    assert cfg.model.remat is None  # auto is the default
+    plain = estimate_for_config(cfg, remat=False).total
+    recomputed = estimate_for_config(cfg, remat=True).total
+    assert recomputed < plain
+    assert choose_remat(cfg, int(plain * 1.1))[0] is False
+    on, why = choose_remat(cfg, int((plain + recomputed) / 2))
+    assert on and why.startswith("auto: on (a step would need about")
+    # Auto counts on remat, so a job that fits only with it is not refused, and remat is not advised.
+    assert preflight_problems(cfg, available_memory=int((plain + recomputed) / 2)) == []
+    [message] = preflight_problems(cfg, available_memory=int(recomputed * 0.5))
+    assert "model.remat=true" not in message
+    # Set by the user: kept, whatever the estimate says.
+    assert choose_remat(_cfg("model.remat=false"), 1) == (False, "set in the config")
+    assert choose_remat(_cfg("model.remat=true"), 10**15) == (True, "set in the config")
+    unknown = apply_overrides(JobConfig(), ["model.source=/no/such/preset"])
+    assert choose_remat(unknown, 1) == (False, "auto: off (the model's shape is known only once loaded)")
+    assert "XLA:CPU's factors" in choose_remat(cfg, 10**15, platform="tpu", devices=8)[1]

@@ -117,3 +117,9 @@ def test_the_schema_names_are_distinct():
     assert not set(schema.TRAIN_METRICS) & set(schema.EVAL_METRICS)
     assert schema.eval_folder_name(3, "test") == "step-3-test"
     assert schema.export_folder_name(3, "hf") == "step-3-hf"
+
+
+def test_the_log_says_whether_activations_are_recomputed_and_why(run):
+    store, _ = run
+    log = store.log_path.read_text()
+    assert "activation recomputation (model.remat) off: auto: off (a step needs about" in log

@@ -167,3 +167,18 @@ def test_small_rates_show_as_typed_and_a_word_is_refused_in_words(tmp_path):
     assert wizard.config.optimizer.max_grad_norm is None
     clip.value = "0.5"
     assert wizard.config.optimizer.max_grad_norm == 0.5
+
+
+def test_remat_offers_auto_yes_and_no_and_auto_is_the_default(tmp_path):
+    from ui.views.wizard_fields import field_widget
+
+    wizard = _quickstart(tmp_path)
+    remat = field_widget(wizard, "model.remat")
+    assert remat.options == {"auto": None, "yes": True, "no": False}
+    assert wizard.config.model.remat is None and remat.value is None
+    remat.value = True
+    assert wizard.config.model.remat is True
+    remat.value = None
+    assert wizard.config.model.remat is None
+    wizard.set("model.remat", False)
+    assert remat.value is False

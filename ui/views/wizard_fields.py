@@ -35,7 +35,10 @@ def _make(path: str, value):
         options = ([_NONE] if optional else []) + list(CHOICES[path])
         return pn.widgets.Select(options=options, value=_NONE if value is None else value, **common)
     if base is bool:
-        # a yes/no select rather than a checkbox: Panel's checkbox cannot carry the tooltip
+        # a yes/no select rather than a checkbox: Panel's checkbox cannot carry the tooltip; "auto" for an
+        # optional one (empty: the engine decides, e.g. model.remat from the memory estimate)
+        if optional:
+            return pn.widgets.Select(options={"auto": None, "yes": True, "no": False}, value=value, **common)
         return pn.widgets.Select(options={"yes": True, "no": False}, value=bool(value), **common)
     if base is int:
         return pn.widgets.IntInput(value=value, **common)
