@@ -174,11 +174,11 @@ def test_remat_offers_auto_yes_and_no_and_auto_is_the_default(tmp_path):
 
     wizard = _quickstart(tmp_path)
     remat = field_widget(wizard, "model.remat")
-    assert remat.options == {"auto": None, "yes": True, "no": False}
-    assert wizard.config.model.remat is None and remat.value is None
-    remat.value = True
+    assert remat.options == ["auto", "yes", "no"]
+    assert wizard.config.model.remat is None and remat.value == "auto"  # shown as a word, not an empty box
+    remat.value = "yes"
     assert wizard.config.model.remat is True
-    remat.value = None
+    remat.value = "auto"
     assert wizard.config.model.remat is None
     wizard.set("model.remat", False)
-    assert remat.value is False
+    assert remat.value == "no"

@@ -19,6 +19,10 @@ from ui.views.safe_text import escape_text
 # List fields with allowed values (LoRA targets, augmentation methods): a multi-select each.
 MULTI_CHOICES = {path: spec.choices for path, spec in field_specs().items() if spec.is_list and spec.choices}
 _NONE = "(none)"
+# An optional yes/no (model.remat): empty means the engine decides. Words as values: a Select shows no
+# option at all for a None value.
+_TRISTATE = {"auto": None, "yes": True, "no": False}
+_TRISTATE_WORD = {None: "auto", True: "yes", False: "no"}
 
 
 def _css(path: str) -> list[str]:
@@ -38,7 +42,7 @@ def _make(path: str, value):
         # a yes/no select rather than a checkbox: Panel's checkbox cannot carry the tooltip; "auto" for an
         # optional one (empty: the engine decides, e.g. model.remat from the memory estimate)
         if optional:
-            return pn.widgets.Select(options={"auto": None, "yes": True, "no": False}, value=value, **common)
+            return pn.widgets.Select(options=list(_TRISTATE), value=_TRISTATE_WORD[value], **common)
         return pn.widgets.Select(options={"yes": True, "no": False}, value=bool(value), **common)
     if base is int:
         return pn.widgets.IntInput(value=value, **common)
@@ -53,6 +57,8 @@ def _from_widget(path: str, value):
     """The widget's value as the config field's type ('' and (none) are null for optional fields)."""
     tp = field_type(path)
     base = strip_optional(tp)
+    if base is bool and is_optional(tp):
+        return _TRISTATE[value]
     if value in (_NONE, "") and is_optional(tp):
         return None
     if path in MULTI_CHOICES:
@@ -67,7 +73,10 @@ def _from_widget(path: str, value):
 def _to_widget(path: str, value):
     if path in MULTI_CHOICES:
         return list(value or ())
-    base = strip_optional(field_type(path))
+    tp = field_type(path)
+    base = strip_optional(tp)
+    if base is bool and is_optional(tp):
+        return _TRISTATE_WORD[value]
     if is_str_tuple(base):
         return ", ".join(value or ())
     if base is float:
