@@ -1,7 +1,7 @@
 """What a workspace's runs and datasets take on disk and on Cloud Storage, and what that costs a month.
 
 One row per run (its folder: logs, metrics, local checkpoints, evaluations, exports), one per
-gs:// checkpoint folder a run writes to, one per uploaded data file, and one per gs:// dataset a
+checkpoint folder a run writes outside it (gs://, or a local folder of its own), one per uploaded data file, and one per gs:// dataset a
 run reads. Cloud Storage rows carry a monthly cost at list price (or the run's own
 `checkpoint.price_per_gib_month` / `checkpoint.storage_class`); local rows carry none. A row that
 cannot be measured (no access to a bucket, a damaged config) says why instead of failing the report.
@@ -79,6 +79,8 @@ def _run_items(path: Path, datasets: dict[str, tuple[str, float | None]]) -> lis
         items.append(
             _measured("checkpoints", path.name, checkpoint.directory, storage_class=storage_class, price=price)
         )
+    elif checkpoint.directory and not Path(checkpoint.directory).resolve().is_relative_to(path.resolve()):
+        items.append(_measured("checkpoints", path.name, checkpoint.directory))  # a local folder of its own
     for field in DATA_FIELDS:
         url = getattr(cfg.data, field, None)
         if url and is_gcs(url):

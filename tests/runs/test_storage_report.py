@@ -29,15 +29,30 @@ def test_local_runs_and_uploads_are_counted_and_hidden_partial_uploads_are_not(t
     (uploads / "valid-rows").mkdir()
     (uploads / "valid-rows" / "faq.jsonl").write_bytes(b"{}\n" * 10)
     (runs / "not-a-run").mkdir()
+    elsewhere = make_run(runs, "elsewhere", f"checkpoint.directory={tmp_path / 'big-disk' / 'ckpt'}")
+    (tmp_path / "big-disk" / "ckpt" / "7").mkdir(parents=True)
+    (tmp_path / "big-disk" / "ckpt" / "7" / "weights").write_bytes(b"y" * 7000)
 
     report = storage_report(runs, uploads)
     items = by_kind(report)
-    assert set(items) == {("run", "first"), ("dataset", "faq.csv"), ("dataset", "valid-rows/faq.jsonl")}
+    assert set(items) == {
+        ("run", "first"),
+        ("run", "elsewhere"),
+        ("checkpoints", "elsewhere"),
+        ("dataset", "faq.csv"),
+        ("dataset", "valid-rows/faq.jsonl"),
+    }
+    assert (
+        items["checkpoints", "elsewhere"].size_bytes == 7000 and items["checkpoints", "elsewhere"].location == "local"
+    )
     run_bytes = sum(p.stat().st_size for p in run.path.rglob("*") if p.is_file())
     assert items["run", "first"].size_bytes == run_bytes >= 5000
     assert items["dataset", "faq.csv"].size_bytes == 400
     assert all(item.location == "local" and item.monthly_usd is None and not item.cost for item in report.items)
-    assert report.local_bytes == run_bytes + 400 + 30 and report.cloud_bytes == 0 and report.monthly_usd == 0
+    other = items["run", "elsewhere"].size_bytes
+    assert report.local_bytes == run_bytes + other + 7000 + 400 + 30
+    assert report.cloud_bytes == 0 and report.monthly_usd == 0
+    assert elsewhere.path.is_dir()
 
 
 def test_gs_checkpoints_and_datasets_get_their_size_and_monthly_cost(gcs, tmp_path):
