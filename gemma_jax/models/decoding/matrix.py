@@ -5,7 +5,8 @@ and applied as `x @ values.astype(float32).T`. On XLA:CPU a one-row product in
 that form is emitted as one loop that converts each weight on the fly, so
 bf16/int8 weights are read at their own width; the [in, out] layout, or an
 einsum without the transpose, materializes a float32 copy of the whole matrix
-on every call instead (3-15x slower for the 262k-row head).
+on every call instead (3-15x slower for the 262k-row head). Several rows at once (batched
+decoding, prompts) take another form, with the weights on the left (see `apply`).
 int8 is weight-only with one scale per output channel (symmetric, absmax/127).
 """
 
