@@ -47,3 +47,17 @@ def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     """'; did you mean 'x'?' when something is close, else ''."""
     match = closest(word, choices, cutoff)
     return f"; did you mean '{match}'?" if match else ""
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """`value` as a message quotes what a user typed: its repr, shortened (see `shortened`)."""
+    return shortened(repr(value), limit)
+
+
+def shortened(text: str, limit: int = 80) -> str:
+    """`text` with the middle of a long one left out, so that a pasted page of text does not become a
+    page of error."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 5) // 2
+    return f"{text[:keep]} ... {text[-keep:]}"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import unicodedata
 from typing import Any
 
 from gemma_jax.config.convert import field_types, type_problems
-from gemma_jax.config.errors import ConfigError, did_you_mean
+from gemma_jax.config.errors import ConfigError, did_you_mean, quoted
 from gemma_jax.config.field_spec import FieldSpec
 from gemma_jax.config.fields import field_specs
 from gemma_jax.config.job_config import JobConfig
@@ -34,6 +35,7 @@ _DYNAMIC_HINTS = {
 # (Unicode categories Cc, Cf and the like, and line/paragraph separators), short enough for a folder name.
 _NAME_FORBIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 MAX_NAME_LENGTH = 100
+_NAME_SLUG = re.compile(r"[^\w.-]+")  # what a suggested name replaces with '-'
 
 
 def _get(cfg: JobConfig, path: str) -> Any:
@@ -88,14 +90,14 @@ def _names(c: _Checker) -> None:
     c.not_empty("name", "give the run a short name such as 'my-lora'")
     name = c.cfg.name
     if isinstance(name, str) and (any(ch in name for ch in "/\\") or name.strip() in (".", "..")):
-        safe = "-".join(p for p in name.replace("\\", "/").split("/") if p.strip(".")) or "my-run"
+        safe = _NAME_SLUG.sub("-", name).strip("-.")[:MAX_NAME_LENGTH].rstrip("-.") or "my-run"
         c.add(
-            f"name {name!r} becomes part of the run directory name, so it cannot contain '/' or '\\' "
+            f"name {quoted(name)} becomes part of the run directory name, so it cannot contain '/' or '\\' "
             f"or be '.' or '..'; e.g. {safe!r}"
         )
     if isinstance(name, str) and any(unicodedata.category(ch) in _NAME_FORBIDDEN for ch in name):
         c.add(
-            f"name {name!r}: the run name may not contain line breaks or control characters; "
+            f"name {quoted(name)}: the run name may not contain line breaks or control characters; "
             "use one line of letters, digits, '-' or '_'"
         )
     if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:

@@ -38,8 +38,8 @@ NOT_OFFERED = {
     "onnx": (
         "ONNX is not offered: the maintained exporter for transformers models (optimum-onnx 0.1) needs "
         "transformers older than 4.58, and gemma-jax's Hugging Face export and its checks need transformers 5, "
-        "so the two cannot be installed together. Export `hf` and convert it with optimum-onnx in an environment "
-        "of its own."
+        "so the two cannot be installed together. Export the Hugging Face transformers format and convert it "
+        "with optimum-onnx in a separate Python environment."
     ),
 }
 

@@ -46,7 +46,9 @@ def serving_spec(kind: str, manifest: dict, display_name: str) -> dict:
     else:
         port, image, model = 8000, None, "model"
         target = "preset" if kind == "keras" else "."
-        command = f"gemma-jax serve {target} --host 0.0.0.0 --port {port}"
+        # This machine only (serve's default host), as the curl below asks; --host 0.0.0.0 (with --api-key)
+        # opens it to the network.
+        command = f"gemma-jax serve {target} --port {port}"
         args, health, predict = [], "/health", "/v1/chat/completions"
     vertex = {
         "displayName": display_name,

@@ -103,6 +103,7 @@ CASES = [
     (["eval.max_batches=0"], {}, ["eval.max_batches must be at least 1"]),
     (["eval.sample_every_steps=-1"], {}, ["eval.sample_every_steps must be at least 0", "0 to turn samples"]),
     (["name=a/b"], {}, ["name 'a/b'", "cannot contain '/'", "e.g. 'a-b'"]),
+    (["name=<b>x</b>"], {}, ["name '<b>x</b>'", "e.g. 'b-x-b'"]),  # a suggestion made only of name characters
     (["name=''"], {}, ["name is empty", "'my-lora'"]),
     (["runs_dir=''"], {}, ["runs_dir is empty", "'runs'"]),
     (["data.train_path=''"], {}, ["data.train_path is empty", "'example'"]),

@@ -141,3 +141,11 @@ def test_a_check_that_ends_after_a_refused_source_keeps_the_refusal(tmp_path, mo
             break
         threading.Event().wait(0.05)
     assert not wizard.data.checking and wizard.data.error == refusal and "does not exist" in refusal
+
+
+def test_a_source_too_long_for_a_path_is_a_message(tmp_path):
+    # A pasted page of text is no file name (the file system refuses it): say so, briefly, and keep the config.
+    wizard = make_wizard(tmp_path)
+    assert not wizard.data.use_source("x" * 5000)
+    assert "is not a usable path on the server" in wizard.data.error and len(wizard.data.error) < 400
+    assert wizard.config.data.train_path == "example"

@@ -54,6 +54,8 @@ def test_picker_lists_checkpoints_and_follows_the_selected_run(tmp_path):
     state.picker.checkpoint = "2"
     assert state.picker.arguments()[-2:] == ["--step", "2"]
     assert not state.generate() and state.error == "Type a prompt first."
+    state.status = state._status = "Done."  # the last answer's status
+    assert not state.generate() and state.status == ""  # not "Done." beside the error
     assert isinstance(PlaygroundPage(session, state).__panel__(), pn.Column)
 
 

@@ -266,3 +266,32 @@ def test_next_steps_are_offered_once_a_run_ends_with_a_checkpoint(tmp_path):
     assert (session.page, session.selected_run) == ("Evaluate", "r")
     state.go_on("New run")  # not a next step
     assert session.page == "Evaluate"
+
+
+def test_a_refused_learning_rate_quotes_a_short_form_of_what_was_typed(tmp_path):
+    session = make_session(tmp_path)
+    make_run(session, "r").update_status(state="running", pid=os.getpid())
+    session.selected_run = "r"
+    state = TrainingState(session)
+    state.poll()
+    assert not state.set_learning_rate("9" * 5000)
+    message = session.notifications[-1][2]
+    assert "not usable" in message and " ... " in message and len(message) < 200
+
+
+def test_the_page_shows_a_requested_stop_as_a_notice_and_follows_the_learning_rate(tmp_path):
+    from ui.views.training import TrainingPage
+
+    session = make_session(tmp_path)
+    store = make_run(session, "r")
+    store.update_status(state="aborted", error="stopped at step 3 (abort requested); checkpoint saved.")
+    page = TrainingPage(session)
+    session.open_run("r")
+    page.tick()
+    assert page.error.visible and page.error.alert_type == "warning"  # asked for, checkpoint kept: no red
+    store.update_status(state="failed", error="out of memory")
+    page.tick()
+    assert page.error.alert_type == "danger"
+    page.state.kpis = {**page.state.kpis, "peak_learning_rate": 2e-4}
+    page._show_learning_rate()
+    assert page.lr_input.placeholder == "now 2.00e-04"

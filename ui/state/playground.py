@@ -97,6 +97,8 @@ class PlaygroundState(param.Parameterized):
             problem = "Type a prompt first."
         if problem:
             self.error = problem
+            self._set_status("")  # the last answer's "Done." would read as this one's
+            self.status = ""
             return False
         run_dir, step = self.picker.run_dir, self.picker.resolved_step
         prompt = self.prompt

@@ -15,6 +15,7 @@ from typing import Any
 
 import param
 
+from gemma_jax.config.errors import quoted
 from gemma_jax.runs import RunStore, dead_run_error
 from gemma_jax.runs.run_store import RunDirError
 from gemma_jax.runs.schema import LIVE_STATES, Metric, State, Status
@@ -281,7 +282,7 @@ class TrainingState(param.Parameterized):
             rate = float("nan")
         if not (rate > 0 and rate < 1):
             self.session.notify(
-                f"Learning rate {value!r} is not usable: give a number between 0 and 1, e.g. 1e-4.", "error"
+                f"Learning rate {quoted(value)} is not usable: give a number between 0 and 1, e.g. 1e-4.", "error"
             )
             return False
         return self._control(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import param
 
+from gemma_jax.config.errors import quoted, shortened
 from gemma_jax.config.fields import wizard_fields
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.data.readers import EXAMPLE_DATASET
@@ -42,11 +43,19 @@ def source_problem(source: str, confinement: Confinement | None = None) -> str:
         return "type a data source: a file path on the server, hf:NAME, tfds:NAME, gs://bucket/file or 'example'"
     if source == EXAMPLE_DATASET or source.startswith(REMOTE_PREFIXES):
         return ""
-    if not Path(source).expanduser().exists():
+    try:
+        exists = Path(source).expanduser().exists()
+    except (OSError, ValueError) as error:  # a name too long for the file system, a NUL byte, ...
+        return (
+            f"{quoted(source)} is not a usable path on the server ({getattr(error, 'strerror', None) or error}); "
+            "upload the file instead, or give a path that exists there (or hf:NAME, tfds:NAME, gs://bucket/file, "
+            "'example')"
+        )
+    if not exists:
         shown = confinement.shown(source) if confinement is not None else source
         return (
-            f"{shown} does not exist on the server; upload the file instead, or give a path that exists there "
-            "(or hf:NAME, tfds:NAME, gs://bucket/file, 'example')"
+            f"{shortened(shown, 200)} does not exist on the server; upload the file instead, or give a path that "
+            "exists there (or hf:NAME, tfds:NAME, gs://bucket/file, 'example')"
         )
     return ""
 

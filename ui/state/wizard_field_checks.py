@@ -16,7 +16,7 @@ from gemma_jax.config.learning_rates import METHOD_NAMES, typical_rate_text
 from gemma_jax.models.memory_check import estimate_for_config
 from gemma_jax.models.memory_estimate import GB
 from ui.state.hardware import memory_budget
-from ui.state.wizard_length import estimated_total_steps, rows_per_epoch, steps_per_epoch
+from ui.state.wizard_length import estimated_total_steps, rows_per_epoch, steps_per_epoch, training_examples
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
@@ -209,10 +209,16 @@ def _length(owner: NewRunState, notes) -> None:
     max_steps, epochs, batch = cfg.train.max_steps, cfg.train.epochs, cfg.train.batch_size
     per_epoch = steps_per_epoch(cfg, check)
     rows, known = rows_per_epoch(cfg, check)
+    examples = training_examples(check)[0]
     estimated = "" if known else " (estimated until the data is checked)"
+    # Packing puts several short examples in one row, so the Data step's example count and this differ.
+    data = (
+        f"{examples:,} training examples packed into about {rows:,} rows of {cfg.data.sequence_length:,} tokens"
+        if rows != examples
+        else f"{rows:,} rows of data"
+    )
     epoch_size = (
-        f"one epoch ({rows:,} rows of data) is about {per_epoch:,} step{'s' if per_epoch != 1 else ''} of "
-        f"{batch:,} rows{estimated}"
+        f"one epoch ({data}) is about {per_epoch:,} step{'s' if per_epoch != 1 else ''} of {batch:,} rows{estimated}"
     )
     if max_steps is not None and (not _is_int(max_steps) or max_steps < 1):
         notes["train.max_steps"].append(

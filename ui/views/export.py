@@ -50,11 +50,16 @@ def render_serving(specs: list[dict]) -> str:
         vertex = json.dumps(spec.get("vertex", {}), indent=2)
         parts.append(
             f"<h4>{escape_text(spec['label'])}</h4>"
-            f"<div>Serve it (from the export folder):</div><pre>{html.escape(str(spec.get('command', '')))}</pre>"
-            f"<div>Try it:</div><pre>{html.escape(str(spec.get('curl', '')))}</pre>"
+            f"<div>Serve it (from the export folder):</div>{_command(spec.get('command', ''))}"
+            f"<div>Try it:</div>{_command(spec.get('curl', ''))}"
             f"<details><summary>Vertex AI model-upload spec</summary><pre>{html.escape(vertex)}</pre></details>"
         )
     return "".join(parts)
+
+
+def _command(text: str) -> str:
+    """A command line to copy: wrapped on screen (a long curl stays visible), one line when copied."""
+    return f"<pre style='white-space: pre-wrap; overflow-wrap: anywhere'>{html.escape(str(text))}</pre>"
 
 
 def render_not_offered(reasons: dict[str, str]) -> str:

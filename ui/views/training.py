@@ -74,7 +74,7 @@ class TrainingPage(pn.viewable.Viewer):
         self.plots = TrainingPlots()
         self.poller = Poller(self.tick, POLL_MS, session, "Training")
         self._log_seen = self._samples_seen = -1
-        self.title = pn.pane.Markdown("", css_classes=["gj-training-title"], margin=(0, 10))
+        self.title = pn.pane.Markdown("", css_classes=["gj-training-title"], margin=(0, 10), disable_anchors=True)
         self.badge = pn.pane.HTML("", css_classes=["gj-training-state"])
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["gj-training-error"])
         self.buttons = {}
@@ -166,10 +166,15 @@ class TrainingPage(pn.viewable.Viewer):
         self.error.visible = bool(error)
         if error and self.error.object != error:
             self.error.object = error
+        # A stop someone asked for (Stop early, Abort) kept its checkpoint: a notice, not an error.
+        alert = "warning" if state == State.ABORTED else "danger"
+        if self.error.alert_type != alert:
+            self.error.alert_type = alert
         self.plots.show_accelerator(bool(self.state.kpis.get("accelerator")))
         kpis = render_kpis(self.state.kpis, self.state.storage_bytes, self.state.storage_note)
         if self.kpis.object != kpis:
             self.kpis.object = kpis
+            self._show_learning_rate()
         if self.state.log_version != self._log_seen:
             self._log_seen = self.state.log_version
             self._render_logs()
@@ -236,9 +241,14 @@ class TrainingPage(pn.viewable.Viewer):
             button.visible = self.state.actions.get(key, False)
         self.lr_row.visible = self.state.actions.get("set_lr", False)
         self.next_row.visible = self.state.actions.get("next", False)
+        self._show_learning_rate()
+
+    def _show_learning_rate(self) -> None:
+        """The input's placeholder follows the run's peak learning rate (it changes when someone sets it)."""
         peak = self.state.kpis.get("peak_learning_rate")
-        if peak is not None and not self.lr_input.value:
-            self.lr_input.placeholder = f"now {peak:.2e}"
+        placeholder = f"now {peak:.2e}" if peak is not None else "e.g. 1e-4"
+        if self.lr_input.placeholder != placeholder:
+            self.lr_input.placeholder = placeholder
 
     def _act(self, method: str) -> None:
         getattr(self.state, method)()

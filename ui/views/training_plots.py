@@ -14,6 +14,12 @@ from ui.state.training import EVAL_COLUMNS, TRAIN_COLUMNS
 PLOT_HEIGHT = 200
 
 
+def _steps(fig, column: str, source: ColumnDataSource, color: str, **line) -> None:
+    """A per-step series as a line with small dots: the first step shows as a dot before there is a line."""
+    fig.line(Metric.STEP, column, source=source, line_width=2, color=color, **line)
+    fig.scatter(Metric.STEP, column, source=source, size=3, color=color)
+
+
 def _figure(title: str, x_label: str = "step", **kwargs):
     plot = figure(
         title=title,
@@ -41,18 +47,18 @@ class TrainingPlots:
         train, evals, system = self.sources["train"], self.sources["eval"], self.sources["system"]
         loss = _figure("Loss")
         step, eval_loss = Metric.STEP, Metric.EVAL_LOSS
-        loss.line(step, Metric.LOSS, source=train, legend_label="train", line_width=2)
+        _steps(loss, Metric.LOSS, train, "#1f77b4", legend_label="train")
         loss.line(step, eval_loss, source=evals, legend_label="eval", line_width=2, color="orange")
         loss.scatter(step, eval_loss, source=evals, color="orange", size=6)
         tips = [("step", f"@{step}"), ("loss", f"@{Metric.LOSS}"), ("eval", f"@{eval_loss}")]
         loss.add_tools(HoverTool(tooltips=tips))
         loss.legend.location = "top_right"
         lr = _figure("Learning rate")
-        lr.line(step, Metric.LR, source=train, line_width=2, color="green")
+        _steps(lr, Metric.LR, train, "green")
         speed = _figure("Tokens/s")
-        speed.line(step, Metric.TOKENS_PER_S, source=train, line_width=2, color="purple")
+        _steps(speed, Metric.TOKENS_PER_S, train, "purple")
         grad = _figure("Gradient norm")
-        grad.line(step, Metric.GRAD_NORM, source=train, line_width=2, color="brown")
+        _steps(grad, Metric.GRAD_NORM, train, "brown")
         usage = _figure("System usage (%)", x_label="time", x_axis_type="datetime", y_range=(0, 120))
         self._accelerator_lines = []
         for column, label, color in (
@@ -69,7 +75,7 @@ class TrainingPlots:
         usage.legend.label_text_font_size = "8pt"
         usage.legend.background_fill_alpha = 0.6
         memory = _figure("Device memory (GB, from the run)")
-        memory.line(step, Metric.DEVICE_MEMORY_GB, source=train, line_width=2, color="orange")
+        _steps(memory, Metric.DEVICE_MEMORY_GB, train, "orange")
         # A plain Column: Bokeh panes that stretch inside a FlexBox collapse to no width when the
         # page is swapped in after the first render (the dashboard builds pages lazily).
         self.metrics = pn.Column(

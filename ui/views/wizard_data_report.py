@@ -142,7 +142,7 @@ def report_view(step: DataStep, result: DataCheck | None, checking: bool, error:
             + ", ".join(f"{name} {entry['examples']}" for name, entry in split.items())
             + f". Cleaning changed {result.summary['cleaning']['changed_any']} example(s) "
             + (f"({', '.join(f'{k} {v}' for k, v in cleaning.items())})" if cleaning else "")
-            + f"; augmentation adds {augmented} copie(s)."
+            + f"; augmentation adds {augmented} {'copy' if augmented == 1 else 'copies'}."
         )
         parts.append(pn.pane.Markdown(escape_text(text), css_classes=["gj-newrun-split"]))
     if result.preview:

@@ -1,0 +1,23 @@
+"""The serve commands an export suggests: gemma-jax on this machine only, container runtimes inside their container."""
+
+import shlex
+
+import pytest
+
+from gemma_jax.export.serving import serving_spec
+
+
+@pytest.mark.parametrize("kind, target", [("keras", "preset"), ("adapter", ".")])
+def test_gemma_jax_serve_is_suggested_on_this_machine_only(kind, target):
+    spec = serving_spec(kind, {}, "my-run")
+    # serve's own default host (127.0.0.1): the curl beside it asks localhost; the network needs --host and --api-key
+    assert shlex.split(spec["command"]) == ["gemma-jax", "serve", target, "--port", "8000"]
+    assert "http://localhost:8000/v1/chat/completions" in spec["curl"]
+
+
+def test_a_container_listens_on_all_of_its_interfaces_and_publishes_one_port():
+    spec = serving_spec("gguf-q8_0", {"gguf": "model-q8_0.gguf"}, "my-run")
+    command = shlex.split(spec["command"])
+    assert command[:2] == ["docker", "run"] and "8080:8080" in command
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # inside the container, reached through -p
+    assert spec["vertex"]["containerSpec"]["ports"] == [{"containerPort": 8080}]
