@@ -129,7 +129,8 @@ class Trainer:
             self.total_steps, every_eval, cfg.eval.sample_every_steps, cfg.checkpoint.every_steps
         )
         self.store.log(
-            f"mesh {dict(self.setup.mesh.shape)}; {len(self.state.trainable)} trainable arrays, "
+            f"device mesh {' x '.join(f'{axis} {size}' for axis, size in self.setup.mesh.shape.items())}; "
+            f"{len(self.state.trainable)} trainable arrays, "
             f"{sum(int(np.prod(x.shape)) for x in self.state.trainable):,} trainable parameters; "
             f"peak {self.meter.peak_tflops:.3f} TFLOP/s per device ({self.meter.peak_source})"
         )
@@ -188,7 +189,10 @@ class Trainer:
         store.update_status(state=State.RUNNING, pid=os.getpid(), host=socket.gethostname(), error=None)
         self.control.install_signal_handlers()
         if host_memory_retained():
-            store.log("CPU host: freed step buffers stay mapped between steps (GEMMA_JAX_RETAIN_HOST_MEMORY=0: off)")
+            store.log(
+                "CPU host: freed step buffers stay mapped between steps, which makes steps faster "
+                "(set GEMMA_JAX_RETAIN_HOST_MEMORY=0 to give that memory back to the system)"
+            )
         try:
             if self.setup is None:  # a caller may have prepared it (to evaluate the base model first)
                 self.prepare()
