@@ -45,7 +45,7 @@ def source_problem(source: str, confinement: Confinement | None = None) -> str:
         return ""
     try:
         exists = Path(source).expanduser().exists()
-    except (OSError, ValueError) as error:  # a name too long for the file system, a NUL byte, ...
+    except (OSError, ValueError) as error:  # e.g. a name too long for the file system
         return (
             f"{quoted(source)} is not a usable path on the server ({getattr(error, 'strerror', None) or error}); "
             "upload the file instead, or give a path that exists there (or hf:NAME, tfds:NAME, gs://bucket/file, "
