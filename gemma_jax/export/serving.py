@@ -44,10 +44,12 @@ def serving_spec(kind: str, manifest: dict, display_name: str) -> dict:
         command = f'docker run --rm -p {port}:{port} -v "$PWD":/model {image} {" ".join(args)}'
         health, predict = "/health", "/v1/chat/completions"
     else:
-        port, image, model = 8000, None, "model"
-        target = "preset" if kind == "keras" else "."
-        # This machine only (serve's default host), as the curl below asks; --host 0.0.0.0 (with --api-key)
-        # opens it to the network.
+        # The model id gemma-jax serve answers to is the served folder's name: preset/, or the run's.
+        port, image, model = 8000, None, "preset" if kind == "keras" else str(manifest.get("run", "RUN"))
+        # An adapter alone is no model: gemma-jax serves the run it came from (RUN_DIR/export/<this folder>),
+        # its base model with the adapter's checkpoint. This machine only (serve's default host), as the curl
+        # below asks; --host 0.0.0.0 (with --api-key) opens it to the network.
+        target = "preset" if kind == "keras" else f"../.. --step {manifest.get('step', 'STEP')}"
         command = f"gemma-jax serve {target} --port {port}"
         args, health, predict = [], "/health", "/v1/chat/completions"
     vertex = {

@@ -1,5 +1,6 @@
 """The serve commands an export suggests: gemma-jax on this machine only, container runtimes inside their container."""
 
+import json
 import shlex
 
 import pytest
@@ -7,12 +8,14 @@ import pytest
 from gemma_jax.export.serving import serving_spec
 
 
-@pytest.mark.parametrize("kind, target", [("keras", "preset"), ("adapter", ".")])
+@pytest.mark.parametrize("kind, target", [("keras", ["preset"]), ("adapter", ["../..", "--step", "20"])])
 def test_gemma_jax_serve_is_suggested_on_this_machine_only(kind, target):
-    spec = serving_spec(kind, {}, "my-run")
+    # An adapter alone is no model (serve refuses it): the run it was exported from serves that checkpoint.
+    spec = serving_spec(kind, {"step": 20, "run": "my-run"}, "my-run-step-20")
     # serve's own default host (127.0.0.1): the curl beside it asks localhost; the network needs --host and --api-key
-    assert shlex.split(spec["command"]) == ["gemma-jax", "serve", target, "--port", "8000"]
+    assert shlex.split(spec["command"]) == ["gemma-jax", "serve", *target, "--port", "8000"]
     assert "http://localhost:8000/v1/chat/completions" in spec["curl"]
+    assert json.loads(shlex.split(spec["curl"])[-1])["model"] == {"keras": "preset", "adapter": "my-run"}[kind]
 
 
 def test_a_container_listens_on_all_of_its_interfaces_and_publishes_one_port():

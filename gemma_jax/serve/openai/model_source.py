@@ -27,7 +27,7 @@ def resolve_model(source: str, step: int | None = None) -> ServedModel:
     from gemma_jax.serve.sources import is_run_dir, load_source
 
     path = os.path.expanduser(source)
-    name = os.path.basename(os.path.normpath(path))
+    name = os.path.basename(os.path.abspath(path))  # "../.." too names the folder it is
     if is_run_dir(path):
         model, loaded_step = load_source(path, step)
         return ServedModel(model, name, f"run {path} at checkpoint step {loaded_step}")
