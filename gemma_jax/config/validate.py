@@ -38,6 +38,12 @@ MAX_NAME_LENGTH = 100
 _NAME_SLUG = re.compile(r"[^\w.-]+")  # what a suggested name replaces with '-'
 
 
+def name_slug(text: str, limit: int = MAX_NAME_LENGTH) -> str:
+    """`text` as a run name of letters, digits, '.', '-' and '_' ('' when nothing is left): what the
+    run-name problems suggest, and what the wizard proposes from a data source."""
+    return _NAME_SLUG.sub("-", text).strip("-.")[:limit].rstrip("-.")
+
+
 def _get(cfg: JobConfig, path: str) -> Any:
     value: Any = cfg
     for part in path.split("."):
@@ -90,7 +96,7 @@ def _names(c: _Checker) -> None:
     c.not_empty("name", "give the run a short name such as 'my-lora'")
     name = c.cfg.name
     if isinstance(name, str) and (any(ch in name for ch in "/\\") or name.strip() in (".", "..")):
-        safe = _NAME_SLUG.sub("-", name).strip("-.")[:MAX_NAME_LENGTH].rstrip("-.") or "my-run"
+        safe = name_slug(name) or "my-run"
         c.add(
             f"name {quoted(name)} becomes part of the run directory name, so it cannot contain '/' or '\\' "
             f"or be '.' or '..'; e.g. {safe!r}"

@@ -14,6 +14,7 @@ import param
 from gemma_jax.config.errors import quoted, shortened
 from gemma_jax.config.fields import wizard_fields
 from gemma_jax.config.job_config import JobConfig
+from gemma_jax.config.validate import name_slug
 from gemma_jax.data.readers import EXAMPLE_DATASET
 from gemma_jax.data.shapes import ColumnSuggestion
 from ui.confinement import Confinement, ConfinementError
@@ -60,7 +61,6 @@ def source_problem(source: str, confinement: Confinement | None = None) -> str:
     return ""
 
 
-NAME_CHARS = re.compile(r"[^\w.-]+")
 DEFAULT_RUN_NAME = JobConfig().name
 
 
@@ -69,8 +69,7 @@ def name_for_source(source: str) -> str:
     if source == EXAMPLE_DATASET:
         return "pirate-qa"
     last = re.split(r"[/:\\]", source.rstrip("/"))[-1]
-    stem = NAME_CHARS.sub("-", Path(last).stem if "." in last else last).strip("-.")
-    return stem[:60].rstrip("-.")
+    return name_slug(Path(last).stem if "." in last else last, 60)
 
 
 class DataStep(param.Parameterized):
