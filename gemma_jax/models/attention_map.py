@@ -24,7 +24,7 @@ def _attention(weights, token_ids: jax.Array, *, config: DecoderConfig) -> jax.A
     """[layers, heads, tokens, tokens] attention probabilities of one sequence [1, tokens]."""
     tokens = token_ids.shape[1]
     cache = KVCache.zeros(config, 1, tokens)
-    _, _, kept = forward(weights, config, token_ids, cache, jnp.int32(0), jnp.zeros((1,), jnp.int32), True)
+    _, _, kept = forward(weights, config, token_ids, cache, 0, jnp.zeros((1,), jnp.int32), True)
     return jnp.stack([layer[0] for layer in kept])
 
 

@@ -87,7 +87,7 @@ def cached_logits(weights: DecoderWeights, ids, prefill: int) -> np.ndarray:
     params, config = weights.current(), weights.config
     cache = KVCache.zeros(config, 1, len(ids))
     starts = jnp.zeros((1,), jnp.int32)
-    hidden, cache = forward(params, config, jnp.asarray([ids[:prefill]], jnp.int32), cache, jnp.int32(0), starts)
+    hidden, cache = forward(params, config, jnp.asarray([ids[:prefill]], jnp.int32), cache, 0, starts)
     rows = [logits(params, config, hidden)[0]]
     step = jax.jit(lambda p, t, c, s: forward(p, config, t, c, s, starts))
     for slot in range(prefill, len(ids)):
@@ -105,6 +105,17 @@ def test_cached_logits_equal_full_forward(arch):
     reference = keras_logits(model, ids)
     assert np.abs(ours - reference).max() < 1e-4
     assert np.abs(reference).max() > 1.0  # the comparison is not between near-zero numbers
+
+
+def test_a_prompt_pass_starts_at_slot_zero():
+    """Several tokens attend only among themselves (the cache's room for new tokens is skipped), which is
+    right for a prompt from slot 0 only: forward refuses any other start rather than attend wrongly."""
+    weights = DecoderWeights(tiny("gemma3").backbone, "float32")
+    params, config = weights.current(), weights.config
+    cache = KVCache.zeros(config, 1, 8)
+    two = jnp.asarray([[2, 3]], jnp.int32)
+    with pytest.raises(ValueError, match="starts at slot 0"):
+        forward(params, config, two, cache, jnp.int32(0), jnp.zeros((1,), jnp.int32))
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -57,25 +57,33 @@ def _attention(config, layer, x, tables, cache, index, slot, mask):
     query, key = query_key[:, :, :heads] * jnp.float32(config.query_scale), query_key[:, :, heads:]
     cache = cache.write(index, slot, key, value)
     groups = heads // kv_heads
-    keys, values = cache.keys[index], cache.values[index]  # [batch, slots, kv_heads, head_dim]
+    keys, values = (
+        cache.keys[index],
+        cache.values[index],
+    )  # [batch, kv_heads, head_dim, slots], [batch, slots, kv_heads, head_dim]
     if tokens == 1:
         # One query: products and sums, not dots. XLA:CPU copies the whole loop-carried
-        # cache for a dot operand (twice per layer and step); a reduction reads it in place.
-        query = query.reshape(batch, 1, kv_heads, groups, head_dim)
-        scores = jnp.sum(query * keys[:, :, :, None, :], axis=-1)  # [batch, slots, kv_heads, groups]
+        # cache for a dot operand (twice per layer and step); a reduction reads it in place,
+        # and with slots innermost in the keys both sums vectorize (8 rows: 9 → 3.5 ms a step).
+        query = query.reshape(batch, kv_heads, groups, head_dim)
+        scores = jnp.sum(query[..., None] * keys[:, :, None], axis=3)  # [batch, kv_heads, groups, slots]
         scores = _soft_cap(scores, config.attention_soft_cap)
-        scores = jnp.where(mask[:, 0, :, None, None], scores, jnp.finfo(jnp.float32).min)
-        weights = jax.nn.softmax(scores, axis=1)
-        attended = jnp.sum(weights[..., None] * values[:, :, :, None, :], axis=1)
+        scores = jnp.where(mask[:, None, None, 0], scores, jnp.finfo(jnp.float32).min)
+        weights = jax.nn.softmax(scores, axis=-1)
+        attended = jnp.sum(jnp.moveaxis(weights, 3, 1)[..., None] * values[:, :, :, None, :], axis=1)
         attended = attended.reshape(batch, 1, heads * head_dim)
-        weights = jnp.moveaxis(weights, 1, -1)[:, :, :, None, :]  # [batch, kv_heads, groups, 1, slots]
+        weights = weights[:, :, :, None, :]  # [batch, kv_heads, groups, 1, slots]
     else:
+        # A prompt pass starts at slot 0 (forward checks): only its own `tokens` slots can be seen, so
+        # attention skips the empty room for new tokens (a third of the prefill's attention, or less).
+        keys, values, mask = keys[..., :tokens], values[:, :tokens], mask[..., :tokens]
         query = query.reshape(batch, tokens, kv_heads, groups, head_dim)
-        scores = jnp.einsum("btkgh,bskh->bkgts", query, keys)
+        scores = jnp.einsum("btkgh,bkhs->bkgts", query, keys)
         scores = _soft_cap(scores, config.attention_soft_cap)
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         weights = jax.nn.softmax(scores, axis=-1)
         attended = jnp.einsum("bkgts,bskh->btkgh", weights, values).reshape(batch, tokens, heads * head_dim)
+        weights = jnp.pad(weights, ((0, 0),) * 4 + ((0, cache.slots - tokens),))
     return layer["attention_output"].apply(attended), cache, weights
 
 
@@ -89,16 +97,19 @@ def forward(
     config: DecoderConfig,
     token_ids: jax.Array,
     cache: KVCache,
-    slot: jax.Array,
+    slot: jax.Array | int,
     starts: jax.Array,
     keep_attention: bool = False,
 ) -> tuple[jax.Array, KVCache] | tuple[jax.Array, KVCache, list[jax.Array]]:
     """Hidden states [batch, tokens, hidden] (before the final norm) of `token_ids` [batch, tokens]
-    written at cache slots slot..slot+tokens-1, and the cache holding their keys/values.
+    written at cache slots slot..slot+tokens-1, and the cache holding their keys/values. Several
+    tokens are a prompt: they start at slot 0 (the int 0); one token may go to any (traced) slot.
 
     keep_attention: also return each layer's attention probabilities, [batch, heads, tokens, slots]
     (the softmax the layer itself applied: what the attention view shows)."""
     tokens = token_ids.shape[1]
+    if tokens > 1 and not (isinstance(slot, int) and slot == 0):
+        raise ValueError(f"several tokens ({tokens}) are a prompt pass, which starts at slot 0 (the int), not {slot!r}")
     query_slots = slot + jnp.arange(tokens)
     positions = jnp.maximum(query_slots[None, :] - starts[:, None], 0)
     x = weights["embedding"].rows(token_ids) * jnp.float32(config.embedding_scale)

@@ -73,7 +73,7 @@ def prefill(weights, prompt_ids, starts, stop_ids, temperature, top_p, key, *, c
     """The decoding state after the prompt: its cache and the first new token, recorded."""
     batch, prompt_slots = prompt_ids.shape
     cache = KVCache.zeros(config, batch, prompt_slots + capacity)
-    hidden, cache = forward(weights, config, prompt_ids, cache, jnp.int32(0), starts)
+    hidden, cache = forward(weights, config, prompt_ids, cache, 0, starts)
     key, step_key = jax.random.split(key)
     first = _choose(weights, config, hidden[:, -1], step_key, temperature, top_k, top_p)
     empty = jnp.full((batch, capacity), NO_TOKEN, jnp.int32)

@@ -2,6 +2,12 @@
 
 Rows of a batch are left-padded so that all of them write the same slot at each
 step; `starts[b]` is the first real slot of row b and position = slot - start.
+
+Keys are stored transposed, [batch, kv_heads, head_dim, slots], values as
+[batch, slots, kv_heads, head_dim]: a decoding step's two sums then both run
+with a contiguous axis innermost (q·k over head_dim accumulates rows of slots;
+weights·v over slots accumulates rows of head_dim), which XLA:CPU vectorizes;
+with keys like values, q·k reduced along the innermost axis, one slot at a time.
 """
 
 from __future__ import annotations
@@ -15,23 +21,27 @@ from gemma_jax.models.decoding.config import DecoderConfig
 
 
 class KVCache(NamedTuple):
-    keys: tuple[jax.Array, ...]  # per layer [batch, slots, kv_heads, head_dim]
-    values: tuple[jax.Array, ...]
+    keys: tuple[jax.Array, ...]  # per layer [batch, kv_heads, head_dim, slots]
+    values: tuple[jax.Array, ...]  # per layer [batch, slots, kv_heads, head_dim]
 
     @classmethod
     def zeros(cls, config: DecoderConfig, batch: int, slots: int, dtype=jnp.float32) -> KVCache:
-        shape = (batch, slots, config.num_key_value_heads, config.head_dim)
-        return cls(*(tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers)) for _ in range(2)))
+        kv_heads, head_dim, layers = config.num_key_value_heads, config.head_dim, config.num_layers
+        keys = tuple(jnp.zeros((batch, kv_heads, head_dim, slots), dtype) for _ in range(layers))
+        values = tuple(jnp.zeros((batch, slots, kv_heads, head_dim), dtype) for _ in range(layers))
+        return cls(keys, values)
 
     @property
     def slots(self) -> int:
-        return self.keys[0].shape[1]
+        return self.values[0].shape[1]
 
     def write(self, layer: int, slot: jax.Array, keys: jax.Array, values: jax.Array) -> KVCache:
         """Store [batch, tokens, kv_heads, head_dim] keys/values at slots slot..slot+tokens-1."""
-        start = (0, slot, 0, 0)
-        new_keys = jax.lax.dynamic_update_slice(self.keys[layer], keys.astype(self.keys[layer].dtype), start)
-        new_values = jax.lax.dynamic_update_slice(self.values[layer], values.astype(self.values[layer].dtype), start)
+        keys = jnp.transpose(keys, (0, 2, 3, 1)).astype(self.keys[layer].dtype)
+        new_keys = jax.lax.dynamic_update_slice(self.keys[layer], keys, (0, 0, 0, slot))
+        new_values = jax.lax.dynamic_update_slice(
+            self.values[layer], values.astype(self.values[layer].dtype), (0, slot, 0, 0)
+        )
         return KVCache(
             self.keys[:layer] + (new_keys,) + self.keys[layer + 1 :],
             self.values[:layer] + (new_values,) + self.values[layer + 1 :],

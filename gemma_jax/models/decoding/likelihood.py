@@ -29,7 +29,7 @@ def next_token_log_probs(
     [batch, tail, top_k]. `tail` must divide into POSITION_CHUNKs and be at most `slots`."""
     batch, slots = token_ids.shape
     cache = KVCache.zeros(config, batch, slots)
-    hidden, _ = forward(weights, config, token_ids, cache, jnp.int32(0), starts)
+    hidden, _ = forward(weights, config, token_ids, cache, 0, starts)
     targets = jnp.concatenate([token_ids[:, 1:], jnp.zeros((batch, 1), token_ids.dtype)], axis=1)
     hidden, targets = hidden[:, slots - tail :], targets[:, slots - tail :]
     chunks = tail // POSITION_CHUNK
