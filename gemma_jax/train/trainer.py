@@ -430,7 +430,7 @@ class Trainer:
             self.store.log(f"the run's files were not copied to {url}: {error}", level="WARNING")
 
     def _stop(self, action: str) -> str:
-        reason = "abort requested" if action == Action.ABORT else f"received {self.control.signal_name}"
+        reason = "stop requested" if action == Action.ABORT else f"received {self.control.signal_name}"
         self._save()
         self.checkpoints.wait()
         message = (

@@ -87,7 +87,7 @@ def test_queue_stop_restart_and_kill_with_real_jobs(tmp_path, no_jobs_left):
     first.stop(a, grace_s=60)
     _wait("A to abort", lambda: _state(a) == "aborted")
     status = a.read_status()
-    assert "abort requested" in status["error"] and status["last_checkpoint_step"] == status["step"] >= 1
+    assert "stop requested" in status["error"] and status["last_checkpoint_step"] == status["step"] >= 1
     assert str(status["step"]) in os.listdir(a.checkpoints_dir)
     _wait("B to start", lambda: str(b.path) in first.active())
 

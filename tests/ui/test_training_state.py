@@ -284,7 +284,7 @@ def test_the_page_shows_a_requested_stop_as_a_notice_and_follows_the_learning_ra
 
     session = make_session(tmp_path)
     store = make_run(session, "r")
-    store.update_status(state="aborted", error="stopped at step 3 (abort requested); checkpoint saved.")
+    store.update_status(state="aborted", error="stopped at step 3 (stop requested); checkpoint saved.")
     page = TrainingPage(session)
     session.open_run("r")
     page.tick()
