@@ -9,6 +9,8 @@ import sys
 
 import gemma_jax  # noqa: F401  (selects the JAX backend for Keras)
 from gemma_jax.command_line import guarded, positive_int
+from gemma_jax.commands.data import add_parser as add_data_parser
+from gemma_jax.commands.models import add_parser as add_models_parser
 from gemma_jax.config import JobConfig, apply_overrides, load_config, save_config
 from gemma_jax.config.presets import PRESETS, apply_preset
 from gemma_jax.models.registry import EMBEDDED_MODEL
@@ -153,79 +155,6 @@ def _generate(args) -> int:
     return 0
 
 
-def _models(args) -> int:
-    from gemma_jax.models.models_table import format_models_table, models_rows
-
-    if args.topology is not None:
-        return _models_on_topology(args)
-    if args.mesh is not None:
-        raise ValueError("--mesh needs --topology NAME (see gemma-jax models --topology list)")
-    rows = models_rows(
-        batch_size=args.batch_size,
-        sequence_length=args.sequence_length,
-        dtype=args.dtype,
-        lora_rank=args.lora_rank,
-        quantization=args.quantization,
-    )
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        print(format_models_table(rows, args.batch_size, args.sequence_length, args.dtype, args.quantization))
-    return 0
-
-
-def _models_on_topology(args) -> int:
-    """`models --topology NAME|auto|list [--mesh D,F,M]`: per-device memory on a named machine."""
-    from gemma_jax.models import models_table as table
-    from gemma_jax.parallel.topologies import TOPOLOGIES, get_topology, topology_for_devices
-
-    if args.topology.strip().lower() == "list":
-        shown = [t.as_dict() for t in TOPOLOGIES.values()]
-        print(json.dumps(shown, indent=1) if args.json else table.format_topologies())
-        return 0
-    if args.topology.strip().lower() == "auto":
-        import jax
-
-        topology = topology_for_devices(jax.devices())
-    else:
-        topology = get_topology(args.topology)
-    if args.mesh is not None:
-        topology = topology.with_mesh(*_mesh_sizes(args.mesh))
-    options = {
-        "batch_size": args.batch_size,
-        "sequence_length": args.sequence_length,
-        "dtype": args.dtype,
-        "quantization": args.quantization,
-    }
-    rows = table.topology_rows(topology, lora_rank=args.lora_rank, **options)
-    notes = table.topology_notes(topology)
-    if args.json:
-        assumed = {**options, "lora_rank": args.lora_rank, "lora_targets": ["query", "value"], "optimizer": "adamw"}
-        report = {
-            "topology": topology.as_dict(),
-            "usable_bytes_per_device": topology.usable_bytes(),
-            "assumed": assumed,
-            "notes": notes,
-            "models": rows,
-        }
-        print(json.dumps(report, indent=1))
-    else:
-        header = table.topology_header(topology, lora_rank=args.lora_rank, **options)
-        print(table.format_topology_table(rows, header, notes))
-    return 0
-
-
-def _mesh_sizes(text: str) -> tuple[int, int, int]:
-    parts = text.replace("x", ",").split(",")
-    try:
-        sizes = tuple(int(part) for part in parts)
-    except ValueError:
-        sizes = ()
-    if len(sizes) != 3:
-        raise ValueError(f"--mesh takes DATA,FSDP,MODEL (three whole numbers, one may be -1), got {text!r}")
-    return sizes
-
-
 def _runs(args) -> int:
     from gemma_jax.runs.listing import format_runs_table, list_runs
 
@@ -269,79 +198,6 @@ def _init_config(args) -> int:
     save_config(apply_overrides(cfg, args.set or []), args.path, comments=True)
     print(f"wrote {args.path}")
     return 0
-
-
-_DATA_FLAGS = (
-    "format",
-    "prompt_column",
-    "response_column",
-    "system_column",
-    "messages_column",
-    "text_column",
-    "label_column",
-    "chosen_column",
-    "rejected_column",
-    "shape",
-    "source",
-    "split",
-    "subset",
-    "data_dir",
-    "delimiter",
-    "quote_char",
-    "encoding",
-    "sheet",
-    "text_mode",
-    "text_regex",
-)
-
-
-def _versions_cli():
-    from gemma_jax.data import versions_cli
-
-    return versions_cli
-
-
-def _data_check(args) -> int:
-    """Print the validation report of one data source; exit 1 when it has errors."""
-    import dataclasses
-    from pathlib import Path
-
-    from gemma_jax.data import limits
-    from gemma_jax.data.checks import build_report
-
-    cfg = load_config(args.config).data if args.config else JobConfig().data
-    changes = {name: getattr(args, name) for name in _DATA_FLAGS if getattr(args, name) is not None}
-    if changes.get("delimiter") in ("\\t", "tab"):
-        changes["delimiter"] = "\t"
-    if args.no_header:
-        changes["header"] = False
-    if args.infer_columns:
-        changes["infer_columns"] = True
-    if args.sequence_length is not None:
-        changes["sequence_length"] = args.sequence_length
-    cfg = dataclasses.replace(cfg, **changes)
-    tokenizer = None
-    if args.tokenizer:
-        from gemma_jax.models.tokenizer import GemmaTextTokenizer
-
-        tokenizer = GemmaTextTokenizer(Path(args.tokenizer).read_bytes())
-    # The readers cap what one file may make them hold; the address-space cap is the backstop for
-    # anything a library still expands. Arrow's default allocator reserves 1 GiB up front: use malloc.
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    budget = limits.default_memory_budget()
-    try:
-        with limits.memory_limit(budget):
-            report = build_report(args.file, cfg, tokenizer=tokenizer, keep_examples=False)  # bounded memory
-    except MemoryError:
-        print(
-            f"gemma-jax data check: checking {args.file} needed more than {limits.size_text(budget)} of memory "
-            "and was stopped. The file is probably broken or a decompression bomb; export the data again "
-            "(e.g. as JSONL) or split it into smaller files.",
-            file=sys.stderr,
-        )
-        return 2
-    print(report.to_json() if args.json else report.to_text(max_problems=args.max_problems))
-    return 0 if report.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -398,23 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(handler=_generate)
 
-    models = commands.add_parser("models", help="list the Gemma variants with sizes and memory estimates")
-    models.add_argument("--batch-size", type=positive_int, default=8, help="rows per step (default 8)")
-    models.add_argument("--sequence-length", type=positive_int, default=256, help="tokens per row (default 256)")
-    models.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16", help="weight/compute dtype")
-    models.add_argument("--lora-rank", type=positive_int, default=8, help="LoRA rank (query and value)")
-    models.add_argument("--quantization", choices=["int8", "int4"], default="int4", help="QLoRA base (default int4)")
-    models.add_argument("--json", action="store_true", help="print the list as JSON (sizes in bytes)")
-    models.add_argument(
-        "--topology",
-        metavar="NAME",
-        help="per-device memory on a machine: a preset (v5e-8, 8xH100, ...), auto (this machine's devices) "
-        "or list (the presets)",
-    )
-    models.add_argument(
-        "--mesh", metavar="DATA,FSDP,MODEL", help="with --topology: another mesh over its devices, e.g. 2,4,1"
-    )
-    models.set_defaults(handler=_models)
+    add_models_parser(commands)
 
     runs = commands.add_parser("runs", help="list runs and their state")
     runs.add_argument("--runs-dir", default="runs")
@@ -445,32 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_argument("value", nargs="?", type=float, help="set-lr: the new peak learning rate, e.g. 1e-4")
     control.set_defaults(handler=_control)
 
-    data = commands.add_parser("data", help="check a data file before training")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
-    check = data_commands.add_parser("check", help="print the validation report of a data file or dataset")
-    check.add_argument("file", help="a data file, a save_to_disk folder, hf:NAME or tfds:NAME")
-    check.add_argument("--config", help="take the data settings from this job config (flags override them)")
-    for name in _DATA_FLAGS:
-        check.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=f"data.{name}")
-    check.add_argument("--no-header", action="store_true", help="CSV/Excel: the first row is data, not names")
-    check.add_argument("--infer-columns", action="store_true", help="map look-alike columns (question -> prompt)")
-    check.add_argument("--sequence-length", type=positive_int, default=None, help="tokens per training row")
-    check.add_argument("--tokenizer", help="a SentencePiece .model file for exact token counts (default: estimate)")
-    check.add_argument("--max-problems", type=positive_int, default=50, help="problems listed (default 50)")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
-    check.set_defaults(handler=_data_check)
-
-    pushing = data_commands.add_parser("push", help="upload a data file to gs:// as an immutable dataset version")
-    pushing.add_argument("file", help="the data file to upload")
-    pushing.add_argument("--to", required=True, metavar="gs://BUCKET/PREFIX", help="where the datasets live")
-    pushing.add_argument("--name", help="the dataset's name (default: the file name without extension)")
-    pushing.add_argument("--json", action="store_true", help="print the version as JSON")
-    pushing.set_defaults(handler=lambda args: _versions_cli().push_command(args))
-    listing = data_commands.add_parser("versions", help="list the versions of a dataset on gs://")
-    listing.add_argument("root", metavar="gs://BUCKET/PREFIX", help="where the datasets live")
-    listing.add_argument("name", help="the dataset's name")
-    listing.add_argument("--json", action="store_true", help="print the versions as JSON lines")
-    listing.set_defaults(handler=lambda args: _versions_cli().versions_command(args))
+    add_data_parser(commands)
 
     vertex_parser(commands)
 
