@@ -141,6 +141,7 @@ def test_config_depends_on_no_package_above_it():
         "gemma_jax.storage_cost",
         "gemma_jax.metrics",
         "gemma_jax.atomic_files",
+        "gemma_jax.cpu_features",
     }
 
 

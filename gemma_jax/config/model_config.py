@@ -28,8 +28,8 @@ class ModelConfig:
     )
     dtype: str = setting(
         "auto",
-        "Number precision. bfloat16 halves memory and is fast on GPUs and TPUs; float32 is exact and needed on "
-        "most CPUs. 'auto' picks for the hardware.",
+        "Number precision. bfloat16 halves memory and is fast on GPUs, TPUs and CPUs with bf16 units (Intel AMX "
+        "or AVX512-BF16); float32 is exact, and faster on other CPUs. 'auto' picks for the hardware.",
         choices=DTYPES,
         label="Precision",
         wizard="method",

@@ -114,9 +114,9 @@ PRESETS: dict[str, Preset] = {
             "cpu",
             "hardware",
             "CPU (laptop)",
-            "No accelerator: float32 compute, small batches, one device.",
+            "No accelerator: float32 compute (bfloat16 on CPUs with AMX or AVX512-BF16), small batches, one device.",
             {
-                "model": {"dtype": "float32", "remat": False},
+                "model": {"dtype": "auto", "remat": False},
                 "train": {"batch_size": 4, "grad_accum_steps": 1},
                 "mesh": {"data": 1, "fsdp": -1, "model": 1},
                 "checkpoint": {"async_save": True},

@@ -22,22 +22,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-
-def cpu_has_bf16_units() -> bool:
-    """True on a CPU that advertises AMX-BF16 or AVX512-BF16 (Linux /proc/cpuinfo flags)."""
-    return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
-
-
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+from gemma_jax.cpu_features import cpu_has_bf16_units
 
 
 def accumulate_in_float32(dtype) -> bool:

@@ -11,7 +11,7 @@ import math
 
 import jax
 
-from gemma_jax.config.dtypes import resolve_dtype
+from gemma_jax.config.dtypes import auto_dtype_reason, resolve_dtype
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.data import Datasets, build_datasets, data_texts, prepare_data
 from gemma_jax.models.loaded_model import LoadedModel
@@ -28,8 +28,10 @@ def load_training_model(cfg: JobConfig, store: RunStore) -> LoadedModel:
     tokenizer_file = store.tokenizer_path
     proto = tokenizer_file.read_bytes() if tokenizer_file.exists() else None
     texts = data_texts(cfg.data, pairs=cfg.method.kind == "dpo") if proto is None else None
-    store.log(f"loading model {cfg.model.source}")
-    dtype = resolve_dtype(cfg.model.dtype, jax.default_backend())
+    platform = jax.default_backend()
+    dtype = resolve_dtype(cfg.model.dtype, platform)
+    why = f" (model.dtype auto: {auto_dtype_reason(platform)})" if cfg.model.dtype == "auto" else ""
+    store.log(f"loading model {cfg.model.source} in {dtype}{why}")
     trains_vocabulary = proto is None and cfg.model.source.split(":")[0] in VOCABULARY_TRAINED
     model = None
     if trains_vocabulary and jax.process_count() > 1:  # one vocabulary for all: the primary's

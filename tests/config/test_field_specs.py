@@ -13,10 +13,11 @@ import re
 import pytest
 
 from gemma_jax.config import JobConfig, apply_overrides, load_config, validate
-from gemma_jax.config.dtypes import DTYPES, resolve_dtype
+from gemma_jax.config.dtypes import DTYPES, auto_dtype_reason, resolve_dtype
 from gemma_jax.config.field_spec import FieldSpec, collect_specs, setting
 from gemma_jax.config.fields import choices_of, field_specs, wizard_fields
 from gemma_jax.config.io import config_to_commented_yaml
+from gemma_jax.cpu_features import BF16_UNITS_OVERRIDE
 
 
 def test_every_field_has_a_description_in_words():
@@ -76,11 +77,18 @@ def test_every_optimizer_and_schedule_builds():
             )
 
 
-def test_dtypes_follow_one_rule():
+def test_dtypes_follow_one_rule(monkeypatch):
     assert choices_of("model.dtype") == DTYPES
     for platform in ("cpu", "gpu", "tpu"):
         assert {resolve_dtype(d, platform) for d in DTYPES} <= {"float32", "bfloat16"}
-    assert resolve_dtype("auto", "cpu") == "float32" and resolve_dtype("auto", "tpu") == "bfloat16"
+    assert resolve_dtype("auto", "tpu") == "bfloat16" and resolve_dtype("auto", "gpu") == "bfloat16"
+    monkeypatch.setenv(BF16_UNITS_OVERRIDE, "0")  # an AVX2-only CPU: bf16 is no faster than float32 there
+    assert resolve_dtype("auto", "cpu") == "float32" and resolve_dtype("bfloat16", "cpu") == "bfloat16"
+    monkeypatch.setenv(BF16_UNITS_OVERRIDE, "1")  # AMX / AVX512-BF16: bf16 operands, float32 sums
+    assert resolve_dtype("auto", "cpu") == "bfloat16" and resolve_dtype("float32", "cpu") == "float32"
+    assert "bf16 units" in auto_dtype_reason("cpu") and "TPU" in auto_dtype_reason("tpu")
+    monkeypatch.setenv(BF16_UNITS_OVERRIDE, "0")
+    assert "no bf16 units" in auto_dtype_reason("cpu")
 
 
 def test_methods_quantizations_formats_and_storage_classes_have_implementations():

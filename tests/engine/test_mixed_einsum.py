@@ -7,7 +7,7 @@ import pytest
 from engine_helpers import train_repeatedly
 from training_helpers import tiny_training
 
-from gemma_jax.train import mixed_einsum
+from gemma_jax.cpu_features import BF16_UNITS_OVERRIDE
 from gemma_jax.train.mixed_einsum import accumulate_in_float32, projection_einsum
 
 EQUATION = "btd,dnh->btnh"  # Gemma's query projection
@@ -76,9 +76,9 @@ def test_ellipsis_equations_fall_back_to_plain_einsum():
 
 
 def test_float32_accumulation_only_for_bf16_on_cpus_with_bf16_units(monkeypatch):
-    monkeypatch.setattr(mixed_einsum, "_cpu_flags", lambda: frozenset({"fma", "amx_bf16"}))
+    monkeypatch.setenv(BF16_UNITS_OVERRIDE, "1")
     assert accumulate_in_float32(jnp.bfloat16) and not accumulate_in_float32(jnp.float32)
-    monkeypatch.setattr(mixed_einsum, "_cpu_flags", lambda: frozenset({"fma", "avx2"}))
+    monkeypatch.setenv(BF16_UNITS_OVERRIDE, "0")
     assert not accumulate_in_float32(jnp.bfloat16)
 
 
@@ -91,8 +91,7 @@ def _loss_curve(tmp_path, dtype: str, steps: int = 12) -> list[float]:
 def test_bf16_loss_curve_stays_within_tolerance_of_float32(tmp_path, monkeypatch, bf16_units):
     """The stated tolerance (docs/architecture.md): every step's loss within 2% of float32's, on
     both bf16 paths (a CPU with bf16 units, where the dots accumulate in float32, and one without)."""
-    flags = frozenset({"amx_bf16"} if bf16_units else ())
-    monkeypatch.setattr(mixed_einsum, "_cpu_flags", lambda: flags)
+    monkeypatch.setenv(BF16_UNITS_OVERRIDE, "1" if bf16_units else "0")
     full, low = _loss_curve(tmp_path, "float32"), _loss_curve(tmp_path, "bfloat16")
     assert full[-1] < full[0] - 0.1  # the curve moves, so agreement means something
     np.testing.assert_allclose(low, full, rtol=0.02)

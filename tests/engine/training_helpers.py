@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from engine_helpers import TEXTS, fast_config
 
+from gemma_jax.config.dtypes import resolve_dtype
 from gemma_jax.models.loading import load_model
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.train.setup import TrainingSetup, build_training
@@ -22,10 +23,10 @@ def tiny_training(
 ) -> TrainingSetup:
     """A fast_config job's tiny model (vocabulary trained on TEXTS) built for training: on `devices`
     (None: build_training's default, all of them), with `mesh` = (data, fsdp, model) when given.
-    model.dtype "auto" loads float32, as on CPU."""
+    model.dtype "auto" resolves as the trainer resolves it on this backend."""
     mesh_overrides = () if mesh is None else (f"mesh.data={mesh[0]}", f"mesh.fsdp={mesh[1]}", f"mesh.model={mesh[2]}")
     cfg = fast_config(tmp_path, *mesh_overrides, *overrides)
-    dtype = cfg.model.dtype if cfg.model.dtype != "auto" else "float32"
+    dtype = resolve_dtype(cfg.model.dtype, jax.default_backend())
     model = load_model(cfg.model.source, dtype=dtype, vocab_texts=TEXTS)
     return build_training(cfg, model, total_steps=total_steps, devices=devices)
 
