@@ -11,6 +11,7 @@ from new_run_helpers import hardware, make_wizard
 from gemma_jax.config import load_config, validate
 from gemma_jax.config.learning_rates import TYPICAL_LEARNING_RATES
 from gemma_jax.config.presets import apply_preset
+from gemma_jax.cpu_features import BF16_UNITS_OVERRIDE
 from ui.state.help_text import help_for
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml"
@@ -182,3 +183,20 @@ def test_remat_offers_auto_yes_and_no_and_auto_is_the_default(tmp_path):
     assert wizard.config.model.remat is None
     wizard.set("model.remat", False)
     assert remat.value == "no"
+
+
+@pytest.mark.parametrize(
+    ("hw", "bf16_units", "said"),
+    [
+        ("cpu", "0", "Auto trains in float32 here: this CPU has no bf16 units"),
+        ("cpu", "1", "Auto trains in bfloat16 here: this CPU has bf16 units (AMX or AVX512-BF16)"),
+        ("gpu", "0", "Auto trains in bfloat16 here: the GPU's matmul units"),
+    ],
+)
+def test_precision_auto_says_what_it_picks_on_this_machine(tmp_path, monkeypatch, hw, bf16_units, said):
+    monkeypatch.setenv(BF16_UNITS_OVERRIDE, bf16_units)
+    wizard = _quickstart(tmp_path, hw=hardware(hw, per_device_gib=80 if hw == "gpu" else None))
+    ((level, text),) = _notes(wizard, "model.dtype")
+    assert level == "info" and text.startswith(said)
+    wizard.set("model.dtype", "float32")
+    assert _notes(wizard, "model.dtype") == []  # a chosen precision needs no explaining

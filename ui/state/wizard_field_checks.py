@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gemma_jax.config.dtypes import auto_dtype_reason, resolve_dtype
 from gemma_jax.config.learning_rates import METHOD_NAMES, typical_rate_text
 from gemma_jax.models.memory_check import estimate_for_config
 from gemma_jax.models.memory_estimate import GB
@@ -60,6 +61,7 @@ def field_notes(owner: NewRunState) -> dict[str, list[FieldNote]]:
     """Notes per config path for the current config, data check and hardware."""
     notes: dict[str, list[FieldNote]] = defaultdict(list)
     _learning_rate(owner, notes)
+    _precision(owner, notes)
     batch_ok = _batch(owner, notes)
     if batch_ok:
         _length(owner, notes)
@@ -69,6 +71,15 @@ def field_notes(owner: NewRunState) -> dict[str, list[FieldNote]]:
 def field_errors(owner: NewRunState) -> list[tuple[str, FieldNote]]:
     """(path, note) of every error: each one blocks Start."""
     return [(path, note) for path, found in field_notes(owner).items() for note in found if note.level == "error"]
+
+
+def _precision(owner: NewRunState, notes) -> None:
+    """What "auto" means on this machine, and why: the run's precision is never a guess."""
+    if owner.config.model.dtype != "auto":
+        return
+    platform = memory_budget(owner.model.hardware)[1]
+    chosen = resolve_dtype("auto", platform)
+    notes["model.dtype"].append(FieldNote("info", f"Auto trains in {chosen} here: {auto_dtype_reason(platform)}."))
 
 
 def _learning_rate(owner: NewRunState, notes) -> None:
