@@ -12,7 +12,7 @@ import os
 
 BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 # "1" or "0": take this CPU as having or lacking bf16 units, whatever /proc/cpuinfo says. For
-# checking what `model.dtype: auto` does on the other kind of CPU (the test suite runs both ways).
+# checking what `model.dtype: auto` does on the other kind of CPU (the test suite can run as either).
 BF16_UNITS_OVERRIDE = "GEMMA_JAX_CPU_BF16_UNITS"
 
 
