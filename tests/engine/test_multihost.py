@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 STEPS = 12
 CONFIG = {
     "name": "multihost",
-    "model": {"source": "tiny:gemma3"},
+    "model": {"source": "tiny:gemma3", "dtype": "float32"},  # compared to 1e-5: float32 on every CPU
     "data": {"sequence_length": 64},
     "train": {"batch_size": 8, "max_steps": STEPS, "log_every_steps": 1},
     # constant: a run's learning rates do not depend on max_steps, so a long run cut short compares
