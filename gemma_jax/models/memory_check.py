@@ -103,6 +103,45 @@ def memory_problems(cfg, available: int, *, platform: str = "cpu", devices: int 
     return [message]
 
 
+MAX_BATCH = 256  # the largest batch size largest_batch looks at
+
+
+def largest_batch(cfg, available: int, *, platform: str = "cpu", devices: int = 1) -> int | None:
+    """The largest power-of-two multiple of grad_accum_steps whose microbatches fit in `available`
+    bytes (per device on accelerators) and split over `devices`, up to MAX_BATCH; None when the
+    model's shape is unknown before loading, or not even one row per microbatch fits."""
+    accumulate = max(1, cfg.train.grad_accum_steps)
+    best, rows = None, 1
+    while rows * accumulate <= MAX_BATCH:
+        estimate = estimate_for_config(cfg, platform=platform, devices=devices, rows=rows)
+        if estimate is None or estimate.total > available:
+            break
+        if (rows * accumulate) % devices == 0:
+            best = rows * accumulate
+        rows *= 2
+    return best
+
+
+def bigger_batch_note(cfg, available: int, *, platform: str, devices: int = 1) -> str | None:
+    """On an accelerator with room for at least twice the configured batch, one line saying so.
+
+    The run keeps its configured batch (a different one changes what it learns per step and how long
+    it runs); the note only tells the user what would keep the chip busier. None on CPU, where a bigger
+    batch makes fewer, longer steps, not faster ones."""
+    if platform == "cpu":
+        return None
+    largest = largest_batch(cfg, available, platform=platform, devices=devices)
+    batch = cfg.train.batch_size
+    if largest is None or largest < 2 * batch:
+        return None
+    return (
+        f"this {platform.upper()} has room for batch {largest} (train.batch_size={largest}), against the "
+        f"configured {batch}: a bigger batch keeps the {platform.upper()} busier, so each example costs less time"
+        f"{'' if factors_measured(platform) else ' (activations estimated with XLA:CPU factors)'}; the run "
+        f"keeps batch {batch}"
+    )
+
+
 def choose_remat(cfg, available: int, *, platform: str = "cpu", devices: int = 1) -> tuple[bool, str]:
     """Whether a step recomputes its activations (model.remat), and why, in words for the run's log.
 

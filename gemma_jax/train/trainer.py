@@ -29,7 +29,7 @@ from gemma_jax.models.generation import Generator
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.loading import ModelLoadError
 from gemma_jax.models.lora import lora_metadata
-from gemma_jax.models.memory_check import available_memory, choose_remat
+from gemma_jax.models.memory_check import available_memory, bigger_batch_note, choose_remat
 from gemma_jax.parallel.device_summary import device_summary
 from gemma_jax.parallel.distributed import is_primary, primary_bytes
 from gemma_jax.parallel.mesh import resolve_shape
@@ -121,6 +121,9 @@ class Trainer:
         remat, why = choose_remat(cfg, available, platform=platform, devices=devices)
         remat = bool(primary_bytes(bytes([remat]))[0])  # every process compiles the primary's choice
         self.store.log(f"activation recomputation (model.remat) {'on' if remat else 'off'}: {why}")
+        batch_note = bigger_batch_note(cfg, available, platform=platform, devices=devices)
+        if batch_note is not None:
+            self.store.log(batch_note)
         self.setup = build_training(cfg, self.model, self.total_steps, remat=remat)
         self.state = self.setup.initial_state()
         self.meter = StepMeter(self.setup.decoder, full=cfg.method.kind == "full", devices=self.setup.mesh.size)

@@ -186,3 +186,23 @@ def test_auto_remat_turns_on_only_where_a_step_would_not_fit_without_it():
     unknown = apply_overrides(JobConfig(), ["model.source=/no/such/preset"])
     assert choose_remat(unknown, 1) == (False, "auto: off (the model's shape is known only once loaded)")
     assert "XLA:CPU's factors" in choose_remat(cfg, 10**15, platform="tpu", devices=8)[1]
+
+
+def test_an_accelerator_with_room_for_a_bigger_batch_says_so_and_keeps_the_configured_one():
+    from gemma_jax.models.memory_check import bigger_batch_note, estimate_for_config, largest_batch
+
+    cfg = _cfg("method.kind=lora", "train.batch_size=8", "data.sequence_length=512", "model.dtype=bfloat16")
+    at = {rows: estimate_for_config(cfg, platform="gpu", rows=rows).total for rows in (8, 16, 32, 64)}
+    room = (at[32] + at[64]) // 2  # 32 rows fit, 64 do not
+    assert largest_batch(cfg, room, platform="gpu") == 32
+    note = bigger_batch_note(cfg, room, platform="gpu")
+    assert note.startswith("this GPU has room for batch 32 (train.batch_size=32), against the configured 8")
+    assert note.endswith("the run keeps batch 8")
+    # Less than twice the batch, or a CPU (where a bigger batch is no faster per example): nothing to say.
+    assert bigger_batch_note(cfg, (at[8] + at[16]) // 2, platform="gpu") is None
+    assert bigger_batch_note(cfg, 10**13, platform="cpu") is None
+    # Microbatches: multiples of grad_accum_steps; over 8 devices, multiples of 8.
+    accumulated = _cfg("method.kind=lora", "train.batch_size=8", "train.grad_accum_steps=4", "model.dtype=bfloat16")
+    assert largest_batch(accumulated, 10**13, platform="gpu") == 256
+    assert largest_batch(accumulated, 1, platform="gpu") is None
+    assert largest_batch(_cfg("model.source=/no/such/preset"), 10**13, platform="gpu") is None

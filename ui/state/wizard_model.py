@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import param
 
-from gemma_jax.models.memory_check import estimate_for_config, fits, memory_problems
+from gemma_jax.models.memory_check import estimate_for_config, fits, largest_batch, memory_problems
 from gemma_jax.models.memory_estimate import GB
 from gemma_jax.models.registry import EMBEDDED_MODEL, list_variants, shape_for_source
 from gemma_jax.parallel.topologies import TOPOLOGIES
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
 
 TINY_MODELS = {"tiny:gemma3": "toy Gemma 3 for a quick try (seconds)", "tiny:gemma": "toy Gemma 1 for a quick try"}
-MAX_SUGGESTED_BATCH = 256
 CPU_BATCH = 8  # rows per step suggested on a CPU (JobConfig's default): short steps, the loss moves often
 
 
@@ -134,18 +133,8 @@ class ModelStep(param.Parameterized):
 
     def suggested_batch_size(self) -> int | None:
         """The largest power-of-two batch whose microbatches fit in memory (None: shape unknown, or none fits)."""
-        cfg = self.owner.config
         available, platform, devices = memory_budget(self.hardware)
-        accumulate = max(1, cfg.train.grad_accum_steps)
-        best, rows = None, 1
-        while rows * accumulate <= MAX_SUGGESTED_BATCH:
-            estimate = estimate_for_config(cfg, platform=platform, devices=devices, rows=rows)
-            if estimate is None or estimate.total > available:
-                break
-            if (rows * accumulate) % devices == 0:
-                best = rows * accumulate
-            rows *= 2
-        return best
+        return largest_batch(self.owner.config, available, platform=platform, devices=devices)
 
     def batch_advice(self) -> BatchAdvice | None:
         """The fastest sensible batch on this machine (None: shape unknown, or no batch fits).
