@@ -19,12 +19,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from gemma_jax.evaluate import PREDICTIONS, REPORT, SPLITS
+from gemma_jax.export.listing import is_export_folder
 from gemma_jax.runs.schema import EVAL_DIR, EXPORT_DIR
 from ui.confinement import Confinement, ConfinementError
 from ui.workspace import OWNER_FILE, Workspace
 
 DOWNLOAD_PREFIX = "downloads"
-_EXPORT_FOLDER = re.compile(r"step-\d+(-[a-z]+)?")
 _REPORT_FOLDER = re.compile(rf"step-\d+-({'|'.join(SPLITS)})")
 REPORT_FILES = (REPORT, PREDICTIONS)
 _UNSAFE_IN_HEADER = re.compile(r"[^A-Za-z0-9._-]+")
@@ -96,7 +96,7 @@ def export_file(workspace: Workspace, run_id: str, relative: str) -> Path | None
     """The file `relative` names in run `run_id`'s export folder of `workspace`, resolved; None for
     anything else (the caller answers 404 alike, so nothing tells which part was wrong)."""
     parts = _plain_parts(relative)
-    if parts is None or not _EXPORT_FOLDER.fullmatch(parts[0]):
+    if parts is None or not is_export_folder(parts[0]):
         return None
     run = _run(workspace, run_id)
     exports = _resolved(run / EXPORT_DIR) if run is not None else None

@@ -27,6 +27,11 @@ _FOLDER = re.compile(rf"step-(\d+)(?:-({'|'.join(re.escape(k) for k in (*KINDS, 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def is_export_folder(name: str) -> bool:
+    """Whether `name` is an export folder's name: `step-N` or `step-N-<format>` (an old `step-N-merged` too)."""
+    return _FOLDER.fullmatch(name) is not None
+
+
 def export_dir(run_dir, step: int, kind: str) -> Path:
     """RUN/export/step-<step>-<kind>/ (kind: a format name, formats.py)."""
     if kind not in KINDS:

@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
 
 from tiny_runs import untrained_run
 
+from gemma_jax.export.formats import FORMATS
 from ui.download_route import download_route
-from ui.downloads import download_file, download_url, report_file
+from ui.downloads import download_file, download_url, export_file, report_file
 from ui.serve import DashboardServer
 from ui.state.evaluate import EvaluateState
 from ui.state.session import Session
@@ -184,3 +185,17 @@ class ReportRouteTest(AsyncHTTPTestCase):
             assert response.code == 404, path
             assert b"secret" not in response.body and str(self.root).encode() not in response.body
         assert self.get("/downloads/done/eval/step-5-validation/report.json", user="bob").code == 404
+
+
+@pytest.mark.parametrize("kind", [*FORMATS, "merged"])
+def test_every_export_formats_files_are_served(tmp_path, kind):
+    """Each format's folder (step-N-gguf-q4_k_m included) serves its files; a name no export has does not."""
+    workspace = user_workspace(tmp_path, None)
+    folder = workspace.runs_dir / "run" / "export" / f"step-3-{kind}"
+    folder.mkdir(parents=True)
+    (folder / "run-step-3.zip").write_bytes(b"PK")
+    assert export_file(workspace, "run", f"step-3-{kind}/run-step-3.zip") == (folder / "run-step-3.zip").resolve()
+    other = workspace.runs_dir / "run" / "export" / "step-3-gguf-q2_x"
+    other.mkdir()
+    (other / "a.zip").write_bytes(b"PK")
+    assert export_file(workspace, "run", "step-3-gguf-q2_x/a.zip") is None
