@@ -126,7 +126,14 @@ class DataConfig:
     )
     delimiter: str | None = setting(None, "CSV: the character between columns (empty: ',', a tab for .tsv).")
     quote_char: str = setting('"', "CSV: the character that quotes a cell holding the delimiter.")
-    encoding: str = setting("utf-8", "Text files' encoding, e.g. utf-8, latin-1 (a byte-order mark is skipped).")
+    encoding: str = setting(
+        "utf-8",
+        "Text files' encoding, e.g. utf-8, latin-1, cp1252 (a byte-order mark is skipped). Set it when the data "
+        "check says the file is not UTF-8 text.",
+        hint="e.g. utf-8, latin-1, cp1252",
+        label="Encoding",
+        wizard="data.advanced",
+    )
     header: bool = setting(
         True, "CSV/Excel: the first row names the columns (off: they are named column1, column2, ...)."
     )

@@ -61,8 +61,13 @@ def build_report(
     limit = sequence_length or cfg.sequence_length
     checker = _Checker(report, report.columns, limit, tokenizer, cfg.loss_on, keep_examples)
     try:
+        pending = None  # a record is judged once the next one's start line is known
         for converted in items:
-            checker.record(converted.location, converted.record, converted.item)
+            if pending is not None:
+                _check_decoded(checker, src, pending, converted.location.line)
+            pending = converted
+        if pending is not None:
+            _check_decoded(checker, src, pending, None)
     except DataError as err:  # raised mid-stream (e.g. a bad regex); what was read so far is kept
         src.problems.append(Problem(Location(display), str(err), code="format"))
     checker.finish()
@@ -73,6 +78,13 @@ def build_report(
     if report.records == 0 and not report.errors:
         report.problems.append(Problem(Location(display), "the source has no rows. Add examples.", code="empty"))
     return report
+
+
+def _check_decoded(checker: _Checker, src, converted, next_line: int | None) -> None:
+    """Check one record; one holding a line that did not decode (reported there, its characters replaced)
+    counts as a row but never becomes an example: training on U+FFFD would teach the model garbage."""
+    garbled = src.claim_undecodable(converted.location.line, next_line)
+    checker.record(converted.location, converted.record, None if garbled else converted.item)
 
 
 def _listed(problems: list[Problem], report: DataReport, everything: bool) -> list[Problem]:

@@ -82,6 +82,7 @@ def decoded_lines(path: Path, src: RecordSource, encoding: str) -> Iterator[tupl
                     column=err.start + 1,
                     code="encoding",
                 )
+                src.undecodable.append(lineno)  # its record never becomes an example (checks.build_report)
                 text = raw.decode(codec, errors="replace")
             yield lineno, text
 

@@ -34,6 +34,17 @@ class RecordSource:
     listed_per_code: int | None = None
     found: Counter[str] = field(default_factory=Counter)  # code -> problems found (listed or not)
     omitted: int = 0  # found but not kept (over listed_per_code)
+    undecodable: list[int] = field(default_factory=list)  # lines whose bytes did not decode, not yet claimed
+
+    def claim_undecodable(self, start: int | None, end: int | None) -> bool:
+        """Whether a line in [start, end) did not decode (end None: to the end of the file): the record
+        starting at `start`, whose lines run up to the next record's start, holds replaced characters.
+        Claimed lines are forgotten, so the list only holds lines read ahead of the records."""
+        if start is None or not self.undecodable:
+            return False
+        inside = [n for n in self.undecodable if n >= start and (end is None or n < end)]
+        self.undecodable = [n for n in self.undecodable if end is not None and n >= end]
+        return bool(inside)
 
     def at(self, number: int | None = None, column: str | int | None = None, detail: str = "") -> Location:
         if self.unit == "line":

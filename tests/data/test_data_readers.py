@@ -170,6 +170,28 @@ def test_not_utf8_and_ragged_csv(write, tmp_path):
     assert "line 2, column 3: this row has 3 values" in message and "double quotes" in message
 
 
+@pytest.mark.parametrize(
+    "name, data, garbled",
+    [
+        ("latin.csv", b'prompt,response\nq1,caf\xe9\nq2,"two\nline\xe9s"\nq3,fine\n"q\xe94",x\n', ["2", "3", "q4"]),
+        ("latin.jsonl", b'{"prompt": "q1", "response": "ok"}\n{"prompt": "q\xe92", "response": "x"}\n', ["q2"]),
+    ],
+)
+def test_a_row_whose_bytes_do_not_decode_never_becomes_an_example(tmp_path, name, data, garbled):
+    """Reported at its line, and kept out of the rows "skip invalid rows" trains on, a cell continued on
+    an undecodable line included; the rows around it stay, and the right encoding reads them all."""
+    from gemma_jax.data import build_report
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    report = build_report(str(path), CFG)
+    assert {p.code for p in report.errors} == {"encoding"}
+    kept, dropped = report.clean_examples()
+    assert all("\ufffd" not in e.prompt + e.response for e in kept)
+    assert report.usable == len(kept) == report.records - len(garbled) and len(dropped) == len(garbled)
+    assert report.records == len(build_report(str(path), DataConfig(encoding="latin-1")).examples)
+
+
 def test_missing_system_column(write):
     cfg = DataConfig(system_column="system")
     message = error_for(write("qa.jsonl", [{"prompt": "q", "response": "a"}]), cfg)
