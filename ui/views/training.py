@@ -12,6 +12,7 @@ import panel as pn
 from gemma_jax.runs.schema import LOG_FILE, PROCESS_LOG_FILE, State, Status
 from ui.state.kpis import kpi_cards
 from ui.state.run_logs import is_error_line
+from ui.state.run_words import end_message_words, state_words
 from ui.state.training import NEXT_STEPS, TrainingState
 from ui.views.poller import Poller
 from ui.views.safe_text import escape_text
@@ -159,10 +160,11 @@ class TrainingPage(pn.viewable.Viewer):
         if self.title.object != title:
             self.title.object = title
         state = status.get(Status.STATE, "unknown")
-        badge = f'<span class="gj-state gj-state-{escape_text(state)}"><b>{escape_text(state)}</b></span>'
+        badge = f'<span class="gj-state gj-state-{escape_text(state)}"><b>{escape_text(state_words(state))}</b></span>'
         if self.badge.object != badge:
             self.badge.object = badge
-        error = escape_text(status.get(Status.ERROR)) if state in (State.FAILED, State.ABORTED) else ""
+        ended = state in (State.FAILED, State.ABORTED) and isinstance(status.get(Status.ERROR), str)
+        error = escape_text(end_message_words(status[Status.ERROR])) if ended else ""
         self.error.visible = bool(error)
         if error and self.error.object != error:
             self.error.object = error
