@@ -141,7 +141,7 @@ def test_page_builds_and_follows_the_state(tmp_path):
     assert page.state.data.run_check().ok
     page.state.set("method.kind", "full")
     assert not method.cells["method.lora_rank"].visible
-    assert len(method.source.data["step"]) > 1
+    assert len(method.plot.object.renderers[0].data_source.data["step"]) > 1
     page.state.go("Review")
     review = page.views["Review"]
     assert "ready to start" in review.problems.object and not review.start.disabled

@@ -36,12 +36,9 @@ class MethodView(pn.viewable.Viewer):
             )
             button.on_click(lambda _, name=preset.name: self._preset(name))
             self.presets[preset.name] = button
-        self.source = ColumnDataSource({"step": [], "lr": []})
-        plot = figure(height=220, width=520, title="Learning rate over the run", toolbar_location=None)
-        plot.line("step", "lr", source=self.source, line_width=2)
-        plot.xaxis.axis_label, plot.yaxis.axis_label = "step", "learning rate"
-        self.plot = pn.pane.Bokeh(plot, css_classes=["gj-newrun-lr-plot"])
+        self.plot = pn.pane.Bokeh(_learning_rate_figure([], []), css_classes=["gj-newrun-lr-plot"])
         self.steps_note = pn.pane.Markdown(css_classes=["gj-newrun-total-steps"])
+        self._curve: tuple[list, list] = ([], [])
         state.param.watch(self._refresh, "config")
         state.data.param.watch(self._refresh, "result")
         self._refresh()
@@ -68,7 +65,9 @@ class MethodView(pn.viewable.Viewer):
         except (ValueError, TypeError, ZeroDivisionError) as err:  # e.g. an unknown schedule: Review lists it
             self.steps_note.object = f"No learning-rate curve: {escape_text(err)}"
             return
-        self.source.data = {"step": steps, "lr": rates}
+        if (steps, rates) != self._curve:  # a new figure, not new data in the shown one: Panel sends it
+            self._curve = (steps, rates)  # under the document's lock (a raw Bokeh change here raised)
+            self.plot.object = _learning_rate_figure(steps, rates)
         cfg = self.state.config
         decides = "Max steps" if cfg.train.max_steps else "Epochs"
         self.steps_note.object = escape_text(
@@ -94,6 +93,13 @@ class MethodView(pn.viewable.Viewer):
             self.steps_note,
             css_classes=["gj-newrun-method"],
         )
+
+
+def _learning_rate_figure(steps: list[int], rates: list[float]):
+    plot = figure(height=220, width=520, title="Learning rate over the run", toolbar_location=None)
+    plot.line("step", "lr", source=ColumnDataSource({"step": steps, "lr": rates}), line_width=2)
+    plot.xaxis.axis_label, plot.yaxis.axis_label = "step", "learning rate"
+    return plot
 
 
 def _kind(name: str) -> str:

@@ -140,6 +140,8 @@ def test_two_uploads_an_absurd_learning_rate_and_a_start_from_the_second_file(br
         )
         assert store.read_status().get("state") != "failed", store.read_status().get("error")
         page.screenshot(path=artifacts / "newcomer-06-training.png")
+        # No widget's callback failed on the server (each learning-rate edit redraws the curve).
+        assert "Callback failed" not in server.log_path.read_text(errors="replace"), server.log_tail()
     finally:
         server.stop()
         for run in (workspace / "runs").glob("*"):
