@@ -200,3 +200,31 @@ def test_precision_auto_says_what_it_picks_on_this_machine(tmp_path, monkeypatch
     assert level == "info" and text.startswith(said)
     wizard.set("model.dtype", "float32")
     assert _notes(wizard, "model.dtype") == []  # a chosen precision needs no explaining
+
+
+def test_every_value_the_engine_refuses_is_an_error_beside_its_field_on_data_and_method(tmp_path):
+    from ui.views.wizard_data import DataView
+    from ui.views.wizard_method import MethodView
+
+    wizard = _quickstart(tmp_path)
+    data, method = DataView(wizard), MethodView(wizard)
+    for path, value in [
+        ("method.lora_rank", -3),
+        ("data.validation_fraction", 1.5),
+        ("data.sequence_length", 10**7),
+        ("train.max_steps", 0),
+    ]:
+        wizard.set(path, value)
+    assert _notes(wizard, "method.lora_rank") == [
+        ("error", "LoRA rank must be at least 1, got -3; typical values are 4 to 64")
+    ]
+    assert _notes(wizard, "train.max_steps")[0][1].endswith("or leave it empty to run Epochs over the data")
+    for path in ("data.validation_fraction", "data.sequence_length"):
+        note = data.fields.notes[path]
+        assert note.visible and "gj-field-error" in note.object, path
+    assert "context length" in data.fields.notes["data.sequence_length"].object
+    assert method.notes["method.lora_rank"].visible
+    assert method.steps_note.object == "The run's length is shown once the values above are usable."
+    problems = wizard.review.problems()
+    assert "LoRA rank must be at least 1, got -3; typical values are 4 to 64" in problems  # said once, not twice
+    assert not any("lora_rank" in p or "null" in p for p in problems)

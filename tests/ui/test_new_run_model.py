@@ -107,3 +107,20 @@ def test_the_model_page_shows_the_trained_layers_whole_and_the_suggestion(tmp_pa
     assert trained.replace(", ", ",") in html.replace("&#44;", ",").replace(", ", ",")
     advice = details.objects[-1].object
     assert "Suggested batch size: <b>8</b>" in advice and view.suggest.label == "Use the suggested batch size (8)"
+
+
+def test_on_a_cpu_the_suggestion_never_exceeds_what_the_method_step_accepts(tmp_path):
+    """Eight short examples (a few packed rows): the Model step suggests fewer rows than the 8 it suggests for
+    a CPU otherwise, and the Method step has no warning for it."""
+    from new_run_helpers import make_wizard
+
+    wizard = make_wizard(tmp_path)
+    data = tmp_path / "seven.jsonl"
+    data.write_text("".join(f'{{"prompt": "q{i}", "response": "a{i}"}}\n' for i in range(8)))
+    wizard.set("data.train_path", str(data))
+    wizard.set("data.validation_fraction", 0.1)
+    assert wizard.data.run_check().ok
+    advice = wizard.model.batch_advice()
+    assert advice.size < 8 and "an epoch of your data fills" in advice.reason
+    wizard.method.use_suggested_batch()
+    assert not [n for n in wizard.method.notes().get("train.batch_size", []) if n.level != "info"]

@@ -8,20 +8,26 @@ person needs to hear before a run wastes an hour (a learning rate of 50 runs, an
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gemma_jax.config import validate
 from gemma_jax.config.dtypes import auto_dtype_reason, resolve_dtype
 from gemma_jax.config.learning_rates import METHOD_NAMES, typical_rate_text
 from gemma_jax.models.memory_check import estimate_for_config
 from gemma_jax.models.memory_estimate import GB
+from gemma_jax.models.registry import shape_for_source
+from ui.state.config_fields import has_field
 from ui.state.hardware import memory_budget
 from ui.state.wizard_length import estimated_total_steps, rows_per_epoch, steps_per_epoch, training_examples
+from ui.state.wizard_words import in_page_words
 
 if TYPE_CHECKING:
     from ui.state.new_run import NewRunState
 
+_FIELD_FIRST = re.compile(r"([a-z_]+(?:\.[a-z_]+)+)\b")  # validate() starts a message with its key
 MAX_ACCUMULATION = 4096  # rows per step up to which "raise Gradient accumulation steps" is offered
 
 
@@ -63,9 +69,29 @@ def field_notes(owner: NewRunState) -> dict[str, list[FieldNote]]:
     _learning_rate(owner, notes)
     _precision(owner, notes)
     batch_ok = _batch(owner, notes)
-    if batch_ok:
+    _config_rules(owner, notes)
+    if batch_ok and not notes.get("train.max_steps") and not notes.get("train.epochs"):
         _length(owner, notes)
     return dict(notes)
+
+
+def _config_rules(owner: NewRunState, notes) -> None:
+    """The engine's own rules (validate), each said beside the field it names, where no error is said
+    there yet: a LoRA rank of -3, Max steps 0 or a validation share of 1.5 are refused where typed."""
+    cfg = owner.config
+    shape = shape_for_source(cfg.model.source) if isinstance(cfg.model.source, str) else None
+    try:
+        problems = validate(cfg, model_context_length=shape.context_length if shape is not None else None)
+    except (TypeError, ValueError):
+        return
+    for problem in problems:
+        found = _FIELD_FIRST.match(problem)
+        if found is None or not has_field(found.group(1)):
+            continue
+        path = found.group(1)
+        if any(note.level == "error" for note in notes.get(path, [])):
+            continue
+        notes[path].append(FieldNote("error", in_page_words(problem.replace("use null to", "leave it empty to"))))
 
 
 def field_errors(owner: NewRunState) -> list[tuple[str, FieldNote]]:

@@ -141,31 +141,32 @@ class ModelStep(param.Parameterized):
 
         On a CPU a step's time grows with its rows, so a big batch only makes fewer, longer steps:
         the suggestion is a small one (CPU_BATCH). On accelerators a bigger batch fills the chip, so
-        it is the largest that fits in memory, but no more rows than one epoch of the data fills.
+        it is the largest that fits in memory. Either way no more rows than one epoch of the data fills
+        (the Method step warns about a bigger one).
         """
         largest = self.suggested_batch_size()
         if largest is None:
             return None
         cfg = self.owner.config
         accumulate = max(1, cfg.train.grad_accum_steps)
-        platform = memory_budget(self.hardware)[1]
-        if platform == "cpu":
-            size = min(largest, -(-CPU_BATCH // accumulate) * accumulate)
-            reason = (
-                f"On a CPU a step takes about as long per row whatever the batch, so a bigger batch does not "
-                f"get through the data sooner; it only makes fewer, longer steps, and the model improves less "
-                f"per minute. {size} rows keep steps short (the most that fits in memory is {largest})."
-            )
-            return BatchAdvice(size, largest, reason)
-        size, cut = largest, ""
+        on_cpu = memory_budget(self.hardware)[1] == "cpu"
+        size = min(largest, -(-CPU_BATCH // accumulate) * accumulate) if on_cpu else largest
+        cut = ""
         rows, known = rows_per_epoch(cfg, self.owner.data.result)
         while known and size > rows and size // 2 >= accumulate and (size // 2) % accumulate == 0:
             size //= 2
             cut = f"; more than the {rows} rows an epoch of your data fills would repeat examples in a step"
-        reason = (
-            f"On {self.hardware.describe()} a bigger batch keeps the accelerator busy, so each example costs less "
-            f"time: {size} rows (the most that fits in memory is {largest}{cut})."
-        )
+        if on_cpu:
+            reason = (
+                f"On a CPU a step takes about as long per row whatever the batch, so a bigger batch does not "
+                f"get through the data sooner; it only makes fewer, longer steps, and the model improves less "
+                f"per minute. {size} rows keep steps short (the most that fits in memory is {largest}{cut})."
+            )
+        else:
+            reason = (
+                f"On {self.hardware.describe()} a bigger batch keeps the accelerator busy, so each example costs "
+                f"less time: {size} rows (the most that fits in memory is {largest}{cut})."
+            )
         return BatchAdvice(size, largest, reason)
 
     def describe_memory(self) -> str:

@@ -85,6 +85,11 @@ def _about(problem: str, paths: set[str]) -> bool:
     return any(problem.startswith((f"{path} ", f"{path}=", f"{path}:")) for path in paths)
 
 
+def _named(label: str, text: str) -> str:
+    """A field's note for the list on Review: "Label: note", unless the note already starts with the label."""
+    return text if text.startswith(f"{label} ") else f"{label}: {text}"
+
+
 class ReviewStep(param.Parameterized):
     """The Review step: what will run, what is wrong with it, and Start."""
 
@@ -132,7 +137,7 @@ class ReviewStep(param.Parameterized):
         memory = any(note.topic == "memory" for _, note in errors)
         kept = [p for p in engine if not _about(p, said) and not (memory and " needs about " in p)]
         return (
-            [f"{field_label(path)}: {note.text}" for path, note in errors]
+            [_named(field_label(path), note.text) for path, note in errors]
             + [in_page_words(p) for p in kept]
             + [f"data: {p}" for p in self.owner.data.problems()]
         )

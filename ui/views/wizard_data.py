@@ -13,7 +13,7 @@ from ui.views.checkbox import labelled_checkbox
 from ui.views.safe_text import escape_text
 from ui.views.uploads import StreamingFileDropper
 from ui.views.wizard_data_report import report_view
-from ui.views.wizard_fields import field_widgets
+from ui.views.wizard_fields import FieldCells
 from ui.workspace import UploadWriter
 
 _NONE = "(none)"
@@ -99,9 +99,10 @@ class DataView(pn.viewable.Viewer):
         self.advice = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["gj-newrun-column-advice"])
         self.use.on_click(lambda _: self._use_source())
         self.check.on_click(lambda _: self.start_check())
-        self.basic = pn.Row(*field_widgets(state, BASIC_FIELDS))
+        self.fields = FieldCells(state, (*BASIC_FIELDS, *ADVANCED_FIELDS))
+        self.basic = pn.FlexBox(*(self.fields.cells[path] for path in BASIC_FIELDS))
         self.advanced = pn.Card(
-            pn.FlexBox(*field_widgets(state, ADVANCED_FIELDS)),
+            pn.FlexBox(*(self.fields.cells[path] for path in ADVANCED_FIELDS)),
             title="Advanced: cleaning, augmentation, split, reading",
             collapsed=True,
             css_classes=["gj-newrun-data-advanced"],

@@ -114,8 +114,27 @@ def field_widget(state: NewRunState, path: str):
     return widget
 
 
-def field_widgets(state: NewRunState, paths) -> list:
-    return [field_widget(state, path) for path in paths]
+class FieldCells:
+    """Each field's widget with a pane below it for what the wizard says of its value (field_notes):
+    refreshed on every config change, so an impossible value is refused where it is typed."""
+
+    def __init__(self, state: NewRunState, paths):
+        self.state = state
+        self.widgets = {path: field_widget(state, path) for path in paths}
+        self.notes = {path: note_pane(path) for path in paths}
+        self.cells = {path: field_cell(self.widgets[path], self.notes[path]) for path in paths}
+        state.param.watch(lambda _: self.refresh(), "config")
+        self.refresh()
+
+    def refresh(self) -> dict:
+        """Show the current notes; returns them by path ({} while a value has the wrong type)."""
+        try:
+            notes = self.state.method.notes()
+        except (ValueError, TypeError, ZeroDivisionError):  # values of the wrong type: the Review step lists them
+            notes = {}
+        for path, pane in self.notes.items():
+            show_notes(pane, notes.get(path, []))
+        return notes
 
 
 NOTE_STYLES = {

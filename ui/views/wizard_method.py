@@ -13,7 +13,7 @@ from ui.state.new_run import NewRunState
 from ui.state.wizard_field_checks import epochs_text
 from ui.state.wizard_method import ADVANCED_FIELDS, BASIC_FIELDS
 from ui.views.safe_text import escape_text
-from ui.views.wizard_fields import field_cell, field_widget, note_pane, show_notes
+from ui.views.wizard_fields import FieldCells
 
 
 class MethodView(pn.viewable.Viewer):
@@ -24,9 +24,8 @@ class MethodView(pn.viewable.Viewer):
         self.state = state
         # One widget per field this JobConfig has; _refresh shows those the chosen method uses.
         paths = [path for path in (*BASIC_FIELDS, *ADVANCED_FIELDS) if has_field(path)]
-        self.widgets = {path: field_widget(state, path) for path in paths}
-        self.notes = {path: note_pane(path) for path in paths}
-        self.cells = {path: field_cell(self.widgets[path], self.notes[path]) for path in paths}
+        self.fields = FieldCells(state, paths)
+        self.widgets, self.notes, self.cells = self.fields.widgets, self.fields.notes, self.fields.cells
         self.presets = {}
         for preset in list_presets():
             button = pn.widgets.Button(
@@ -52,12 +51,11 @@ class MethodView(pn.viewable.Viewer):
         shown = set(step.basic_fields()) | set(step.advanced_fields())
         for path, cell in self.cells.items():
             cell.visible = path in shown
-        try:
-            notes = step.notes()
-        except (ValueError, TypeError, ZeroDivisionError):  # values of the wrong type: the Review step lists them
-            notes = {}
-        for path, pane in self.notes.items():
-            show_notes(pane, notes.get(path, []))
+        notes = self.fields.refresh()
+        length = ("train.batch_size", "train.grad_accum_steps", "train.epochs", "train.max_steps")
+        if any(note.level == "error" for path in length for note in notes.get(path, [])):
+            self.steps_note.object = "The run's length is shown once the values above are usable."
+            return
         try:
             steps, rates = step.curve()
             total, exact = step.total_steps()
