@@ -264,6 +264,7 @@ def test_a_report_shows_cards_rows_the_hardest_first_and_tokens(tmp_path):
         "sure": True,
         "direction": -1,
         "sign": -1,
+        "about": "",
     }
     assert (
         cards["rougeL"]["verdict"] == "better" and not cards["rougeL"]["sure"] and cards["perplexity"]["interval"] == ""
@@ -341,3 +342,16 @@ def test_a_real_evaluation_runs_in_a_subprocess_and_failures_are_explained(tmp_p
     assert state.run_evaluation()
     state.wait(300)
     assert not state.running and "no checkpoint at step 2; it has [3]" in state.error
+
+
+def test_only_the_splits_a_run_has_are_offered(tmp_path):
+    """A run without a test file or test fraction offers no "test" split (it would fail after loading)."""
+    session = make_session(tmp_path)
+    run_dir = untrained_run(tmp_path, runs_dir=session.workspace.runs_dir)
+    state = EvaluateState(session)
+    assert state.param.split.objects == ["validation", "test"]
+    state.split = "test"
+    config = (run_dir / "config.yaml").read_text()
+    (run_dir / "config.yaml").write_text(config.replace("test_fraction: 0.1", "test_fraction: 0.0"))
+    state._load()
+    assert state.param.split.objects == ["validation"] and state.split == "validation"

@@ -143,3 +143,13 @@ def test_the_page_builds_for_every_report_kind(tmp_path):
     for path in page.reports.options.values():
         page.reports.value = path
         assert isinstance(page.__panel__(), pn.Column) and page.table.visible
+
+
+def test_the_bleu_card_says_it_is_the_corpus_score_not_the_tables():
+    """A split of short answers: each row's sentence BLEU can be 100 while corpus BLEU is 0; the card says why."""
+    from ui.state.evaluate_report import metric_card
+    from ui.views.evaluate_cards import _card
+
+    shown = html.unescape(_card(metric_card("bleu", 0.0, 0.0, 0.0)))
+    assert "corpus BLEU over the split" in shown and "scores each answer alone" in shown
+    assert "gj-card-about" not in _card(metric_card("rougeL", 0.5, 0.4, 0.1))

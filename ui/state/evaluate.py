@@ -22,9 +22,11 @@ from pathlib import Path
 
 import param
 
+from gemma_jax.config import ConfigError
 from gemma_jax.evaluate import SPLITS, read_predictions, read_reports, report_path
 from gemma_jax.jobs.progress import latest_progress
 from gemma_jax.metrics.selection import KNOWN_METRICS
+from gemma_jax.runs.run_store import RunStore
 from gemma_jax.runs.schema import EVAL_PREDICTIONS_FILE, EVAL_REPORT_FILE
 from ui.downloads import REPORT_FILES, download_url
 from ui.state import evaluate_report as shown
@@ -43,6 +45,17 @@ def report_label(report: dict) -> str:
     figure = f"eval loss {loss:.4f}" if isinstance(loss, int | float) else f"{shown.example_count(report)} examples"
     partial = " · partial" if report.get("partial") else ""
     return f"step {report['step']} · {report.get('split')} · {figure}{partial}"
+
+
+def run_splits(run_dir: Path) -> list[str]:
+    """The splits the run's data has: "test" only with a test file or a test fraction (a run without one
+    would fail to build it after loading its model). Every split when the config cannot be read."""
+    try:
+        data = RunStore(run_dir).config().data
+    except (ConfigError, OSError):  # a damaged config: the job itself says what is wrong
+        return list(SPLITS)
+    has_test = bool(data.test_path) or (isinstance(data.test_fraction, int | float) and data.test_fraction > 0)
+    return [split for split in SPLITS if split != "test" or has_test]
 
 
 class EvaluateState(CheckpointJobState):
@@ -77,6 +90,10 @@ class EvaluateState(CheckpointJobState):
 
     def _load(self, _event=None) -> None:
         run_dir = self.picker.run_dir
+        splits = run_splits(run_dir) if run_dir is not None else list(SPLITS)
+        self.param.split.objects = splits
+        if self.split not in splits:
+            self.split = splits[0]
         self.reports = read_reports(run_dir) if run_dir is not None else []
         self.report = self.reports[0] if self.reports else None
         self.compare.offer(list(self.picker.param.run.objects), self.picker.run)

@@ -14,6 +14,13 @@ from collections.abc import Sequence
 LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
 NEUTRAL = frozenset({"mean_length"})  # neither direction is better
 HUNDRED_SCALE = frozenset({"bleu", "chrf"})  # sacrebleu's 0-100 scale; the rest are 0-1 or losses
+# The cards' BLEU and chrF are sacrebleu's corpus scores over the split; the table's are each answer's own
+# (sentence BLEU counts only the word-run lengths an answer has, so short answers differ the most).
+METRIC_ABOUT = {
+    "bleu": "corpus BLEU over the split: 0 when no answer shares a 4-word run with its reference; the table "
+    "scores each answer alone",
+    "chrf": "corpus chrF over the split; the table scores each answer alone",
+}
 CHOICE_PREFIX = "choice_"  # gemma_jax.evaluate.evaluation: the multiple-choice figures among the metrics
 SCORE_PREFERENCE = ("rougeL", "chrf", "f1", "exact_match", "bleu", "rouge1", "rouge2", "accuracy")
 ORDERS = {
@@ -84,6 +91,7 @@ def metric_card(name: str, value, base, change, bounds=None) -> dict:
         "sure": bool(low_high and (low_high[0] > 0 or low_high[1] < 0)),
         "direction": direction(name),
         "sign": 0 if change is None or math.isnan(change) or change == 0 else (1 if change > 0 else -1),
+        "about": METRIC_ABOUT.get(name, ""),
     }
 
 

@@ -11,6 +11,7 @@ CARDS_CSS = """
 .gj-kpis, .gj-metric-cards { display: flex; flex-wrap: wrap; gap: 8px; }
 .gj-kpi { border: 1px solid rgba(128,128,128,.35); border-radius: 6px; padding: 6px 10px; min-width: 110px; flex: 0 1 auto; }
 .gj-kpi-label, .gj-card-name, .gj-card-base, .gj-card-interval { font-size: 0.8em; opacity: .8; }
+.gj-card-about { font-size: 0.72em; opacity: .7; margin-top: 2px; }
 .gj-kpi-value { font-size: 1.05em; font-weight: 600; }
 .gj-metric-card { border: 1px solid rgba(128,128,128,.35); border-radius: 6px; padding: 6px 10px;
   min-width: 150px; flex: 0 1 180px; }
@@ -51,7 +52,8 @@ def _card(card: dict) -> str:
         f'<div class="gj-card-base">base {escape_text(card["base"])}</div>'
         f'<div class="gj-card-delta gj-delta-{verdict or "none"}">{arrow} {escape_text(card["delta"])}</div>'
         f'<div class="gj-card-interval">{escape_text(card["interval"] + sure)}</div>'
-        "</div>"
+        + (f'<div class="gj-card-about">{escape_text(card["about"])}</div>' if card.get("about") else "")
+        + "</div>"
     )
 
 
