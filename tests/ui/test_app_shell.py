@@ -254,3 +254,22 @@ def test_on_cpu_the_accelerator_series_and_device_memory_are_hidden(tmp_path):
     assert view.plots.accelerator is True and view.plots.device_memory.visible
     assert all(line.visible for line in view.plots._accelerator_lines)
     assert "Device memory" in view.kpis.object and "2&#46;50 GB" in view.kpis.object
+
+
+def test_an_error_stays_on_its_page(tmp_path, monkeypatch):
+    """An error from Training does not greet the user on Playground; one said while changing page does."""
+    from ui.views import shell
+
+    clock = [1000.0]
+    monkeypatch.setattr(shell.time, "time", lambda: clock[0])
+    session = make_session(tmp_path)
+    area = NotificationArea(session)
+    session.notifications = [(clock[0], "error", "Learning rate 'abc' is not usable")]
+    assert len(area.messages.objects) == 1
+    clock[0] += 30
+    session.page = "Playground"
+    assert area.messages.objects == [] and not area.layout.visible
+    session.notifications = [*session.notifications, (clock[0] - 0.5, "warning", "run x was not found")]
+    session.page = "Training"
+    (shown,) = area.messages.objects
+    assert "run x was not found" in shown.object

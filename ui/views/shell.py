@@ -50,10 +50,13 @@ class NavigationArea(pn.viewable.Viewer):
         return self.buttons
 
 
+PAGE_CHANGE_GRACE_S = 2.0  # a message this recent when the page changes belongs to the change
+
+
 class NotificationArea(pn.viewable.Viewer):
     """The one place session.notify shows up: the newest message, above the page, until it times out
-    (NOTICE_SECONDS; errors never do) or the user dismisses it. An older error comes back once a newer
-    message has timed out, so it is not missed."""
+    (NOTICE_SECONDS; errors never do), the user dismisses it or goes to another page. An older error comes
+    back once a newer message has timed out, so it is not missed on its page."""
 
     shown = param.Integer(default=1, doc="how many recent messages are on screen at once")
 
@@ -77,10 +80,17 @@ class NotificationArea(pn.viewable.Viewer):
             css_classes=["gj-notification-area"],
         )
         session.param.watch(self._render, "notifications")
+        session.param.watch(self._left_page, "page")
         self._render()
 
     def _clear(self, _event=None) -> None:
         self._dismissed_at = time.time()
+        self._render()
+
+    def _left_page(self, _event=None) -> None:
+        """Messages about the page left behind stay behind (an error typed on Training must not greet the
+        user on Playground); one said while changing page (e.g. why the asked-for run was not opened) stays."""
+        self._dismissed_at = max(self._dismissed_at, time.time() - PAGE_CHANGE_GRACE_S)
         self._render()
 
     def _render(self, _event=None) -> None:
