@@ -54,6 +54,7 @@ def test_upload_refused_and_sources_checked(tmp_path):
     assert wizard.config.data.train_path == "example"
     assert not wizard.data.use_source(str(tmp_path / "missing.jsonl"))
     assert "does not exist on the server" in wizard.data.error
+    assert wizard.data.error.endswith("The data in use is still example.")  # which file the page now means
     assert wizard.data.use_source("hf:someone/dataset") and wizard.data.error == ""
     assert wizard.data.use_source(" example ") and wizard.config.data.train_path == "example"
 
@@ -149,3 +150,16 @@ def test_a_source_too_long_for_a_path_is_a_message(tmp_path):
     assert not wizard.data.use_source("x" * 5000)
     assert "is not a usable path on the server" in wizard.data.error and len(wizard.data.error) < 400
     assert wizard.config.data.train_path == "example"
+
+
+def test_a_file_that_cannot_be_read_says_so_without_question_marks(tmp_path):
+    from ui.views.wizard_data_report import report_view
+
+    wizard = make_wizard(tmp_path)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert wizard.data.use_source(str(empty))
+    result = wizard.data.run_check()
+    assert not result.ok
+    head = report_view(wizard.data, result, False, "").objects[0].object
+    assert head.endswith("could not be read: **1 error(s) to fix**.") and "?" not in head

@@ -137,11 +137,18 @@ class DataStep(param.Parameterized):
             self.error = str(err)
             return False
         problem = source_problem(source, confinement)
-        self.error = problem
+        self.error = problem + self._still_using() if problem else ""
         if problem:
             return False
         self._new_source(source)
         return True
+
+    def _still_using(self) -> str:
+        """After a refused source: which data the wizard still trains on (" " + sentence, or "")."""
+        current = self.source
+        if not current:
+            return ""
+        return f" The data in use is still {os.path.basename(current.rstrip('/')) or current}."
 
     def upload(self, name: str, data: bytes | UploadWriter) -> Path | None:
         """Save an uploaded file into the workspace and train on it; None (and `error`) when refused.
@@ -155,7 +162,7 @@ class DataStep(param.Parameterized):
             else:
                 path = self.owner.session.workspace.save_upload(name, data)
         except UploadError as err:
-            self.error = str(err)
+            self.error = str(err) + self._still_using()
             self.owner.session.notify(str(err), "error")
             return None
         self.error = ""

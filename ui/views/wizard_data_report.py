@@ -90,10 +90,12 @@ def _head(result: DataCheck, step: DataStep) -> pn.pane.Markdown:
         status = f"{skipped.count} invalid row(s) skipped, {skipped.kept} used"
     else:
         status = "ready to train" if report.ok else f"{len(report.errors)} error(s) to fix"
+    if not report.format:  # nothing could be read: the error below says why
+        return pn.pane.Markdown(f"**{escape_text(report.file)}**: could not be read: **{status}**.")
+    shape = "" if report.shape in ("", "unknown") else f", shape **{escape_text(report.shape)}**"
     return pn.pane.Markdown(
-        f"**{escape_text(report.file)}**: {escape_text(report.format or '?')} file, shape "
-        f"**{escape_text(report.shape or '?')}**, {report.records} record(s), {report.usable} usable, "
-        f"{len(report.warnings)} warning(s): **{status}**."
+        f"**{escape_text(report.file)}**: {escape_text(report.format)} file{shape}, {report.records} record(s), "
+        f"{report.usable} usable, {len(report.warnings)} warning(s): **{status}**."
     )
 
 
