@@ -17,6 +17,7 @@ from gemma_jax.config.job_config import JobConfig
 from gemma_jax.config.validate import name_slug
 from gemma_jax.data.readers import EXAMPLE_DATASET
 from gemma_jax.data.shapes import ColumnSuggestion
+from gemma_jax.export.progress import format_size
 from ui.confinement import Confinement, ConfinementError
 from ui.state.data_check import DataCheck
 from ui.state.wizard_columns import COLUMN_ROLES, column_advice, reset_mapping, shown_roles, with_mapping
@@ -167,7 +168,7 @@ class DataStep(param.Parameterized):
             return None
         self.error = ""
         self._new_source(str(path), **{"data.format": "auto"})
-        self.owner.session.notify(f"uploaded {os.path.basename(path)} ({path.stat().st_size / 1e6:.1f} MB)", "success")
+        self.owner.session.notify(f"uploaded {os.path.basename(path)} ({format_size(path.stat().st_size)})", "success")
         return path
 
     def map_column(self, role: str, column: str | None) -> None:
