@@ -76,6 +76,17 @@ class CheckpointStore:
         frozen = restored["frozen"] if has_frozen else None
         return restored["trainable"], restored["opt_state"], frozen, restored["data"], restored["meta"]
 
+    def read_meta(self, step: int) -> dict:
+        """Step `step`'s metadata alone (the trainer's _meta: run id, method, LoRA settings), or {} when it
+        has none that can be read: nothing else of the step is loaded."""
+        if "meta" not in self.item_names(step):
+            return {}
+        try:
+            meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except (ValueError, OSError, KeyError):  # a damaged step: the full restore reports it
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
     def item_names(self, step: int) -> list[str]:
         step_dir = self.manager.directory / str(step)
         return [p.name for p in step_dir.iterdir() if p.is_dir()]

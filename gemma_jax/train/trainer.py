@@ -36,6 +36,7 @@ from gemma_jax.parallel.mesh import resolve_shape
 from gemma_jax.runs.remote_copy import copy_run_files, remote_copy_url
 from gemma_jax.runs.run_store import RunStore
 from gemma_jax.runs.schema import BASE_MODEL, CONFIG_FILE, TUNED_MODEL, Action, Event, Metric, Sample, State
+from gemma_jax.train.checkpoint_owner import CheckpointOwnerError, check_owner
 from gemma_jax.train.compile_cache import use_compilation_cache
 from gemma_jax.train.control import STOP, ControlChannel
 from gemma_jax.train.dpo_step import evaluate_pairs
@@ -50,7 +51,7 @@ from gemma_jax.train.step_metrics import StepMeter, is_finite
 from gemma_jax.train.step_report import PendingStep, PeriodicWork, RunEnded, host_schedule, step_record
 from gemma_jax.train.webhook import notify_run_end
 
-USER_ERRORS = (ConfigError, DataError, ModelLoadError, UnreadableCheckpoint, CloudStorageError)
+USER_ERRORS = (ConfigError, DataError, ModelLoadError, UnreadableCheckpoint, CloudStorageError, CheckpointOwnerError)
 
 
 def checkpoint_directory(cfg, store: RunStore) -> str:
@@ -140,6 +141,8 @@ class Trainer:
         directory = checkpoint_directory(cfg, self.store)
         self.checkpoints = CheckpointStore(directory, cfg.checkpoint)
         latest = self.checkpoints.latest_step()
+        if latest is not None and cfg.checkpoint.directory:
+            check_owner(self.checkpoints, latest, self.store)  # before anything there is read or replaced
         good = restore_latest_good(self.checkpoints, self.state, self.store.log) if latest is not None else None
         if good is not None:
             step, restored = good
@@ -170,6 +173,7 @@ class Trainer:
     def _meta(self) -> dict:
         cfg = self.config
         meta = {
+            "run_id": self.store.run_id,  # whose checkpoints these are (checkpoint_owner.check_owner)
             "step": self.step,
             "model_source": cfg.model.source,
             "method": cfg.method.kind,
