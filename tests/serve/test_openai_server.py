@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -235,6 +236,40 @@ def test_malformed_json_unknown_model_and_route(servers, client):
         client.completions.create(model="gpt-4", prompt="hi")
     assert caught.value.body["code"] == "model_not_found"
     assert set(httpx.get(url + "/nothing").json()["error"]) == {"message", "type", "param", "code"}
+
+
+def _new_stderr(server: Server, since: int, wait_s: float = 1.5) -> str:
+    """What `server` wrote on stderr after its first `since` lines, given `wait_s` to write it."""
+    time.sleep(wait_s)
+    return "".join(server.stderr[since:])
+
+
+def test_a_deeply_nested_body_gets_400_and_no_traceback(servers):
+    server = servers[0]
+    since = len(server.stderr)
+    body = '{"a":' * 100_000 + "1" + "}" * 100_000
+    reply = httpx.post(
+        server.url + "/chat/completions", content=body, headers={"content-type": "application/json"}, timeout=60
+    )
+    assert reply.status_code == 400, reply.text
+    assert set(reply.json()["error"]) == {"message", "type", "param", "code"}
+    assert "nested too deeply" in reply.json()["error"]["message"]
+    logged = _new_stderr(server, since)
+    assert "Traceback" not in logged and "RecursionError" not in logged, logged
+
+
+def test_a_client_gone_mid_body_leaves_no_traceback(servers, client):
+    server = servers[0]
+    since = len(server.stderr)
+    host, port = server.url.removeprefix("http://").removesuffix("/v1").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            connection.sendall(f"{head}Content-Length: 1000\r\n\r\n".encode() + b'{"model": ')
+            time.sleep(0.2)
+    logged = _new_stderr(server, since)
+    assert "Traceback" not in logged and "ClientDisconnect" not in logged, logged
+    assert client.models.list().data  # the server is still fine
 
 
 def test_api_key_is_required(servers):

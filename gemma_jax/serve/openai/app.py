@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -38,6 +39,9 @@ from gemma_jax.serve.openai.scheduler import Scheduler
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a prompt past the context is refused anyway; this bounds the JSON parse
 GRACE_S = 2.0  # the scheduler times rows out itself; the handler waits this much longer before giving up
+
+# uvicorn's own logger: its handler and --log-level apply, so a line here reads like uvicorn's own
+log = logging.getLogger("uvicorn.error")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ async def _read_json(request: Request) -> object:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the request body is not valid JSON: {error}") from None
+    except RecursionError:  # the C decoder refuses nesting past Python's recursion limit
+        raise ApiError(400, "the request body's JSON is nested too deeply to read") from None
 
 
 async def _disconnected(request: Request) -> None:
@@ -252,13 +258,23 @@ class OpenAIServer:
 
 
 def _guard(handler: Callable) -> Callable:
-    """ApiErrors become OpenAI's error JSON with their status."""
+    """ApiErrors become OpenAI's error JSON with their status; a client gone before its body arrived
+    gets one log line (there is nobody to answer)."""
 
     async def guarded(request: Request) -> Response:
         try:
             return await handler(request)
         except ApiError as error:
             return _error(error)
+        except ClientDisconnect:
+            who = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+            log.info(
+                "%s - %s %s: the client disconnected before sending its whole body",
+                who,
+                request.method,
+                request.url.path,
+            )
+            return Response(status_code=499)  # nobody reads this
 
     return guarded
 

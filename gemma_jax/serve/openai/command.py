@@ -11,13 +11,26 @@ AIP_HEALTH_ROUTE and AIP_PREDICT_ROUTE.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import sys
 
 from gemma_jax.command_line import positive_int
 
 API_KEY_ENV = "GEMMA_JAX_API_KEY"
+
+
+def port_number(text: str) -> int:
+    """An argparse `type`: a TCP port, 1 to 65535, or 0 for any free port."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535 (or 0: any free port), got {value}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--step", type=int, default=None, help="checkpoint step of a run (default latest)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)")
+    parser.add_argument(
+        "--port", type=port_number, default=8000, help="port to listen on (default 8000; 0: any free port)"
+    )
     parser.add_argument(
         "--api-key", default=None, help=f"require `Authorization: Bearer KEY` (or set {API_KEY_ENV}, which ps hides)"
     )
@@ -54,10 +69,31 @@ def listen_address(args: argparse.Namespace) -> tuple[str, int]:
     port = os.environ.get("AIP_HTTP_PORT")
     if port:
         try:
-            return "0.0.0.0", int(port)  # Vertex AI: its proxy must reach us
-        except ValueError:
-            raise ValueError(f"AIP_HTTP_PORT must be a port number, got {port!r}") from None
+            return "0.0.0.0", port_number(port)  # Vertex AI: its proxy must reach us
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(f"AIP_HTTP_PORT: {error}") from None
     return args.host, args.port
+
+
+def check_can_listen(host: str, port: int, hint: str = "pick another with --port") -> None:
+    """Bind HOST:PORT once and let go, so that a port in use (or a host that is not ours) is said in one
+    line before the model loads, not after. uvicorn binds it again later; port 0 always binds."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        raise ValueError(f"cannot listen on {host}: the host is unknown ({error})") from None
+    for family, kind, proto, _, address in addresses:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+                probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ValueError(f"port {port} on {host} is in use; {hint}") from None
+            if error.errno == errno.EAFNOSUPPORT:
+                continue  # e.g. no IPv6 here
+            reason = error.strerror or str(error)
+            raise ValueError(f"cannot listen on port {port} of {host}: {reason}") from None
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -70,6 +106,10 @@ def _check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _check(args)
     host, port = listen_address(args)
+    vertex = bool(os.environ.get("AIP_HTTP_PORT"))
+    check_can_listen(
+        host, port, "set another AIP_HTTP_PORT" if vertex else "pick another with --port"
+    )  # before loading
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     import uvicorn
 
