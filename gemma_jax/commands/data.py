@@ -41,6 +41,18 @@ def _versions_cli():
     return versions_cli
 
 
+def _check_data_settings(job: JobConfig) -> None:
+    """The data settings as `gemma-jax train` validates them (config.validate), before any file is
+    opened: a bad --delimiter is the config's message and exit code 2, not a reader's TypeError.
+    Only data.* problems count (the rest of a --config is not this command's business), and not
+    data.train_path: the file checked is the command's argument."""
+    from gemma_jax.config import ConfigError, validate
+
+    problems = [p for p in validate(job) if p.startswith("data.") and not p.startswith("data.train_path")]
+    if problems:
+        raise ConfigError(problems, source=None if len(problems) == 1 else "the data settings")
+
+
 def _data_check(args) -> int:
     """Print the validation report of one data source; exit 1 when it has errors."""
     import dataclasses
@@ -49,7 +61,8 @@ def _data_check(args) -> int:
     from gemma_jax.data import limits
     from gemma_jax.data.checks import build_report
 
-    cfg = load_config(args.config).data if args.config else JobConfig().data
+    job = load_config(args.config) if args.config else JobConfig()
+    cfg = job.data
     changes = {name: getattr(args, name) for name in _DATA_FLAGS if getattr(args, name) is not None}
     if changes.get("delimiter") in ("\\t", "tab"):
         changes["delimiter"] = "\t"
@@ -60,6 +73,7 @@ def _data_check(args) -> int:
     if args.sequence_length is not None:
         changes["sequence_length"] = args.sequence_length
     cfg = dataclasses.replace(cfg, **changes)
+    _check_data_settings(dataclasses.replace(job, data=cfg))
     tokenizer = None
     if args.tokenizer:
         from gemma_jax.models.tokenizer import GemmaTextTokenizer
