@@ -129,12 +129,55 @@ def _check_memory(cfg: JobConfig) -> None:
     preflight_check(cfg, device_count=devices, available_memory=available, memory_platform=platform)
 
 
+# generate's flags by the names of the request fields `gemma-jax serve` checks them as
+_GENERATE_FLAGS = {
+    "max_tokens": "--max-new-tokens",
+    "temperature": "--temperature",
+    "top_k": "--top-k",
+    "seed": "--seed",
+}
+
+
+def _generate_sampling(args):
+    """--max-new-tokens, --temperature, --top-k and --seed checked as `gemma-jax serve` checks a request
+    (serve/openai/protocol.py: the same bounds and words, the flag named): before any model loads."""
+    from gemma_jax.serve.openai.protocol import ApiError, parse_sampling
+
+    body = {name: getattr(args, flag[2:].replace("-", "_")) for name, flag in _GENERATE_FLAGS.items()}
+    try:
+        return parse_sampling(body)
+    except ApiError as error:
+        message = error.message
+        for name, flag in _GENERATE_FLAGS.items():
+            message = message.replace(f"`{name}`", flag)
+        raise ValueError(message) from None
+
+
+def _generate_room(prompt_tokens: int, max_new_tokens: int, context: int | None) -> None:
+    """Refuse a prompt (<bos> counted) plus --max-new-tokens past the model's context, as serve does."""
+    if not context:
+        return
+    if prompt_tokens >= context:
+        raise ValueError(
+            f"the prompt is {prompt_tokens:,} tokens and the model reads at most {context:,} tokens in all "
+            "(prompt and new tokens together); shorten the prompt"
+        )
+    room = context - prompt_tokens
+    if max_new_tokens > room:
+        raise ValueError(
+            f"--max-new-tokens is {max_new_tokens:,} but only {room:,} new tokens fit after the "
+            f"{prompt_tokens:,}-token prompt: the model reads at most {context:,} tokens in all (prompt and new "
+            f"tokens together); lower --max-new-tokens to {room:,} or less"
+        )
+
+
 def _generate(args) -> int:
     from gemma_jax.data import data_texts, prompt_text
     from gemma_jax.models.generation import Generator
     from gemma_jax.models.loading import load_model
     from gemma_jax.train.run_model import load_run_model
 
+    sampling = _generate_sampling(args)
     source = args.model or DEFAULT_MODEL
     if os.path.isfile(os.path.join(source, STATUS_FILE)):
         model, step = load_run_model(source, args.step)
@@ -143,10 +186,15 @@ def _generate(args) -> int:
         texts = data_texts(JobConfig().data) if source.startswith(("tiny:", "random:")) else None
         model = load_model(source, vocab_texts=texts)
     prompt = args.prompt if args.raw else prompt_text(args.prompt)
-    max_length = len(model.tokenizer.encode(prompt)) + args.max_new_tokens + 1
-    generator = Generator(model, max_length=max_length, weights=args.weights)
+    prompt_tokens = len(model.tokenizer.encode(prompt)) + 1  # and <bos>
+    _generate_room(prompt_tokens, args.max_new_tokens, model.context_length)
+    generator = Generator(model, max_length=prompt_tokens + args.max_new_tokens, weights=args.weights)
     generation = generator.generate_ids(
-        [prompt], args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, seed=args.seed
+        [prompt],
+        args.max_new_tokens,
+        temperature=sampling.temperature,
+        top_k=sampling.top_k,
+        seed=sampling.seed,
     )[0]
     if args.json:  # the ids the model produced (stop token excluded), not a re-encoding of the text
         print(json.dumps({"text": generation.text, "token_ids": generation.token_ids}))
