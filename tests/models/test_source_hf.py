@@ -150,3 +150,24 @@ def test_missing_files_say_what_is_needed(tmp_path):
     (tmp_path / "model.safetensors").rename(tmp_path / "pytorch_model.bin")
     with pytest.raises(ModelLoadError, match=r"no safetensors weights \(weight files found: pytorch_model\.bin\)"):
         load_model(str(tmp_path))
+
+
+def test_a_config_claiming_a_huge_model_is_refused_before_anything_is_built(tmp_path):
+    """A hand-edited config.json (1e9 layers) is refused in a moment, naming both sizes; it used to
+    allocate until the machine ran out of memory."""
+    import time
+
+    import psutil
+
+    write_hf_checkpoint(tmp_path, "gemma3_text", tiny_proto())
+    rewrite_config(tmp_path, lambda c: c.update(num_hidden_layers=10**9, hidden_size=10**9))
+    started, rss = time.monotonic(), psutil.Process().memory_info().rss
+    with pytest.raises(ModelLoadError, match=r"num_hidden_layers=1000000000; a Gemma model has a whole number"):
+        load_model(str(tmp_path))
+    assert time.monotonic() - started < 10 and psutil.Process().memory_info().rss - rss < 2 * 2**30  # imports included
+    # Within the bounds, yet far more than the weight files hold.
+    other = tmp_path / "gemma"
+    write_hf_checkpoint(other, "gemma", tiny_proto())
+    rewrite_config(other, lambda c: c.update(hidden_size=60000, intermediate_size=1 << 20))
+    with pytest.raises(ModelLoadError, match=r"describing a model of [\d,]+ parameters .* the config does not match"):
+        load_model(str(other))

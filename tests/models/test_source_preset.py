@@ -1,6 +1,8 @@
 """Local Keras preset directories (save_to_preset) beyond tests/engine/test_model_loading.py:
 outputs, vision presets, Keras-Hub's query-scaling bug, and presets that are not Gemma decoders."""
 
+import json
+
 import keras
 import keras_hub
 import numpy as np
@@ -120,3 +122,14 @@ def test_directory_without_a_model_says_what_it_needs(tmp_path):
     with pytest.raises(ModelLoadError, match="save_to_preset.*save_pretrained"):
         load_model(str(tmp_path))
     assert describe_source(str(tmp_path)) == "unknown"
+
+
+def test_a_preset_config_claiming_a_huge_model_is_refused(tmp_path):
+    loaded = load_model("tiny:gemma3", vocab_texts=TEXTS)
+    directory = tmp_path / "preset"
+    _with_tokenizer(directory, loaded.backbone, loaded.tokenizer.proto, "gemma3")
+    config = json.loads((directory / "config.json").read_text())
+    config["config"].update(num_layers=10**6, hidden_dim=10**6)
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="the config does not match the weights"):
+        load_model(str(directory))

@@ -170,6 +170,32 @@ def _validate(text: dict, model_type: str, path: str) -> None:
         )
 
 
+# Generous bounds (the largest Gemma, 27B: 62 layers, hidden 5376, feed-forward 21504, 262k tokens): a
+# config.json past them is damaged or hostile, and checking its per-layer settings would build lists as
+# long as its layer count.
+_SIZE_BOUNDS = {
+    "num_hidden_layers": 1024,
+    "hidden_size": 65536,
+    "intermediate_size": 1 << 20,
+    "num_attention_heads": 1024,
+    "num_key_value_heads": 1024,
+    "head_dim": 4096,
+    "vocab_size": 1 << 24,
+}
+
+
+def _check_bounds(text: dict, path: str) -> None:
+    for key, bound in _SIZE_BOUNDS.items():
+        value = text.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bound:
+            raise ModelLoadError(
+                f"'{path}' has a config.json with {key}={value!r}; a Gemma model has a whole number from 1 to "
+                f"{bound:,} there. The file is damaged: restore the config.json that came with the weights."
+            )
+
+
 def prepare_hf_config(config: dict, path: str) -> tuple[dict, str]:
     """A completed copy of `config` for Keras-Hub's converter, and our family name.
 
@@ -192,5 +218,6 @@ def prepare_hf_config(config: dict, path: str) -> tuple[dict, str]:
         text, defaults_type = config, model_type
     for key, value in HF_DEFAULTS[defaults_type].items():
         text.setdefault(key, value)
+    _check_bounds(text, path)
     _validate(text, defaults_type, path)
     return config, HF_MODEL_FAMILIES[model_type]

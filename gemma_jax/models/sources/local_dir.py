@@ -15,16 +15,19 @@ fine-tuning) that no text token reaches.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 from gemma_jax.models.architectures import CONTEXT_LENGTH
 from gemma_jax.models.loaded_model import LoadedModel
+from gemma_jax.models.sources.claimed_size import check_claimed_size, hf_shape
 from gemma_jax.models.sources.errors import ModelLoadError
 from gemma_jax.models.sources.hf_config import prepare_hf_config
 from gemma_jax.models.sources.keras_fixes import apply_keras_hub_fixes
 from gemma_jax.models.sources.kinds import local_dir_kind
 from gemma_jax.models.tokenizer import GemmaTextTokenizer
+from gemma_jax.models.variant_shape import GemmaShape
 
 PRESET_FILES_HINT = "config.json, model.weights.h5 and tokenizer.json as written by save_to_preset"
 HF_FILES_HINT = (
@@ -71,6 +74,9 @@ def _load_keras_preset(path: str, dtype: str):
     config = _read_config(path)
     family = check_model_config(config, path)
     backbone_config = config.get("config") or {}
+    class_name = str(config["registered_name"]).removeprefix("keras_hub>")
+    shape = GemmaShape.from_keras_hub_config(class_name, backbone_config, CONTEXT_LENGTH[family])
+    check_claimed_size(path, dataclasses.replace(shape, vision_encoder=False), dtype)
     overrides = _TEXT_ONLY if family == "gemma3" and backbone_config.get("vision_encoder") else {}
     with skip_random_init():  # every weight is read from the preset right after
         backbone = keras_hub.models.Backbone.from_preset(path, dtype=dtype, **overrides)
@@ -102,6 +108,7 @@ def _load_hf_dir(path: str, dtype: str):
 
     config, family = prepare_hf_config(_read_config(path), path)
     _require_hf_files(path, family)
+    check_claimed_size(path, hf_shape(config), dtype)
     overrides = _TEXT_ONLY if config["model_type"] == "gemma3" else {}
     with skip_random_init():  # every weight is read from the safetensors right after
         backbone = transformers_backbone(path, config, dtype=dtype, **overrides)
