@@ -7,6 +7,7 @@ that passes here does not fail ten minutes into model loading.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import unicodedata
@@ -72,8 +73,12 @@ class _Checker:
 
     def within_bounds(self, spec: FieldSpec) -> None:
         value = _get(self.cfg, spec.path)
-        if _is_number(value) and not spec.allows(value):
-            hint = _DYNAMIC_HINTS[spec.path](self.cfg) if spec.path in _DYNAMIC_HINTS else spec.hint
+        if not _is_number(value):
+            return
+        hint = _DYNAMIC_HINTS[spec.path](self.cfg) if spec.path in _DYNAMIC_HINTS else spec.hint
+        if not math.isfinite(value):  # .inf passes a lower bound, and NaN compares false with any
+            self.add(f"{spec.path} must be a finite number, got {value!r}; {hint}")
+        elif not spec.allows(value):
             self.add(f"{spec.path} must be {spec.bounds_text()}, got {value!r}; {hint}")
 
     def not_empty(self, path: str, hint: str) -> None:

@@ -28,6 +28,8 @@ CASES = [
     (["model.dtype=bf16"], {}, ["model.dtype", "auto | float32 | bfloat16"]),
     (["checkpoint.save=all"], {}, ["checkpoint.save", "trainable | full"]),
     (["method.lora_rank=0"], {}, ["method.lora_rank must be at least 1", "4 to 64"]),
+    (["optimizer.learning_rate=.inf"], {}, ["optimizer.learning_rate must be a finite number, got inf", "1e-4"]),
+    (["optimizer.weight_decay=-.inf"], {}, ["optimizer.weight_decay must be a finite number, got -inf"]),
     (["method.lora_alpha=0"], {}, ["method.lora_alpha must be greater than 0", "twice method.lora_rank"]),
     (["method.lora_targets=[]"], {}, ["method.lora_targets is empty", "e.g. [query, value]"]),
     (["method.lora_targets=[qury]"], {}, ["method.lora_targets", "'qury'", "did you mean 'query'"]),
@@ -35,7 +37,7 @@ CASES = [
     (["method.lora_targets=[query, query]"], {}, ["method.lora_targets", "'query'", "remove the repeats"]),
     (["optimizer.learning_rate=0"], {}, ["optimizer.learning_rate must be greater than 0", "1e-4 to 2e-3 is usual"]),
     (["method.kind=full", "optimizer.learning_rate=0"], {}, ["1e-5 to 1e-4 is usual for full fine-tuning"]),
-    (["optimizer.learning_rate=.nan"], {}, ["optimizer.learning_rate must be greater than 0"]),
+    (["optimizer.learning_rate=.nan"], {}, ["optimizer.learning_rate must be a finite number, got nan"]),
     (["optimizer.weight_decay=-0.1"], {}, ["optimizer.weight_decay must be at least 0", "0 to turn"]),
     (["optimizer.b1=1.0"], {}, ["optimizer.b1 must be at least 0 and below 1", "0.9"]),
     (["optimizer.b2=-0.5"], {}, ["optimizer.b2 must be at least 0 and below 1", "0.999"]),
@@ -180,3 +182,15 @@ def test_model_adapter_must_be_a_peft_adapter_folder(tmp_path):
     )
     (tmp_path / "adapter_config.json").write_text("{}")
     assert validate(apply_overrides(JobConfig(), [f"model.adapter={tmp_path}"])) == []
+
+
+def test_a_lora_rank_above_the_hidden_size_is_refused_before_a_run_starts():
+    from gemma_jax.preflight import preflight_problems
+
+    (problem,) = preflight_problems(
+        apply_overrides(JobConfig(), ["model.source=tiny:gemma3", "method.lora_rank=100000"])
+    )
+    assert problem.startswith("method.lora_rank 100000 is larger than the model's hidden size 64")
+    assert preflight_problems(apply_overrides(JobConfig(), ["model.source=tiny:gemma3", "method.lora_rank=64"])) == []
+    full = ["model.source=tiny:gemma3", "method.kind=full", "method.lora_rank=100000"]
+    assert preflight_problems(apply_overrides(JobConfig(), full)) == []  # full fine-tuning has no rank
