@@ -119,6 +119,25 @@ def _remove_abandoned(target: Path) -> None:
             shutil.rmtree(part, ignore_errors=True)
 
 
+def _check_out(root: Path, store: RunStore) -> None:
+    """Refuse an --out that is a file, or that lies inside the run's checkpoints (before the model loads)."""
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--out {root} is a file; give a folder (it is created if missing)")
+    checkpoints = store.checkpoints_dir.resolve()
+    if root.resolve().is_relative_to(checkpoints):
+        raise ValueError(f"--out {root} is inside the run's checkpoints folder; give a folder outside {checkpoints}")
+
+
+def _check_replaceable(target: Path) -> None:
+    """In a folder the user named (--out), an earlier export of the same step and format is replaced;
+    anything else of that name is the user's."""
+    if target.exists() and not (target / MANIFEST).is_file():
+        raise ValueError(
+            f"{target} already exists and is not a gemma-jax export ({MANIFEST} is missing), so it is not replaced; "
+            "move it away, or export to another folder (--out)"
+        )
+
+
 def _move_into_place(work: Path, target: Path) -> None:
     """`work` becomes `target`; an earlier export of the same step and kind (only that) is removed after."""
     old = None
@@ -167,6 +186,7 @@ def export_run(
     if push_to_hub and len(wanted) != 1:
         raise ValueError(f"push one format per Hub repository (--formats hf, for example), not {', '.join(wanted)}")
     local_root = Path(out) if out and not out.startswith("gs://") else store.export_dir
+    _check_out(local_root, store)
     progress("loading the checkpoint" + (f" at step {step}" if step is not None else ""))
     model, step = load_run_model(run_dir, step)
     settings = {"run": store.path.name, "base_model": cfg.model.source, "step": step, "method": method.kind}
@@ -224,6 +244,8 @@ class _ExportJob:
         target = self.root / export_folder_name(step, kind)
         export_dir(self.store.path, step, kind)  # checks the name
         stem = archive_stem(self.store.path, step, kind)
+        if self.root != self.store.export_dir:  # the run's own export/ holds nothing but exports
+            _check_replaceable(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_abandoned(target)
         work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".part"))
