@@ -196,10 +196,11 @@ def _generate(args) -> int:
         top_k=sampling.top_k,
         seed=sampling.seed,
     )[0]
+    text = model.tokenizer.decode(generation.token_ids) if args.raw else generation.text  # raw: exact, as serve
     if args.json:  # the ids the model produced (stop token excluded), not a re-encoding of the text
-        print(json.dumps({"text": generation.text, "token_ids": generation.token_ids}))
+        print(json.dumps({"text": text, "token_ids": generation.token_ids}))
     else:
-        print(generation.text)
+        print(text)
     return 0
 
 
@@ -290,7 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-k", type=int, default=50)
     generate.add_argument("--seed", type=int, default=None)
     generate.add_argument("--step", type=int, default=None, help="checkpoint step of a run (default latest)")
-    generate.add_argument("--raw", action="store_true", help="no chat template: the prompt as-is after <bos>")
+    generate.add_argument(
+        "--raw",
+        action="store_true",
+        help="no chat template: the prompt as-is after <bos>, and its exact continuation (not stripped) out",
+    )
     generate.add_argument("--json", action="store_true", help="print one JSON object with text and token_ids")
     generate.add_argument(
         "--weights",

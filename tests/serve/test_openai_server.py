@@ -95,8 +95,9 @@ def generator():
 
 
 def solo(generator, text: str, max_tokens: int, chat: bool = True) -> str:
-    """What `gemma-jax generate` answers for this prompt alone (greedy)."""
-    return generator.generate_ids([prompt_text(text) if chat else text], max_tokens)[0].text
+    """What `gemma-jax generate` answers for this prompt alone (greedy): a raw prompt's exact continuation."""
+    generation = generator.generate_ids([prompt_text(text) if chat else text], max_tokens)[0]
+    return generation.text if chat else generator.model.tokenizer.decode(generation.token_ids)
 
 
 def test_models_and_health(client, servers):

@@ -67,3 +67,8 @@ def test_multi_byte_characters_split_over_tokens_come_out_whole(generator):
     assert "".join(pieces) == tokenizer.decode(ids).strip() == "日本語 ✓ ok"
     assert not any("\ufffd" in piece for piece in pieces)
     assert pieces[:3] == ["", "", "日"]  # held back until its third byte arrived
+    # A raw continuation keeps its whitespace: prompt + text is the model's text, and "\n" stops can see it.
+    spaced = tokenizer.encode("\n\n  ok ✓ \n")
+    exact = TextDeltas(tokenizer.decode, strip=False)
+    pieces = [exact.add([token]) for token in spaced] + [exact.add([], final=True)]
+    assert "".join(pieces) == tokenizer.decode(spaced) and "".join(pieces).startswith("\n\n")

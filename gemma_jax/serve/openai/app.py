@@ -84,7 +84,9 @@ async def _disconnected(request: Request) -> None:
 class Submission:
     """A queued request as the handler sees it: its ticket and the events the scheduler posts back."""
 
-    def __init__(self, scheduler: Scheduler, ids: list[int], sampling: Sampling, max_new: int, timeout_s: float):
+    def __init__(
+        self, scheduler: Scheduler, ids: list[int], sampling: Sampling, max_new: int, timeout_s: float, exact: bool
+    ):
         loop = asyncio.get_running_loop()
         self.events: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -92,7 +94,7 @@ class Submission:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody listens any more
                 loop.call_soon_threadsafe(self.events.put_nowait, event)
 
-        self.ticket = Ticket(ids, sampling, max_new, deliver, timeout_s)
+        self.ticket = Ticket(ids, sampling, max_new, deliver, timeout_s, exact_text=exact)
         scheduler.submit(self.ticket)
 
     async def next(self) -> Event:
@@ -169,7 +171,10 @@ class OpenAIServer:
                 code="context_length_exceeded",
             )
         max_new = wanted or min(self.settings.default_max_tokens, room or self.settings.default_max_tokens)
-        return Submission(self.scheduler, ids, request.sampling, max_new, self.settings.request_timeout_s)
+        # A raw prompt's continuation is its exact text (prompt + text is what the model wrote, and a stop
+        # such as "\n" sees a leading newline), as OpenAI's and vLLM's completions are; a chat answer is stripped.
+        exact = request.prompt is not None
+        return Submission(self.scheduler, ids, request.sampling, max_new, self.settings.request_timeout_s, exact)
 
     # --- routes --------------------------------------------------------------------------------
     async def models(self, request: Request) -> Response:

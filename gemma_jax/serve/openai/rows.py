@@ -60,8 +60,10 @@ class Ticket:
         max_new_tokens: int,
         deliver: Callable[[Event], None],
         timeout_s: float,
+        exact_text: bool = False,
     ):
         self.id = next(_ids)
+        self.exact_text = exact_text  # a raw completion: its text exactly (stripped for a chat answer)
         self.prompt_ids = prompt_ids
         self.sampling = sampling
         self.max_new_tokens = max_new_tokens
@@ -83,7 +85,7 @@ class Row:
         self.finished = False
         self.tokens = 0
         self._stop_ids = frozenset(stop_ids)
-        self._deltas = TextDeltas(decode)
+        self._deltas = TextDeltas(decode, strip=not ticket.exact_text)
         self._stops = StopStrings(ticket.sampling.stop)
 
     def feed(self, tokens: Sequence[int]) -> None:
