@@ -74,7 +74,14 @@ def read_peft_adapter(folder: str | Path) -> PeftAdapter:
     config_path = folder / ADAPTER_CONFIG
     if not config_path.is_file():
         raise ValueError(f"{folder} has no {ADAPTER_CONFIG}; give the folder PeftModel.save_pretrained wrote")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{config_path} is not valid JSON ({error}); restore the file PEFT wrote") from None
+    if not isinstance(config, dict):
+        raise ValueError(  # noqa: TRY004  (callers report ValueErrors as the user's mistake)
+            f"{config_path} holds a {type(config).__name__}, not the settings object PEFT writes"
+        )
     weights = next((folder / name for name in ADAPTER_WEIGHTS if (folder / name).is_file()), None)
     if weights is None:
         raise ValueError(f"{folder} has no adapter_model.safetensors (a .bin adapter: re-save it with safetensors)")
@@ -141,6 +148,8 @@ def peft_deltas(adapter: PeftAdapter) -> dict[tuple[int, str], np.ndarray]:
 def fold_peft_adapter(model: LoadedModel, folder: str | Path) -> int:
     """Add a PEFT LoRA adapter's deltas to `model`'s float kernels in place; returns #projections changed."""
     deltas = peft_deltas(read_peft_adapter(folder))
+    if not deltas:
+        raise ValueError(f"the adapter in {folder} holds no LoRA factors (lora_A/lora_B): it would change nothing")
     blocks = model.backbone.transformer_layers
     layers = {}
     for (index, target), delta in deltas.items():

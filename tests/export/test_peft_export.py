@@ -136,3 +136,15 @@ def test_foreign_weights_and_quantized_bases_are_refused(exported, tmp_path):
     quantize_base(quantized.backbone, "int8")
     with pytest.raises(ValueError, match="quantized"):
         fold_peft_adapter(quantized, root / "adapter")
+
+
+def test_a_damaged_or_empty_adapter_is_refused_naming_the_file(exported, tmp_path):
+    model, _, _, root = exported
+    (tmp_path / "adapter_config.json").write_text("{not json")
+    (tmp_path / "adapter_model.safetensors").write_bytes((root / "adapter" / "adapter_model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match=r"adapter_config\.json is not valid JSON"):
+        fold_peft_adapter(_base_of(model), tmp_path)
+    (tmp_path / "adapter_config.json").write_text((root / "adapter" / "adapter_config.json").read_text())
+    save_file({}, str(tmp_path / "adapter_model.safetensors"))
+    with pytest.raises(ValueError, match="holds no LoRA factors"):
+        fold_peft_adapter(_base_of(model), tmp_path)
