@@ -172,9 +172,11 @@ def _generate_room(prompt_tokens: int, max_new_tokens: int, context: int | None)
 
 
 def _generate(args) -> int:
-    from gemma_jax.data import data_texts, prompt_text
+    from gemma_jax.data import data_texts
     from gemma_jax.models.generation import Generator
     from gemma_jax.models.loading import load_model
+    from gemma_jax.serve.openai.prompts import chat_prompt_ids
+    from gemma_jax.serve.openai.protocol import Message
     from gemma_jax.train.run_model import load_run_model
 
     sampling = _generate_sampling(args)
@@ -185,12 +187,15 @@ def _generate(args) -> int:
     else:
         texts = data_texts(JobConfig().data) if source.startswith(("tiny:", "random:")) else None
         model = load_model(source, vocab_texts=texts)
-    prompt = args.prompt if args.raw else prompt_text(args.prompt)
-    prompt_tokens = len(model.tokenizer.encode(prompt)) + 1  # and <bos>
-    _generate_room(prompt_tokens, args.max_new_tokens, model.context_length)
-    generator = Generator(model, max_length=prompt_tokens + args.max_new_tokens, weights=args.weights)
-    generation = generator.generate_ids(
-        [prompt],
+    tokenizer = model.tokenizer
+    if args.raw:
+        ids = [tokenizer.bos_id, *tokenizer.encode(args.prompt)]
+    else:  # as serve and training encode a user turn: typed "<start_of_turn>" stays text
+        ids = chat_prompt_ids((Message("user", args.prompt),), tokenizer)
+    _generate_room(len(ids), args.max_new_tokens, model.context_length)
+    generator = Generator(model, max_length=len(ids) + args.max_new_tokens, weights=args.weights)
+    generation = generator.generate_from_ids(
+        [ids],
         args.max_new_tokens,
         temperature=sampling.temperature,
         top_k=sampling.top_k,

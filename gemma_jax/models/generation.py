@@ -102,10 +102,24 @@ class Generator:
         `max_length` tokens including its <bos> and prompt. temperature 0 is greedy;
         sampling draws from the top_k most likely tokens (None: all) within top_p.
         """
-        encoded, new_tokens = self._encode(prompts, max_new_tokens, temperature, top_k, top_p)
+        encoded, _ = self._encode(prompts, max_new_tokens, temperature, top_k, top_p)
+        return self.generate_from_ids(encoded, max_new_tokens, temperature, top_k, seed, top_p)
+
+    def generate_from_ids(
+        self,
+        prompt_ids: list[list[int]],
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        top_k: int | None = 50,
+        seed: int | None = None,
+        top_p: float | None = None,
+    ) -> list[Generation]:
+        """generate_ids for prompts already tokenized (each starting with <bos>), e.g. a conversation in the
+        chat template whose user text never becomes control tokens (serve/openai/prompts.chat_prompt_ids)."""
+        new_tokens = min(max_new_tokens, self.max_length - max(len(ids) for ids in prompt_ids))
         if new_tokens <= 0:
-            return [Generation([], "", False) for _ in prompts]
-        ids = self.generate_token_ids(encoded, new_tokens, temperature, top_k, seed, top_p=top_p)
+            return [Generation([], "", False) for _ in prompt_ids]
+        ids = self.generate_token_ids(prompt_ids, new_tokens, temperature, top_k, seed, top_p=top_p)
         results = []
         for row in ids:
             stop = next((i for i, token in enumerate(row) if token in self.stop_ids), None)
