@@ -96,7 +96,7 @@ def _config_rules(owner: NewRunState, notes) -> None:
 
 def field_errors(owner: NewRunState) -> list[tuple[str, FieldNote]]:
     """(path, note) of every error: each one blocks Start."""
-    return [(path, note) for path, found in field_notes(owner).items() for note in found if note.level == "error"]
+    return [(path, note) for path, found in owner.method.notes().items() for note in found if note.level == "error"]
 
 
 def _precision(owner: NewRunState, notes) -> None:

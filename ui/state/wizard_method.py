@@ -65,6 +65,7 @@ class MethodStep(param.Parameterized):
     def __init__(self, owner: NewRunState, **params):
         super().__init__(**params)
         self.owner = owner
+        self._notes: tuple[object, object, dict] | None = None  # (config, data check, notes) last said
 
     def basic_fields(self) -> list[str]:
         return visible_fields(self.owner.config, BASIC_FIELDS)
@@ -83,8 +84,14 @@ class MethodStep(param.Parameterized):
         return run_epochs(self.owner.config, self.owner.data.result)
 
     def notes(self) -> dict[str, list[FieldNote]]:
-        """What to say beside each field: errors (they block Start), warnings and the run's length."""
-        return field_notes(self.owner)
+        """What to say beside each field: errors (they block Start), warnings and the run's length.
+
+        Worked out once per config and data check: the Data and Method pages and Review all ask after
+        each change."""
+        config, check = self.owner.config, self.owner.data.result
+        if self._notes is None or self._notes[0] is not config or self._notes[1] is not check:
+            self._notes = (config, check, field_notes(self.owner))
+        return self._notes[2]
 
     def use_suggested_batch(self) -> int | None:
         """Set Batch size to the Model step's suggestion for this machine; None when there is none."""
