@@ -1,7 +1,9 @@
 """Gemma's chat template, as segments so the tokenizer can tell prompt from response.
 
 Gemma has no system role: system text is folded into the first user turn, as the
-official template does. Model turns include the closing `<end_of_turn>` so the
+official template does. As there, user and model text is trimmed of leading and trailing
+whitespace (Jinja's `trim`, Python's `str.strip`) and system text is not, so a prompt ending in a
+newline reads as transformers' `apply_chat_template` renders it. Model turns include the closing `<end_of_turn>` so the
 model learns to stop. Each segment also records which of its characters came from
 the example (user text) and which from the template, so the tokenizer can keep user
 text that happens to contain `<start_of_turn>` from turning into a control token.
@@ -42,11 +44,11 @@ def render_segments(example: Example) -> list[TemplateSegment]:
         if turn.role == "user":
             lead = ((system, True), ("\n\n", False)) if system else ()
             system = ""
-            chunks = ((USER_HEADER, False), *lead, (turn.text, True), (TURN_END, False))
+            chunks = ((USER_HEADER, False), *lead, (turn.text.strip(), True), (TURN_END, False))
             segments.append(TemplateSegment(chunks, False))
         elif turn.role == "model":
             segments.append(TemplateSegment(((MODEL_HEADER, False),), False))
-            segments.append(TemplateSegment(((turn.text, True), (TURN_END, False)), True))
+            segments.append(TemplateSegment(((turn.text.strip(), True), (TURN_END, False)), True))
     return segments
 
 
@@ -62,5 +64,5 @@ def render_text(example: Example) -> str:
 
 def prompt_text(user_text: str, system: str | None = None) -> str:
     """The text to feed at generation time: one user turn, then the open model turn."""
-    text = f"{system}\n\n{user_text}" if system else user_text
+    text = f"{system}\n\n{user_text.strip()}" if system else user_text.strip()
     return USER_HEADER + text + TURN_END + MODEL_HEADER

@@ -18,6 +18,8 @@ import numpy as np
 from gguf import GGUFValueType, GGUFWriter, TokenType
 from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
+from gemma_jax.export.chat_jinja import CHAT_TEMPLATE
+
 ARCHITECTURES = ("gemma", "gemma2", "gemma3")
 BASENAMES = {"gemma": "gemma", "gemma2": "gemma-2", "gemma3": "gemma-3"}
 GEMMA3_GLOBAL_ROPE_BASE = 1_000_000.0
@@ -28,34 +30,6 @@ ADDED_TOKEN_SCORE = -1000.0  # what convert_hf_to_gguf.py gives tokenizer_config
 # (Gemma 3 270M's file has <start_of_image>/<end_of_image> USER_DEFINED, so they are not listed).
 _GEMMA_SPECIAL = re.compile(r"<(pad|eos|bos|unk|mask|start_of_turn|end_of_turn|unused\d+)>|\[@BOS@\]")
 _Piece = sp_pb2.ModelProto.SentencePiece
-
-# HF's Gemma chat template (tokenizer_config.json), written to render exactly what
-# gemma_jax.data.chat_template renders: every system message joined by a blank line and put
-# before the first user message, content untrimmed (training did not trim), "assistant" and
-# "model" both the model's turn.
-CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{%- set ns = namespace(system='') -%}"
-    "{%- for message in messages if message['role'] == 'system' -%}"
-    "{%- set ns.system = ns.system + ('\\n\\n' if ns.system else '') + message['content'] -%}"
-    "{%- endfor -%}"
-    "{%- for message in messages if message['role'] != 'system' -%}"
-    "{%- if message['role'] == 'user' -%}"
-    "{{ '<start_of_turn>user\\n' + (ns.system + '\\n\\n' if ns.system else '') }}"
-    "{%- set ns.system = '' -%}"
-    "{%- else -%}"
-    "{{ '<start_of_turn>model\\n' }}"
-    "{%- endif -%}"
-    "{%- if message['content'] is string -%}"
-    "{{ message['content'] }}"
-    "{%- else -%}"
-    "{%- for item in message['content'] if item['type'] == 'text' -%}{{ item['text'] }}{%- endfor -%}"
-    "{%- endif -%}"
-    "{{ '<end_of_turn>\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}"
-)
-
 
 class GGUFExportError(ValueError):
     """A model that llama.cpp's Gemma architectures cannot express, with the reason."""

@@ -6,9 +6,7 @@
 is installed, so loaders that do not convert (vLLM, TGI, tokenizers alone)
 read it directly. `tokenizer_config.json` carries the special tokens and the
 chat template, which renders conversations the way training did
-(gemma_jax/data/chat_template.py): system text folded into the first user
-turn, `<start_of_turn>model` for assistant turns, each turn closed by
-`<end_of_turn>` and a newline.
+(export/chat_jinja.py).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from gemma_jax.data.chat_template import MODEL_HEADER, TURN_END, USER_HEADER
+from gemma_jax.export.chat_jinja import CHAT_TEMPLATE
 from gemma_jax.models.tokenizer import GemmaTextTokenizer
 
 TOKENIZER_MODEL = "tokenizer.model"
@@ -25,34 +23,6 @@ TOKENIZER_JSON = "tokenizer.json"
 # Pieces that become HF special (never split, skipped by decode(skip_special_tokens=True)) when the vocabulary has them.
 SPECIAL_PIECES = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>")
 ROLE_TOKENS = {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"}
-
-
-def _jinja_string(text: str) -> str:
-    return json.dumps(text)  # a JSON string literal is a valid Jinja string literal
-
-
-# System messages joined by a blank line lead the first user turn; user and assistant turns as training renders them.
-CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{%- set ns = namespace(system='') -%}"
-    "{%- for message in messages if message['role'] == 'system' -%}"
-    "{%- set text = message['content'] if message['content'] is string "
-    "else message['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text') | join('') -%}"
-    "{%- set ns.system = ns.system + ('\\n\\n' if ns.system else '') + text -%}"
-    "{%- endfor -%}"
-    "{%- for message in messages if message['role'] != 'system' -%}"
-    "{%- set text = message['content'] if message['content'] is string "
-    "else message['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text') | join('') -%}"
-    "{%- if message['role'] == 'user' -%}"
-    f"{{{{ {_jinja_string(USER_HEADER)} }}}}"
-    "{%- if ns.system -%}{{ ns.system + '\\n\\n' }}{%- set ns.system = '' -%}{%- endif -%}"
-    "{%- else -%}"
-    f"{{{{ {_jinja_string(MODEL_HEADER)} }}}}"
-    "{%- endif -%}"
-    f"{{{{ text + {_jinja_string(TURN_END)} }}}}"
-    "{%- endfor -%}"
-    f"{{%- if add_generation_prompt -%}}{{{{ {_jinja_string(MODEL_HEADER)} }}}}{{%- endif -%}}"
-)
 
 
 def _present(tokenizer: GemmaTextTokenizer, piece: str) -> int | None:

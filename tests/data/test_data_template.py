@@ -46,6 +46,16 @@ def test_prompt_text():
     assert render_text(QA).startswith(prompt_text(QA.prompt))
 
 
+def test_user_and_model_text_is_trimmed_and_system_text_is_not():
+    """Gemma's official template applies Jinja's `trim` to user and model content, not to the system prefix."""
+    chat = Example((Turn("system", " Be brief.\n"), Turn("user", "\n  Hi there? \n"), Turn("model", " Arr!\n\n")))
+    assert render_text(chat) == (
+        "<start_of_turn>user\n Be brief.\n\n\nHi there?<end_of_turn>\n<start_of_turn>model\nArr!<end_of_turn>\n"
+    )
+    assert prompt_text("What is 2+2?\n") == prompt_text("What is 2+2?")
+    assert prompt_text(" Hi ", system="Sys ") == "<start_of_turn>user\nSys \n\nHi<end_of_turn>\n<start_of_turn>model\n"
+
+
 def test_loss_covers_exactly_the_response_and_end_of_turn(tokenizer):
     tokenized = tokenize_example(QA, tokenizer, "response")
     ids, loss = tokenized.ids, tokenized.loss

@@ -15,8 +15,8 @@ from gguf import GGMLQuantizationType as Q
 
 from gemma_jax.data.chat_template import MODEL_HEADER, render_text
 from gemma_jax.data.example import Example, Turn
+from gemma_jax.export.chat_jinja import CHAT_TEMPLATE
 from gemma_jax.export.gguf_export import GGUFExportError, modelfile_text, write_gguf, write_modelfile
-from gemma_jax.export.gguf_metadata import CHAT_TEMPLATE
 from gemma_jax.export.gguf_tensors import TensorSource, gguf_tensors, tensor_sources, tensor_type
 from gemma_jax.export.kquants import quantize_k
 from gemma_jax.models.gguf import read_gguf, sentencepiece_proto_from_gguf
@@ -248,6 +248,7 @@ def test_tokenizer_metadata_rebuilds_the_same_tokenizer(models, exported):
         [("user", "Hi there")],
         [("system", "Be brief."), ("user", " padded question \n"), ("model", "Sure."), ("user", "And?")],
         [("system", "One."), ("system", "Two."), ("user", "Q"), ("model", "A")],
+        [("system", " Sys\n"), ("user", "\n\tQ?\u3000"), ("model", "  A  "), ("user", "next\n")],
     ],
 )
 def test_chat_template_renders_what_training_renders(turns):

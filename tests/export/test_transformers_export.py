@@ -97,9 +97,9 @@ def test_tokenizer_files_give_our_ids_and_our_chat_template(tmp_path):
         assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=False) == "<bos>" + text
     messages = [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "the quick brown"},
-        {"role": "assistant", "content": "fox"},
-        {"role": "user", "content": [{"type": "text", "text": "and then?"}]},
+        {"role": "user", "content": "the quick brown\n"},
+        {"role": "assistant", "content": " fox "},
+        {"role": "user", "content": [{"type": "text", "text": "and "}, {"type": "text", "text": "then? "}]},
     ]
     example = Example(
         turns=(
