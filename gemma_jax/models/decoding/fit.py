@@ -63,8 +63,11 @@ def decoding_problem(
     # The longest prompt that would fit: solve the quadratic term (it dominates) for the prompt length.
     per_token_sq = batch * config.num_query_heads * F32 * WORKING_COPIES
     longest = int(math.sqrt(0.8 * free_bytes / per_token_sq)) - new_slots
+    fixes = [f"shorten the prompt to at most about {longest:,} tokens"] if longest > 0 else []
+    fixes.append(f"ask for fewer new tokens (now {new_slots:,})")
+    if batch > 1:
+        fixes.append("generate for fewer prompts at once")
     return (
         f"the prompt is {prompt_tokens:,} tokens; generating from it needs about {needed / 1e9:.1f} GB of memory, "
-        f"more than the {free_bytes / 1e9:.1f} GB free here; shorten the prompt to at most about "
-        f"{max(longest, 0):,} tokens" + (" or generate for fewer prompts at once" if batch > 1 else "")
+        f"more than the {free_bytes / 1e9:.1f} GB free here; " + ", or ".join(fixes)
     )
