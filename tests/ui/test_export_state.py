@@ -75,8 +75,8 @@ def test_each_kind_is_a_plain_download_link_with_its_place_on_the_server(tmp_pat
     state = ExportState(session)
     assert state.step_shown == 4 and [e["kind"] for e in state.shown] == ["adapter", "keras", "gguf-q4_k_m"]
     assert list(state.export_options) == [
-        "step 4 (adapter 10 B, keras 3.0 MB, gguf-q4_k_m 10 B)",
-        "step 2 (adapter 10 B)",
+        "step 4: adapter, keras, gguf-q4_k_m (3.0 MB)",
+        "step 2: adapter (10 B)",
     ]
     adapter, merged, gguf = state.downloads()
     assert gguf["quality"] == "validation perplexity 12.5 vs 12 unquantized (+4.17%)"

@@ -166,11 +166,15 @@ class ExportState(CheckpointJobState):
 
     @property
     def export_options(self) -> dict[str, int]:
-        """One entry per exported step: its kinds and their zips' sizes."""
-        steps: dict[int, list[str]] = {}
+        """One entry per exported step: its kinds and their zips' size in all (each zip's size is on its link),
+        short enough to read in the closed list."""
+        steps: dict[int, list[dict]] = {}
         for e in self.exports:
-            steps.setdefault(e["step"], []).append(f"{e['kind']} {format_size(e['zip_size'])}")
-        return {f"step {step} ({', '.join(kinds)})": step for step, kinds in steps.items()}
+            steps.setdefault(e["step"], []).append(e)
+        return {
+            f"step {step}: {', '.join(e['kind'] for e in kinds)} ({format_size(sum(e['zip_size'] or 0 for e in kinds))})": step
+            for step, kinds in steps.items()
+        }
 
 
 def _quality_text(quality: dict) -> str:

@@ -89,7 +89,9 @@ class ExportPage(CheckpointPage):
         self.progress_bar = pn.indicators.Progress(
             value=-1, max=100, width=220, visible=False, align="center", css_classes=["gj-export-progress-bar"]
         )
-        self.exports = pn.widgets.Select(label="Exports", options={}, width=420, css_classes=["gj-export-list"])
+        self.exports = pn.widgets.Select(
+            label="Exports", options={}, sizing_mode="stretch_width", max_width=720, css_classes=["gj-export-list"]
+        )
         self.exports.param.watch(lambda event: event.new is not None and s.show_step(event.new), "value")
         self.links = pn.pane.HTML(
             "", stylesheets=[LINKS_CSS], sizing_mode="stretch_width", css_classes=["gj-export-downloads"]
