@@ -72,6 +72,18 @@ def copy_run_files(run_dir: str | Path, url: str) -> int:
     return len(files)
 
 
+def refresh_remote_copy(store: RunStore, checkpoint_directory: str | None) -> None:
+    """With gs:// checkpoints, refresh the copy of the run's small files beside them; a failure is logged
+    as a warning (the checkpoints themselves are safe), never raised into training."""
+    url = remote_copy_url(checkpoint_directory)
+    if url is None:
+        return
+    try:
+        copy_run_files(store.path, url)
+    except CloudStorageError as error:
+        store.log(f"the run's files were not copied to {url}: {error}", level="WARNING")
+
+
 def restore_run_dir(checkpoint_url: str, runs_dir: str | Path) -> Path:
     """The local run directory of the run whose checkpoints are at `checkpoint_url`: runs_dir/<its name>,
     rebuilt from the copy in `_run/` unless it is already there. Raises CloudStorageError."""

@@ -22,30 +22,30 @@ from gemma_jax.checkpoint.checkpoint_store import CheckpointStore
 from gemma_jax.cloud_storage import CloudStorageError, check_job_urls
 from gemma_jax.command_line import cap_message
 from gemma_jax.config import ConfigError, validate
-from gemma_jax.data import Datasets, prompt_text
+from gemma_jax.data import Datasets
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.stats_text import describe_data
-from gemma_jax.models.generation import Generator
 from gemma_jax.models.loaded_model import LoadedModel
 from gemma_jax.models.loading import ModelLoadError
-from gemma_jax.models.lora import lora_metadata
 from gemma_jax.models.memory_check import available_memory, bigger_batch_note, choose_remat
 from gemma_jax.parallel.device_summary import device_summary
 from gemma_jax.parallel.distributed import is_primary, primary_bytes
 from gemma_jax.parallel.mesh import resolve_shape
-from gemma_jax.runs.remote_copy import copy_run_files, remote_copy_url
+from gemma_jax.runs.remote_copy import refresh_remote_copy
 from gemma_jax.runs.run_store import RunStore
-from gemma_jax.runs.schema import BASE_MODEL, CONFIG_FILE, TUNED_MODEL, Action, Event, Metric, Sample, State
-from gemma_jax.train.checkpoint_owner import CheckpointOwnerError, check_owner
+from gemma_jax.runs.schema import BASE_MODEL, CONFIG_FILE, TUNED_MODEL, Action, Event, Metric, State
+from gemma_jax.train.checkpoint_owner import CheckpointOwnerError, check_owner, checkpoint_meta
 from gemma_jax.train.compile_cache import use_compilation_cache
 from gemma_jax.train.control import STOP, ControlChannel
 from gemma_jax.train.dpo_step import evaluate_pairs
 from gemma_jax.train.early_stopping import EarlyStopping
+from gemma_jax.train.held_out import mean_eval_loss
 from gemma_jax.train.host_memory import host_memory_retained
 from gemma_jax.train.optimizer import with_lr_scale
 from gemma_jax.train.process_group import agreed_request, join_processes, peer_lost
 from gemma_jax.train.run_inputs import build_run_data, load_training_model
-from gemma_jax.train.setup import LORA_KINDS, TrainingSetup, TrainState, build_training
+from gemma_jax.train.samples import SampleWriter
+from gemma_jax.train.setup import TrainingSetup, TrainState, build_training
 from gemma_jax.train.state_restore import UnreadableCheckpoint, restore_latest_good
 from gemma_jax.train.step_metrics import StepMeter, is_finite
 from gemma_jax.train.step_report import PendingStep, PeriodicWork, RunEnded, host_schedule, step_record
@@ -82,7 +82,7 @@ class Trainer:
         self.meter: StepMeter | None = None
         self.periodic: PeriodicWork | None = None
         self.checkpoints: CheckpointStore | None = None
-        self.generator: Generator | None = None  # built by the first write_samples()
+        self.samples = SampleWriter(store, self.config)
         # Where training stands; a checkpoint restore sets these.
         self.step = 0
         self.position: dict | None = None  # the data position of the next batch not yet trained
@@ -171,22 +171,9 @@ class Trainer:
         self.store.append_metrics({Event.KEY: Event.RESUMED, Metric.STEP: step})
 
     def _meta(self) -> dict:
-        cfg = self.config
-        meta = {
-            "run_id": self.store.run_id,  # whose checkpoints these are (checkpoint_owner.check_owner)
-            "step": self.step,
-            "model_source": cfg.model.source,
-            "method": cfg.method.kind,
-            "best_eval_loss": self.best_eval_loss,
-            "learning_rate": self.learning_rate,
-            "early_stopping": self.early_stopping.state(),
-        }
-        method = cfg.method
-        if method.kind in LORA_KINDS:
-            meta["lora"] = lora_metadata(
-                method.lora_rank, method.lora_alpha, method.lora_targets, quantization=method.base_quantization
-            )
-        return meta
+        return checkpoint_meta(
+            self.config, self.store.run_id, self.step, self.best_eval_loss, self.learning_rate, self.early_stopping
+        )
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> str:
@@ -253,7 +240,7 @@ class Trainer:
         self._bar = tqdm(
             total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True
         )
-        if self.step == 0 and cfg.eval.sample_every_steps and not self._has_base_samples():
+        if self.step == 0 and cfg.eval.sample_every_steps and not self.samples.has_base_answers():
             self.write_samples(model=BASE_MODEL)
         host_batch = self._next_batch()
         batch = setup.device_batch(host_batch)
@@ -369,16 +356,8 @@ class Trainer:
 
     def evaluate(self) -> float:
         """Mean loss per loss token over (up to max_batches of) the validation split."""
-        total, count = 0.0, 0.0
-        iterator = self.data.make_eval_iterator()
-        for index, host_batch in enumerate(iterator):
-            if index >= self.config.eval.max_batches:
-                break
-            loss_sum, tokens = self.setup.steps.evaluate(
-                self.state.trainable, self.state.frozen, self.setup.device_batch(host_batch)
-            )
-            total, count = total + float(loss_sum), count + float(tokens)
-        return total / max(count, 1.0)
+        batches = self.data.make_eval_iterator()
+        return mean_eval_loss(self.setup, self.state, batches, self.config.eval.max_batches)
 
     def evaluate_preferences(self) -> dict:
         """DPO on held-out pairs: eval_loss, eval_reward_margin, eval_reward_accuracy, ... (per-pair means)."""
@@ -391,31 +370,19 @@ class Trainer:
             self.config.eval.max_batches,
         )
 
+    @property
+    def generator(self):
+        """The sample writer's Generator (None before the first samples)."""
+        return self.samples.generator
+
     def sample_prompts(self) -> list[str]:
-        prompts = list(self.config.eval.sample_prompts)
-        if not prompts:
-            examples = self.data.validation_examples or self.data.train_examples
-            prompts = [next(t.text for t in ex.turns if t.role == "user") for ex in examples[:2]]
-        return prompts
+        return self.samples.prompts(self.data)
 
     def write_samples(self, model: str = TUNED_MODEL) -> None:
         """Greedy answers to the sample prompts; "base" (before step 1) or "tuned" in `model`."""
         self.setup.write_back(self.state.trainable)  # every process takes part (a gather over hosts)
-        if not is_primary():
-            return
-        if self.generator is None:
-            self.generator = Generator(self.model, max_length=self.config.data.sequence_length)
-        prompts = self.sample_prompts()
-        outputs = self.generator.generate([prompt_text(p) for p in prompts], self.config.eval.max_new_tokens)
-        for prompt, output in zip(prompts, outputs):
-            self.store.append_sample(
-                {Sample.STEP: self.step, Sample.MODEL: model, Sample.PROMPT: prompt, Sample.OUTPUT: output}
-            )
-
-    def _has_base_samples(self) -> bool:
-        """A run restarted before its first checkpoint must not answer for the base model twice."""
-        records, _ = self.store.read_samples()
-        return any(r.get(Sample.MODEL) == BASE_MODEL for r in records)
+        if is_primary():
+            self.samples.write(self.model, self.data, self.step, model)
 
     def _save(self) -> None:
         if self.checkpoints.latest_step() == self.step:  # e.g. a stop right after a periodic save
@@ -427,14 +394,8 @@ class Trainer:
         self._copy_to_remote()
 
     def _copy_to_remote(self) -> None:
-        """With gs:// checkpoints, refresh the copy of the run's small files beside them (runs/remote_copy.py)."""
-        url = remote_copy_url(self.config.checkpoint.directory)
-        if url is None or not is_primary():
-            return
-        try:
-            copy_run_files(self.store.path, url)
-        except CloudStorageError as error:
-            self.store.log(f"the run's files were not copied to {url}: {error}", level="WARNING")
+        if is_primary():
+            refresh_remote_copy(self.store, self.config.checkpoint.directory)
 
     def _stop(self, action: str) -> str:
         reason = "stop requested" if action == Action.ABORT else f"received {self.control.signal_name}"
