@@ -7,6 +7,7 @@ the records stream they yield is record_source.py.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from gemma_jax.config.job_config import DataConfig
@@ -64,7 +65,7 @@ def resolve_format(path: str, fmt: str = "auto") -> str:
 
 
 def check_file(path: Path, display: str) -> None:
-    """Explain a missing path, a folder or an empty file before any reader opens it."""
+    """Explain a missing path, a folder, a pipe or device, or an empty file before any reader opens it."""
     if not path.exists():
         raise DataError(
             f"Data file not found: {display}. Check the path (relative paths start from "
@@ -77,12 +78,41 @@ def check_file(path: Path, display: str) -> None:
             "(or at a Hugging Face save_to_disk folder, which holds dataset_info.json).",
             path=display,
         )
+    refuse_special_file(path, display)
     if path.stat().st_size == 0 or _blank(path):
         raise DataError(
             f"{display} is empty: it has no examples. Add rows ({JSONL_HINT}; or a CSV header "
             "line followed by one row per example).",
             path=display,
         )
+
+
+def refuse_special_file(path: Path, display: str) -> None:
+    """A DataError for a path that exists but is neither a regular file nor a folder (a named pipe, a
+    device, a socket), from its stat alone: opening a FIFO waits for a writer, /dev/zero never ends,
+    and every one of them reports size 0, which read as "empty". Anything else passes: a missing
+    path, a folder and a gs:// object (whose is_file() is True) are judged by their callers."""
+    try:
+        mode = path.stat().st_mode if not path.is_file() else None
+    except (OSError, AttributeError):  # gone, unreadable or no st_mode: the readers say what they find
+        return
+    if mode is None or stat.S_ISDIR(mode):
+        return
+    raise DataError(
+        f"{display} is {_special_kind(mode)}, not a regular file: give a data file "
+        "(.jsonl, .json, .csv, .tsv, .txt, .xlsx, .parquet) or a saved dataset folder.",
+        path=display,
+    )
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
 
 
 def _blank(path: Path) -> bool:

@@ -1,5 +1,6 @@
 """JSON Lines and JSON: JSONL line by line; a JSON array or object (of columns, or {"key": [rows]})
-larger than STREAM_JSON_BYTES streams through ijson (json_stream.py), one record at a time.
+larger than STREAM_JSON_BYTES streams through ijson (json_stream.py), one record at a time, in any
+data.encoding (a file not in UTF-8 is decoded and encoded as UTF-8 a piece at a time).
 
 Smaller documents are parsed whole with Python's json, which names the exact column of a syntax
 error and accepts Python's NaN/Infinity. Lines are at most max_record_bytes (line_readers), and
@@ -14,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gemma_jax.config.job_config import DataConfig
-from gemma_jax.data import limits
 from gemma_jax.data.formats import JSONL_HINT
 from gemma_jax.data.json_stream import streamed_json
 from gemma_jax.data.json_values import (
@@ -29,6 +29,7 @@ from gemma_jax.data.json_values import (
 )
 from gemma_jax.data.line_readers import open_lines
 from gemma_jax.data.record_source import Record, RecordSource
+from gemma_jax.data.text_codecs import text_codec, utf8_reader
 
 STREAM_JSON_BYTES = 8 * 1024 * 1024  # UTF-8 JSON arrays/objects above this size stream through ijson
 _CHUNK = 1 << 16
@@ -38,26 +39,21 @@ _FIRST_LINE_LIMIT = 1 << 20  # how much of a first line is read to tell JSON Lin
 def open_json(fmt: str, path: Path, display: str, cfg: DataConfig) -> RecordSource:
     """JSON Lines or a JSON document ("jsonl" or "json") as records, from line_readers' bounded lines."""
     src, lines = open_lines(fmt, path, display, cfg)
-    src.records = json_records(fmt, path, src, lines, codecs.lookup(cfg.encoding or "utf-8").name)
+    src.records = json_records(fmt, path, src, lines, text_codec(path, display, cfg.encoding or "utf-8"))
     return src
 
 
 def json_records(
     fmt: str, path: Path, src: RecordSource, lines: Iterator[tuple[int, str]], codec: str = "utf-8"
 ) -> Iterator[Record]:
-    first = _first_char(path)
+    """`codec` decodes the file (text_codecs.text_codec): the JSON value's first character and the
+    streamed parse read the file through it, as `lines` do."""
+    first = _first_char(path, codec)
     if first == "[" or (fmt == "json" and first == "{"):
-        size = path.stat().st_size
-        if size > STREAM_JSON_BYTES:
-            if _json_lines_after_all(path, first):
+        if path.stat().st_size > STREAM_JSON_BYTES:
+            if _json_lines_after_all(path, first, codec):
                 return _jsonl(src, lines)
-            if codec == "utf-8":
-                return streamed_json(path, src, first)
-            if size > limits.LIMITS.max_record_bytes:  # other encodings are parsed whole: one record in memory
-                what = f"this {codec} JSON document is {limits.size_text(size)} and is read whole"
-                fix = "Save it as UTF-8 (read record by record) or as JSON Lines."
-                src.problem(None, limits.over_limit("max_record_bytes", what, fix), code="limit")
-                return iter(())
+            return streamed_json(path, src, first, codec)
         text = "".join(line for _, line in lines)
         whole = _whole_json(fmt, text, src)
         if whole is not None:
@@ -66,10 +62,17 @@ def json_records(
     return _jsonl(src, lines)
 
 
-def _json_lines_after_all(path: Path, first: str) -> bool:
+def _json_lines_after_all(path: Path, first: str, codec: str) -> bool:
     """A file starting with "[" or "{" whose first line is a whole JSON value (an object for "{") with
     more lines after it is JSON Lines, as `_whole_json` decides for files parsed whole."""
-    with path.open("rb") as f:
+    try:
+        return _first_line_then_more(path, first, codec)
+    except UnicodeDecodeError:
+        return False  # the streamed parse reports where the file stops decoding
+
+
+def _first_line_then_more(path: Path, first: str, codec: str) -> bool:
+    with utf8_reader(path, codec) as f:
         line = b""
         while not line.strip(b" \t\r\n\xef\xbb\xbf"):
             line = f.readline(_FIRST_LINE_LIMIT)
@@ -107,10 +110,14 @@ def _jsonl(src: RecordSource, lines: Iterator[tuple[int, str]]) -> Iterator[Reco
         yield lineno, value
 
 
-def _first_char(path: Path) -> str:
-    with path.open("rb") as f:
-        head = f.read(65536).lstrip(codecs.BOM_UTF8 + b" \t\r\n")
-    return head[:1].decode("latin-1")
+def _first_char(path: Path, codec: str) -> str:
+    """The first character that is not a BOM or white space ("" when there is none, or it does not decode)."""
+    try:
+        with utf8_reader(path, codec) as f:
+            head = f.read(65536)
+    except UnicodeDecodeError:
+        return ""  # read line by line, where the reader names the line that does not decode
+    return head.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:1].decode("latin-1")
 
 
 def _whole_json(fmt: str, text: str, src: RecordSource) -> list[Record] | None:

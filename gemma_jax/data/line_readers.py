@@ -17,18 +17,10 @@ from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.record_source import RecordSource
+from gemma_jax.data.text_codecs import WIDE_ENCODINGS, text_codec
 
 _SKIP_CHUNK = 1 << 20  # a line over the cap is skipped this much at a time
 # codecs.lookup(...).name spells these with hyphens: utf-16, utf-16-le, utf-16-be, utf-32, utf-32-le, utf-32-be
-_WIDE_ENCODINGS = ("utf-16", "utf-32")
-# Longest first: a UTF-32-LE BOM (ff fe 00 00) starts with the UTF-16-LE one (ff fe).
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-_SNIFF_BYTES = 4096  # a UTF-16/32 file without a BOM: its byte order is guessed from this much
 
 
 def open_lines(fmt: str, path: Path, display: str, cfg: DataConfig) -> tuple[RecordSource, Iterator[tuple[int, str]]]:
@@ -52,23 +44,10 @@ def decoded_lines(path: Path, src: RecordSource, encoding: str) -> Iterator[tupl
     Undecodable bytes are reported (line, column, the byte) and replaced, so one bad
     line does not hide the rest; a zero byte means binary data and stops reading.
     """
-    codec = codecs.lookup(encoding).name
-    with path.open("rb") as f:
-        head = f.read(_SNIFF_BYTES)
-    marked = next((family for bom, family in _BOMS if head.startswith(bom)), None)
-    wide = next((family for family in _WIDE_ENCODINGS if codec.startswith(family)), None)
-    if marked is not None and marked != wide:
-        raise DataError(
-            f"{src.display} is {marked.upper()} text, not {encoding}. Save it as UTF-8, or set data.encoding: {marked}.",
-            path=src.display,
-        )
-    if wide is not None:
-        # A BOM names the byte order (the family's codec reads it and drops it); without one, an
-        # order-less utf-16/utf-32 takes the order the file's zero bytes show, not this machine's.
-        wide_codec = wide if marked else (_byte_order(head, wide) if codec == wide else codec)
-        yield from _wide_lines(path, src, wide_codec, encoding)
+    codec = text_codec(path, src.display, encoding)
+    if codec.startswith(WIDE_ENCODINGS):
+        yield from _wide_lines(path, src, codec, encoding)
         return
-    codec = "utf-8-sig" if codec == "utf-8" else codec
     name = "UTF-8" if codec == "utf-8-sig" else encoding
     with path.open("rb") as f:
         for lineno, raw in _bounded_lines(f, src, b"\n"):
@@ -116,16 +95,6 @@ def _bounded_lines(f: IO[AnyStr], src: RecordSource, newline: AnyStr) -> Iterato
         shown = limits.size_text(size) if isinstance(line, bytes) else f"{size:,} characters"
         what = f"this line is {shown} long"
         src.problem(lineno, limits.over_limit("max_record_bytes", what, limits.LONG_LINE_FIX), code="limit")
-
-
-def _byte_order(head: bytes, family: str) -> str:
-    """utf-16-le/-be (or utf-32-le/-be) for text without a BOM: mostly-ASCII text has its zero bytes
-    after each character's low byte in little-endian order and before it in big-endian order."""
-    width = 2 if family == "utf-16" else 4
-    head = head[: len(head) - len(head) % width]
-    low_first = sum(1 for i in range(0, len(head), width) if head[i] != 0 and head[i + width - 1] == 0)
-    high_first = sum(1 for i in range(0, len(head), width) if head[i] == 0 and head[i + width - 1] != 0)
-    return f"{family}-be" if high_first > low_first else f"{family}-le"
 
 
 def _wide_lines(path: Path, src: RecordSource, codec: str, encoding: str) -> Iterator[tuple[int, str]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gemma_jax.config.job_config import DataConfig
 from gemma_jax.data import limits
-from gemma_jax.data.formats import check_file, resolve_format, source_kind
+from gemma_jax.data.formats import check_file, refuse_special_file, resolve_format, source_kind
 from gemma_jax.data.record_source import Record, RecordSource
 
 Reader = Callable[[str, Path, str, DataConfig], RecordSource]  # (format, path, display, cfg) -> source
@@ -65,6 +65,8 @@ def open_records(path: Path, display: str, cfg: DataConfig) -> RecordSource:
 
 def _open_any(path: Path, display: str, cfg: DataConfig) -> RecordSource:
     kind, name = source_kind(display, cfg)
+    if kind == "hf":  # a local file read by `datasets`: a pipe or device is refused as open_file refuses it
+        refuse_special_file(Path(name).expanduser(), display)
     if kind in ("hf", "tfds"):
         from gemma_jax.data import hub_readers
 

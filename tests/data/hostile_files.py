@@ -7,6 +7,7 @@ Used by test_hostile_files.py.
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import json
@@ -265,11 +266,34 @@ CASES = [
         constant(json.dumps({f"key{i:07d}": [i] for i in range(700_000)}).encode()),
         "max_columns",
     ),
+    # other encodings stream through the same caps (decoded and encoded as UTF-8 a piece at a time)
     Hostile(
-        "latin1_big.json",
-        lambda p, r: repeat(p, b"[", b'{"prompt": "caf\xe9", "response": "ok"},\n', BIG, b"{}]"),
-        "max_record_bytes",
+        "latin1_huge_string.json",
+        lambda p, r: repeat(p, b'[{"prompt": "caf\xe9 ', b"s", BIG, b'"}]'),
+        "max_cell_chars",
         {"encoding": "latin-1"},
+    ),
+    Hostile(
+        "utf16_huge_string.json",
+        lambda p, r: repeat(
+            p, '[{"prompt": "'.encode("utf-16"), "s".encode("utf-16-le"), BIG, '"}]'.encode("utf-16-le")
+        ),
+        "max_cell_chars",
+        {"encoding": "utf-16"},
+    ),
+    Hostile(
+        "utf16_deep_streamed.json",
+        lambda p, r: repeat(p, codecs.BOM_UTF16_BE, "[".encode("utf-16-be"), 9 * MiB),
+        "max_json_depth",
+        {"encoding": "utf-16"},
+    ),
+    Hostile(
+        "utf16_undecodable_streamed.json",
+        lambda p, r: repeat(
+            p, '[{"prompt": "a", "response": "b"}'.encode("utf-16"), b" \x00", 9 * MiB, b"\x00\xd8]\x00"
+        ),
+        "is not utf-16 text",
+        {"encoding": "utf-16"},
     ),
     # CSV and TSV
     Hostile("huge_line.csv", lambda p, r: repeat(p, b"prompt,response\nq,", b"v", BIG, b"\n"), "max_record_bytes"),
