@@ -1,8 +1,8 @@
 """`gemma-jax serve` end to end: the official `openai` client against real servers on tiny:gemma3.
 
-Two servers start once for the module, in parallel: A (plain, with Vertex AI's variables) and B
-(an API key, one row per batch and a queue of one, for 401, 503 and SIGTERM). Greedy answers are
-compared with what `gemma-jax generate` produces for the same prompt, alone and 8 at a time.
+Two servers start once for the module, in parallel: A (plain, with Vertex AI's variables and a short
+--header-timeout) and B (an API key, one row per batch and a queue of one, for 401, 503 and SIGTERM).
+Greedy answers are compared with what `gemma-jax generate` produces for the same prompt, alone and 8 at a time.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 MODEL = "tiny:gemma3"
 KEY = "test-key-123"
 ROOT = Path(__file__).parents[2]
+HEAD_S = 2.0  # server A's --header-timeout
 
 
 def _free_port() -> int:
@@ -70,7 +71,7 @@ class Server:
 def servers():
     vertex_port = _free_port()
     vertex = {"AIP_HTTP_PORT": str(vertex_port), "AIP_HEALTH_ROUTE": "/ready", "AIP_PREDICT_ROUTE": "/predict"}
-    a = Server("--batch-wait-ms", "50", env=vertex)
+    a = Server("--batch-wait-ms", "50", "--header-timeout", str(HEAD_S), env=vertex)
     b = Server("--max-batch", "1", "--max-queue", "1", env={"GEMMA_JAX_API_KEY": KEY})
     try:
         a.wait_ready()
@@ -271,6 +272,20 @@ def test_a_client_gone_mid_body_leaves_no_traceback(servers, client):
     logged = _new_stderr(server, since)
     assert "Traceback" not in logged and "ClientDisconnect" not in logged, logged
     assert client.models.list().data  # the server is still fine
+
+
+def test_a_request_head_that_never_ends_is_closed_while_others_are_answered(servers, client):
+    host, port = servers[0].url.removeprefix("http://").removesuffix("/v1").split(":")
+    with socket.create_connection((host, int(port)), timeout=HEAD_S + 30) as slow:
+        start = time.monotonic()
+        slow.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: applica")  # and nothing more
+        assert client.completions.create(model=MODEL, prompt="hi", max_tokens=2).choices  # meanwhile, served
+        received = b""
+        while chunk := slow.recv(4096):
+            received += chunk
+        waited = time.monotonic() - start
+    assert received.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), received
+    assert HEAD_S - 0.1 <= waited < HEAD_S + 10
 
 
 def test_api_key_is_required(servers):

@@ -69,3 +69,18 @@ def test_vertex_port_out_of_range_or_in_use_is_refused(capsys, monkeypatch, no_l
         monkeypatch.setenv("AIP_HTTP_PORT", str(port))
         assert main(["serve", MODEL]) == 2
     assert f"port {port} on 0.0.0.0 is in use; set another AIP_HTTP_PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf"])
+def test_a_header_timeout_that_is_not_a_positive_number_is_refused_before_loading(seconds, capsys, no_loading):
+    assert main(["serve", MODEL, "--port", "0", "--header-timeout", seconds]) == 2
+    error = capsys.readouterr().err
+    assert "--header-timeout must be a number of seconds above 0" in error and "Traceback" not in error
+
+
+def test_default_answer_lengths_are_left_to_each_endpoint_unless_given():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = parser.parse_args([MODEL])
+    assert defaults.default_max_tokens is None and defaults.header_timeout == 20.0
+    assert parser.parse_args([MODEL, "--default-max-tokens", "64"]).default_max_tokens == 64

@@ -27,6 +27,8 @@ from starlette.routing import Route
 from gemma_jax.serve.openai import responses
 from gemma_jax.serve.openai.prompts import prompt_ids
 from gemma_jax.serve.openai.protocol import (
+    CHAT_MAX_TOKENS,
+    COMPLETION_MAX_TOKENS,
     ApiError,
     GenerationRequest,
     Sampling,
@@ -50,7 +52,7 @@ class ServerSettings:
     aliases: frozenset[str]  # other names accepted in `model` (the source as given on the command line)
     api_key: str | None = None
     request_timeout_s: float = 600.0
-    default_max_tokens: int = 256
+    default_max_tokens: int | None = None  # --default-max-tokens; None: CHAT_MAX_TOKENS or COMPLETION_MAX_TOKENS
     health_route: str | None = None  # Vertex AI's AIP_HEALTH_ROUTE
     predict_route: str | None = None  # Vertex AI's AIP_PREDICT_ROUTE
 
@@ -148,7 +150,14 @@ class OpenAIServer:
                 code="model_not_found",
             )
 
-    def _submit(self, request: GenerationRequest) -> Submission:
+    def _default_max_tokens(self, completions: bool) -> int:
+        """The answer length of a request without max_tokens: 16 on /v1/completions, as OpenAI's and
+        vLLM's, 256 elsewhere (chat, Vertex predict), or --default-max-tokens everywhere when given."""
+        if self.settings.default_max_tokens is not None:
+            return self.settings.default_max_tokens
+        return COMPLETION_MAX_TOKENS if completions else CHAT_MAX_TOKENS
+
+    def _submit(self, request: GenerationRequest, default_max_tokens: int) -> Submission:
         ids = prompt_ids(request, self.tokenizer)
         param = "prompt" if request.prompt is not None else "messages"
         context = self.context_length
@@ -170,7 +179,7 @@ class OpenAIServer:
                 param="max_tokens",
                 code="context_length_exceeded",
             )
-        max_new = wanted or min(self.settings.default_max_tokens, room or self.settings.default_max_tokens)
+        max_new = wanted or min(default_max_tokens, room or default_max_tokens)
         # A raw prompt's continuation is its exact text (prompt + text is what the model wrote, and a stop
         # such as "\n" sees a leading newline), as OpenAI's and vLLM's completions are; a chat answer is stripped.
         exact = request.prompt is not None
@@ -197,7 +206,7 @@ class OpenAIServer:
         self._authorize(request)
         parsed = parse(await _read_json(request))
         self._check_model(parsed.model)
-        submission = self._submit(parsed)
+        submission = self._submit(parsed, self._default_max_tokens(completions=not chat))
         shaper = responses.Shaper(parsed.model or self.settings.model_id, chat)
         if parsed.stream:
             first = await submission.next()  # errors before the first token still get their HTTP status
@@ -245,7 +254,8 @@ class OpenAIServer:
     async def predict(self, request: Request) -> Response:
         """Vertex AI: every instance queued at once (so they share a batch), answered in order."""
         self._authorize(request)
-        submissions = [self._submit(parsed) for parsed in parse_predict(await _read_json(request))]
+        default_max_tokens = self._default_max_tokens(completions=False)
+        submissions = [self._submit(p, default_max_tokens) for p in parse_predict(await _read_json(request))]
         try:
             results = await asyncio.gather(*(s.collect() for s in submissions))
         finally:

@@ -4,6 +4,7 @@ argparse only at import time: the CLI builds its parser without loading JAX. Onc
 and the socket listens, stdout gets exactly one line, `serving http://HOST:PORT/v1` (tools wait for
 it); logs go to stderr. SIGTERM is a graceful shutdown: the socket closes, open requests get up to
 --shutdown-timeout seconds to finish, queued ones are answered 503, and the process exits 0.
+A client gets --header-timeout seconds to send a request's line and headers (http_protocol.py).
 Vertex AI's custom-container variables are honoured: AIP_HTTP_PORT (then host 0.0.0.0),
 AIP_HEALTH_ROUTE and AIP_PREDICT_ROUTE.
 """
@@ -12,14 +13,17 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import os
 import signal
 import socket
 import sys
 
 from gemma_jax.command_line import positive_int
+from gemma_jax.serve.openai.protocol import CHAT_MAX_TOKENS, COMPLETION_MAX_TOKENS
 
 API_KEY_ENV = "GEMMA_JAX_API_KEY"
+DEFAULT_HEADER_TIMEOUT_S = 20.0
 
 
 def port_number(text: str) -> int:
@@ -52,7 +56,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-wait-ms", type=float, default=50.0, help="how long a new batch waits for company (default 50)"
     )
     parser.add_argument(
-        "--default-max-tokens", type=positive_int, default=256, help="answer length when max_tokens is not given"
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        help=f"seconds a client has to send a request's line and headers; slower ones are closed "
+        f"(default {DEFAULT_HEADER_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--default-max-tokens",
+        type=positive_int,
+        default=None,
+        help=f"answer length when max_tokens is not given (default {CHAT_MAX_TOKENS} for chat, "
+        f"{COMPLETION_MAX_TOKENS} for /v1/completions as OpenAI's and vLLM's; given, it applies to both)",
     )
     parser.add_argument(
         "--weights",
@@ -101,6 +116,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-queue must be 0 or more, got {args.max_queue}")
     if args.request_timeout <= 0 or args.shutdown_timeout < 0 or args.batch_wait_ms < 0:
         raise ValueError("--request-timeout must be above 0, --shutdown-timeout and --batch-wait-ms 0 or more")
+    if not 0 < args.header_timeout < math.inf:
+        raise ValueError(f"--header-timeout must be a number of seconds above 0, got {args.header_timeout:g}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gemma_jax.models.generation import Generator
     from gemma_jax.serve.openai.app import ServerSettings, build_app
+    from gemma_jax.serve.openai.http_protocol import head_deadline_protocol
     from gemma_jax.serve.openai.model_source import resolve_model
     from gemma_jax.serve.openai.scheduler import Scheduler
 
@@ -142,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=args.shutdown_timeout,
         lifespan="on",
+        http=head_deadline_protocol(args.header_timeout),  # uvicorn's h11 protocol, with a deadline for headers
     )
     server = _announcing_server(config)
     # uvicorn re-raises the signal that stopped it; SIGTERM is our normal stop, so it then does nothing.

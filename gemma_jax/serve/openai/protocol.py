@@ -13,6 +13,10 @@ from typing import Any
 
 MAX_STOP_STRINGS = 4  # as OpenAI's API
 MAX_TEMPERATURE = 2.0
+# Answer lengths for a request without max_tokens, unless the server's --default-max-tokens sets both:
+# OpenAI's and vLLM's legacy completions endpoint writes 16 tokens; a chat answer gets room for a reply.
+CHAT_MAX_TOKENS = 256
+COMPLETION_MAX_TOKENS = 16
 DEFAULT_TOP_K = 50  # sampling draws from the 50 most likely tokens unless `top_k` says otherwise (as generate)
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "model"}
 # Parameters whose non-default values we cannot honour: refused rather than silently ignored.

@@ -1,10 +1,11 @@
 """One request's way through the decoder: its ticket in the queue, then its row of a batch.
 
 The scheduler thread feeds each row the token columns of its batch; the row turns its own tokens
-into text (TextDeltas: whole characters, as `generate` decodes them), cuts it at stop strings and
-hands the pieces to the request's `deliver` callback, which the HTTP side made safe to call from
-another thread. A row ends at its stop token ("stop"), a stop string ("stop"), its own token limit
-("length"), its deadline (an error) or when its client went away (cancelled: nothing more is sent).
+into text (TextDeltas: whole characters, as `generate` decodes them, special tokens skipped as
+special_tokens.py says), cuts it at stop strings and hands the pieces to the request's `deliver`
+callback, which the HTTP side made safe to call from another thread. A row ends at its stop token
+("stop"), a stop string ("stop"), its own token limit ("length"), its deadline (an error) or when its
+client went away (cancelled: nothing more is sent).
 """
 
 from __future__ import annotations
@@ -80,11 +81,18 @@ class Ticket:
 class Row:
     """The decoding progress of one ticket inside a batch."""
 
-    def __init__(self, ticket: Ticket, decode: Callable[[list[int]], str], stop_ids: Sequence[int]):
+    def __init__(
+        self,
+        ticket: Ticket,
+        decode: Callable[[list[int]], str],
+        stop_ids: Sequence[int],
+        skip_ids: frozenset[int] = frozenset(),
+    ):
         self.ticket = ticket
         self.finished = False
         self.tokens = 0
         self._stop_ids = frozenset(stop_ids)
+        self._skip_ids = skip_ids  # special tokens (special_tokens.py): counted, never decoded to text
         self._deltas = TextDeltas(decode, strip=not ticket.exact_text)
         self._stops = StopStrings(ticket.sampling.stop)
 
@@ -105,7 +113,8 @@ class Row:
             if token in self._stop_ids:
                 reason = "stop"
                 break
-            new.append(int(token))
+            if token not in self._skip_ids:
+                new.append(int(token))
             self.tokens += 1
             if self.tokens >= self.ticket.max_new_tokens:
                 reason = "length"

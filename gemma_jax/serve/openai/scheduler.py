@@ -21,6 +21,7 @@ from collections import deque
 from gemma_jax.models.generation import STREAM_CHUNK, Generator
 from gemma_jax.serve.openai.protocol import ApiError
 from gemma_jax.serve.openai.rows import Failed, Row, Ticket, timeout_error
+from gemma_jax.serve.openai.special_tokens import special_ids
 
 log = logging.getLogger("gemma_jax.serve")
 
@@ -48,6 +49,7 @@ class Scheduler:
         self.max_queue = max_queue
         self.batch_wait_s = batch_wait_s
         self.chunk = chunk
+        self.skip_ids = special_ids(generator.model.tokenizer)  # decoded to no text (special_tokens.py)
         self.batches = 0  # batches decoded so far, and their rows (for /health and the benchmark)
         self.rows = 0
         self._waiting: deque[Ticket] = deque()
@@ -133,7 +135,7 @@ class Scheduler:
     def _decode(self, tickets: list[Ticket]) -> None:
         generator = self.generator
         tokenizer = generator.model.tokenizer
-        rows = [Row(ticket, tokenizer.decode, generator.stop_ids) for ticket in tickets]
+        rows = [Row(ticket, tokenizer.decode, generator.stop_ids, self.skip_ids) for ticket in tickets]
         prompts = [ticket.prompt_ids for ticket in tickets]
         prompts += [[tokenizer.bos_id]] * (batch_rows(len(prompts), self.max_batch) - len(prompts))
         sampling = tickets[0].sampling

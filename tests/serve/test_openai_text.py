@@ -1,0 +1,125 @@
+"""What the OpenAI app answers for given model tokens: special tokens skipped, default answer lengths.
+
+The app, the scheduler and the rows are the real ones; the decoder is scripted (it writes the same
+token ids for every prompt), so an answer with `<start_of_turn>` or `<unused12>` in the middle, which
+a tiny random model writes only by chance, is certain here. The vocabulary is a tiny SentencePiece
+one with Gemma's markers.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from gemma_jax.models.tiny_vocab import train_tiny_vocab
+from gemma_jax.models.tokenizer import GemmaTextTokenizer
+from gemma_jax.serve.openai.app import ServerSettings, build_app
+from gemma_jax.serve.openai.scheduler import Scheduler
+from gemma_jax.serve.openai.special_tokens import special_ids
+
+TEXTS = ["the quick brown fox jumps over the lazy dog", "héllo wörld 日本 ✓", "pack my box\n\nwith jugs"] * 20
+MARKERS = ("<unused12>", "<start_of_image>", "<end_of_image>", "<mask>", "[@BOS@]")
+CHAT = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> GemmaTextTokenizer:
+    # <table> and a run of spaces are user-defined pieces as in Gemma's vocabulary, but text.
+    return GemmaTextTokenizer(train_tiny_vocab(TEXTS, vocab_size=384, extra_symbols=(*MARKERS, "<table>", "   ")))
+
+
+class ScriptedGenerator:
+    """Generator's face as the scheduler sees it; every row writes `script` over and over."""
+
+    def __init__(self, tokenizer: GemmaTextTokenizer, script: list[int]):
+        self.model = SimpleNamespace(tokenizer=tokenizer, context_length=1024)
+        self.stop_ids = (tokenizer.eos_id, tokenizer.end_of_turn_id)
+        self.script = script
+
+    def stream_token_columns(self, prompts, max_new_tokens, *, chunk, **sampling):
+        tokens = [self.script[i % len(self.script)] for i in range(max_new_tokens)]
+        for start in range(0, max_new_tokens, chunk):
+            yield np.array([tokens[start : start + chunk]] * len(prompts), np.int32)
+
+
+def _client(tokenizer, script: list[int], **settings) -> TestClient:
+    scheduler = Scheduler(ScriptedGenerator(tokenizer, script), max_batch=4, batch_wait_s=0.001, chunk=3)
+    return TestClient(build_app(scheduler, ServerSettings(model_id="m", aliases=frozenset(), **settings)))
+
+
+def _post(client: TestClient, path: str, body: dict) -> dict:
+    reply = client.post(path, json={"model": "m", **body})
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def _streamed(client: TestClient, path: str, body: dict) -> str:
+    with client.stream("POST", path, json={"model": "m", "stream": True, **body}) as reply:
+        assert reply.status_code == 200
+        events = [line.removeprefix("data: ") for line in reply.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    choices = [json.loads(event)["choices"][0] for event in events[:-1]]
+    return "".join(c["text"] if "text" in c else c["delta"].get("content", "") for c in choices)
+
+
+def test_the_special_ids_are_the_control_pieces_and_gemmas_markers(tokenizer):
+    pieces = {tokenizer.id_to_piece(i) for i in special_ids(tokenizer)}
+    assert pieces == {"<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", *MARKERS}
+
+
+def test_special_tokens_mid_answer_are_not_text(tokenizer):
+    """Before, the answer read 'Hello<start_of_turn> world<unused12> ⁇ ...' (SentencePiece writes markers out)."""
+
+    def marker(*texts: str) -> list[int]:
+        ids = [tokenizer.encode(text) for text in texts]
+        assert all(len(one) == 1 for one in ids), ids  # each marker's text encodes to its one user-defined piece
+        return [one[0] for one in ids]
+
+    unk = 3  # Gemma's layout
+    assert tokenizer.id_to_piece(unk) == "<unk>" and tokenizer.decode([unk]) == " \u2047 "  # " ⁇ " before
+    pieces = [
+        tokenizer.encode("\n the"),
+        marker("<start_of_turn>"),
+        tokenizer.encode(" quick <table>"),
+        marker("<unused12>"),
+        [unk, tokenizer.pad_id, tokenizer.bos_id],
+        tokenizer.encode(" 日本"),
+        marker("<start_of_image>", "<mask>", "[@BOS@]", "<end_of_image>"),
+        tokenizer.encode("   ✓\n"),
+        [tokenizer.eos_id],
+    ]
+    script = [token for piece in pieces for token in piece]
+    exact = "\n the quick <table> 日本   ✓\n"  # the ordinary text, whitespace and <table> kept exactly
+    with _client(tokenizer, script) as client:
+        completion = _post(client, "/v1/completions", {"prompt": "x", "max_tokens": 40})
+        assert completion["choices"][0]["text"] == exact
+        assert completion["choices"][0]["finish_reason"] == "stop"
+        assert completion["usage"]["completion_tokens"] == len(script) - 1  # skipped tokens still count
+        assert _streamed(client, "/v1/completions", {"prompt": "x", "max_tokens": 40}) == exact
+        chat = _post(client, "/v1/chat/completions", {"messages": CHAT, "max_tokens": 40})
+        assert chat["choices"][0]["message"]["content"] == exact.strip()
+        assert _streamed(client, "/v1/chat/completions", {"messages": CHAT, "max_tokens": 40}) == exact.strip()
+
+
+def test_a_stop_string_is_matched_in_the_text_without_special_tokens(tokenizer):
+    script = tokenizer.encode("ab") + tokenizer.encode("<start_of_turn>") + tokenizer.encode("cd ef")
+    with _client(tokenizer, script) as client:
+        reply = _post(client, "/v1/completions", {"prompt": "x", "max_tokens": 12, "stop": "bc"})
+    assert (reply["choices"][0]["text"], reply["choices"][0]["finish_reason"]) == ("a", "stop")
+
+
+def test_completions_default_to_16_tokens_and_chat_to_256(tokenizer):
+    script = tokenizer.encode("the quick brown fox ")
+    with _client(tokenizer, script) as client:
+        completion = _post(client, "/v1/completions", {"prompt": "x"})
+        assert (completion["usage"]["completion_tokens"], completion["choices"][0]["finish_reason"]) == (16, "length")
+        chat = _post(client, "/v1/chat/completions", {"messages": CHAT})
+        assert (chat["usage"]["completion_tokens"], chat["choices"][0]["finish_reason"]) == (256, "length")
+        assert _post(client, "/v1/completions", {"prompt": "x", "max_tokens": 20})["usage"]["completion_tokens"] == 20
+    with _client(tokenizer, script, default_max_tokens=5) as client:  # --default-max-tokens 5: both endpoints
+        assert _post(client, "/v1/completions", {"prompt": "x"})["usage"]["completion_tokens"] == 5
+        assert _post(client, "/v1/chat/completions", {"messages": CHAT})["usage"]["completion_tokens"] == 5
