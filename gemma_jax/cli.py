@@ -201,7 +201,7 @@ def _generate(args) -> int:
         top_k=sampling.top_k,
         seed=sampling.seed,
     )[0]
-    text = model.tokenizer.decode(generation.token_ids) if args.raw else generation.text  # raw: exact, as serve
+    text = model.tokenizer.decode_text(generation.token_ids) if args.raw else generation.text  # raw: exact, as serve
     if args.json:  # the ids the model produced (stop token excluded), not a re-encoding of the text
         print(json.dumps({"text": text, "token_ids": generation.token_ids}))
     else:

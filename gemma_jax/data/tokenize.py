@@ -11,7 +11,6 @@ on purpose. The template's own markers are always real control tokens.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,26 +20,12 @@ import numpy as np
 from gemma_jax.data.chat_template import TemplateSegment, render_segments
 from gemma_jax.data.errors import DataError
 from gemma_jax.data.example import Example
+from gemma_jax.models.tokenizer import MARKER_PATTERN, MARKER_TOKENS
 
 LOSS_ON = ("response", "all")
 
-# Gemma's control and marker pieces; <unusedN> are reserved slots of the real vocabulary.
-SPECIAL_TOKENS = (
-    "<bos>",
-    "<eos>",
-    "<pad>",
-    "<unk>",
-    "<mask>",
-    "<start_of_turn>",
-    "<end_of_turn>",
-    "<start_of_image>",
-    "<end_of_image>",
-    "<image_soft_token>",
-    "[@BOS@]",
-)
-_SPECIAL = "|".join(map(re.escape, SPECIAL_TOKENS)) + r"|<unused\d+>"
-# A lookahead so overlapping markers are all found.
-SPECIAL_PATTERN = re.compile(f"(?=({_SPECIAL}))")
+SPECIAL_TOKENS = MARKER_TOKENS  # Gemma's markers (models/tokenizer.py): cut apart in user text
+SPECIAL_PATTERN = MARKER_PATTERN
 
 
 class Tokenizer(Protocol):

@@ -31,6 +31,7 @@ ADDED_TOKEN_SCORE = -1000.0  # what convert_hf_to_gguf.py gives tokenizer_config
 _GEMMA_SPECIAL = re.compile(r"<(pad|eos|bos|unk|mask|start_of_turn|end_of_turn|unused\d+)>|\[@BOS@\]")
 _Piece = sp_pb2.ModelProto.SentencePiece
 
+
 class GGUFExportError(ValueError):
     """A model that llama.cpp's Gemma architectures cannot express, with the reason."""
 

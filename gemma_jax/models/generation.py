@@ -124,7 +124,7 @@ class Generator:
         for row in ids:
             stop = next((i for i, token in enumerate(row) if token in self.stop_ids), None)
             kept = row if stop is None else row[:stop]
-            results.append(Generation(kept, self.model.tokenizer.decode(kept).strip(), stop is not None))
+            results.append(Generation(kept, self.model.tokenizer.decode_text(kept).strip(), stop is not None))
         return results
 
     def stream(
@@ -146,7 +146,7 @@ class Generator:
         encoded, new_tokens = self._encode([prompt], max_new_tokens, temperature, top_k, top_p)
         if new_tokens <= 0:
             return
-        deltas = TextDeltas(self.model.tokenizer.decode)
+        deltas = TextDeltas(self.model.tokenizer.decode_text)
         for columns in self._stream_columns(encoded, new_tokens, temperature, top_k, seed, top_p, chunk):
             row = [int(t) for t in columns[0] if t >= 0]
             stop = next((i for i, token in enumerate(row) if token in self.stop_ids), None)

@@ -19,7 +19,6 @@ from gemma_jax.models.tiny_vocab import train_tiny_vocab
 from gemma_jax.models.tokenizer import GemmaTextTokenizer
 from gemma_jax.serve.openai.app import ServerSettings, build_app
 from gemma_jax.serve.openai.scheduler import Scheduler
-from gemma_jax.serve.openai.special_tokens import special_ids
 
 TEXTS = ["the quick brown fox jumps over the lazy dog", "héllo wörld 日本 ✓", "pack my box\n\nwith jugs"] * 20
 MARKERS = ("<unused12>", "<start_of_image>", "<end_of_image>", "<mask>", "[@BOS@]")
@@ -67,7 +66,7 @@ def _streamed(client: TestClient, path: str, body: dict) -> str:
 
 
 def test_the_special_ids_are_the_control_pieces_and_gemmas_markers(tokenizer):
-    pieces = {tokenizer.id_to_piece(i) for i in special_ids(tokenizer)}
+    pieces = {tokenizer.id_to_piece(i) for i in tokenizer.special_ids}
     assert pieces == {"<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", *MARKERS}
 
 
@@ -123,3 +122,12 @@ def test_completions_default_to_16_tokens_and_chat_to_256(tokenizer):
     with _client(tokenizer, script, default_max_tokens=5) as client:  # --default-max-tokens 5: both endpoints
         assert _post(client, "/v1/completions", {"prompt": "x"})["usage"]["completion_tokens"] == 5
         assert _post(client, "/v1/chat/completions", {"messages": CHAT})["usage"]["completion_tokens"] == 5
+
+
+def test_decode_text_skips_what_the_server_skips(tokenizer):
+    """`gemma-jax generate`, the Playground and training samples decode through decode_text: the same text."""
+    marker_ids = [tokenizer.encode(m)[0] for m in MARKERS]
+    words = tokenizer.encode("the quick <table>   fox")
+    ids = [words[0], *marker_ids, *words[1:], tokenizer.start_of_turn_id]
+    assert tokenizer.decode_text(ids) == "the quick <table>   fox"
+    assert "<unused12>" in tokenizer.decode(ids)  # decode keeps every piece (previews, loss positions)

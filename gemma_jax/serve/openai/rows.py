@@ -2,7 +2,7 @@
 
 The scheduler thread feeds each row the token columns of its batch; the row turns its own tokens
 into text (TextDeltas: whole characters, as `generate` decodes them, special tokens skipped as
-special_tokens.py says), cuts it at stop strings and hands the pieces to the request's `deliver`
+GemmaTextTokenizer.special_ids says), cuts it at stop strings and hands the pieces to the request's `deliver`
 callback, which the HTTP side made safe to call from another thread. A row ends at its stop token
 ("stop"), a stop string ("stop"), its own token limit ("length"), its deadline (an error) or when its
 client went away (cancelled: nothing more is sent).
@@ -92,7 +92,7 @@ class Row:
         self.finished = False
         self.tokens = 0
         self._stop_ids = frozenset(stop_ids)
-        self._skip_ids = skip_ids  # special tokens (special_tokens.py): counted, never decoded to text
+        self._skip_ids = skip_ids  # special tokens (GemmaTextTokenizer.special_ids): counted, never decoded to text
         self._deltas = TextDeltas(decode, strip=not ticket.exact_text)
         self._stops = StopStrings(ticket.sampling.stop)
 

@@ -21,7 +21,6 @@ from collections import deque
 from gemma_jax.models.generation import STREAM_CHUNK, Generator
 from gemma_jax.serve.openai.protocol import ApiError
 from gemma_jax.serve.openai.rows import Failed, Row, Ticket, timeout_error
-from gemma_jax.serve.openai.special_tokens import special_ids
 
 log = logging.getLogger("gemma_jax.serve")
 
@@ -49,7 +48,7 @@ class Scheduler:
         self.max_queue = max_queue
         self.batch_wait_s = batch_wait_s
         self.chunk = chunk
-        self.skip_ids = special_ids(generator.model.tokenizer)  # decoded to no text (special_tokens.py)
+        self.skip_ids = generator.model.tokenizer.special_ids  # counted, decoded to no text
         self.batches = 0  # batches decoded so far, and their rows (for /health and the benchmark)
         self.rows = 0
         self._waiting: deque[Ticket] = deque()
