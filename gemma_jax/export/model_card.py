@@ -9,7 +9,6 @@ Gemma's terms of use. Every figure comes from the run directory (status.json, me
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from gemma_jax.evaluate.compare import comparison_rows, metric_columns
 from gemma_jax.export.formats import FORMATS
 from gemma_jax.models.registry import find_variant
 from gemma_jax.runs.run_store import RunStore
+from gemma_jax.runs.run_time import parse_time, running_seconds
 from gemma_jax.runs.schema import STATUS_FILE, Status
 
 GEMMA_TERMS = (
@@ -107,11 +107,10 @@ def _metrics(run_dir: Path, step: int) -> str:
 
 
 def _duration(status: dict) -> str | None:
-    try:
-        seconds = (
-            datetime.fromisoformat(status[Status.UPDATED]) - datetime.fromisoformat(status[Status.STARTED])
-        ).total_seconds()
-    except (KeyError, TypeError, ValueError):
+    """Time spent training (pauses and the time between a stop and its resume left out)."""
+    updated = parse_time(status.get(Status.UPDATED))
+    seconds = running_seconds(status, updated) if updated is not None else None
+    if seconds is None:
         return None
     return f"{seconds / 60:.1f} minutes" if seconds >= 60 else f"{seconds:.0f} seconds"
 

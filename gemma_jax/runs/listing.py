@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -179,29 +181,68 @@ def _cell_time(value: str | None) -> str:
     return value[:16].replace("T", " ") if value else "-"
 
 
+# Terminal escape sequences: CSI (ESC [ ... final, or the one-byte CSI), OSC (ESC ] ... BEL or ESC \),
+# and the short ones (ESC c, ESC ( B, ...); removed whole, so no "[31m" is left behind.
+_ESCAPES = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
+
+
+def one_line(value: str, width: int) -> str:
+    """`value` as one line of at most `width` terminal columns, safe to print: escape sequences are
+    removed, line breaks and runs of white space become one space, any other control, format or
+    unpaired-surrogate character (an undecodable byte in a folder name) becomes "?", and what does
+    not fit ends in "…". Run names, states, model names and errors come from files anyone who can
+    write the runs folder controls; printed raw they could break the table or drive the terminal."""
+    text = " ".join(_ESCAPES.sub("", value).split())
+    text = "".join("?" if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    if _width(text) <= width:
+        return text
+    kept, used = [], 0
+    for ch in text:
+        used += _char_width(ch)
+        if used > width - 1:
+            break
+        kept.append(ch)
+    return "".join(kept) + "…"
+
+
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def _width(text: str) -> int:
+    return sum(_char_width(ch) for ch in text)
+
+
+# The widest each column may be (user-controlled text is cut to it); STEP, LOSS, BEST EVAL and
+# STARTED are formatted here and short.
+_COLUMN_WIDTHS = {"RUN": 64, "STATE": 12, "MODEL": 48, "METHOD": 12}
+
+
 def format_runs_table(runs: list[RunSummary], note_width: int = 60) -> str:
-    """A plain-text table for `gemma-jax runs`; errors and unknown-state reasons go in NOTE."""
+    """A plain-text table for `gemma-jax runs`, one line per run; errors and unknown-state reasons go in NOTE."""
     if not runs:
         return "no runs yet"
     header = ("RUN", "STATE", "STEP", "MODEL", "METHOD", "LOSS", "BEST EVAL", "STARTED", "NOTE")
+    caps = [_COLUMN_WIDTHS.get(name, note_width if name == "NOTE" else 24) for name in header]
     rows = [header]
     for run in runs:
-        note = run.error or ""
-        if len(note) > note_width:
-            note = note[: note_width - 1] + "…"
-        rows.append(
-            (
-                run.run_id,
-                run.state,
-                _cell_step(run),
-                run.model_source or "-",
-                run.method_kind or "-",
-                _cell_loss(run.last_loss),
-                _cell_loss(run.best_eval_loss),
-                _cell_time(run.started),
-                note,
-            )
+        cells = (
+            run.run_id,
+            run.state,
+            _cell_step(run),
+            run.model_source or "-",
+            run.method_kind or "-",
+            _cell_loss(run.last_loss),
+            _cell_loss(run.best_eval_loss),
+            _cell_time(run.started),
+            run.error or "",
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+        rows.append(tuple(one_line(cell, cap) for cell, cap in zip(cells, caps, strict=True)))
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ the dashboard restarting and can be inspected with `cat`.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import re
 import shutil
 import threading
 import time
+import unicodedata
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,7 @@ from gemma_jax.runs.files import (
     read_json_lines,
 )
 from gemma_jax.runs.liveness import process_start_time
+from gemma_jax.runs.run_time import account_running_time
 from gemma_jax.runs.schema import ACTIONS, STATES, STATUS_KEYS, VALUE_ACTIONS, Control, Metric, Sample, State, Status
 
 _MAX_SUFFIX = 1000
@@ -43,6 +46,36 @@ def is_run_dir(path: Path) -> bool:
 
 class RunDirError(ValueError):
     """A path that is not a usable run directory (missing, not a run, or corrupt status)."""
+
+
+class RunsDirError(OSError):
+    """runs_dir cannot hold a new run (no permission, read-only, full...), said in plain words: the
+    OSError underneath names a temporary folder of ours, which means nothing to the user. An OSError
+    still, so callers that catch OSError around RunStore.create keep working."""
+
+
+# errno -> (why, what to do); anything else is os.strerror's words with the first fix
+_CANNOT_WRITE_FIX = (
+    "Set runs_dir to a folder you can write (e.g. runs, in the current folder), or fix that folder's permissions."
+)
+_NO_SPACE_FIX = "Free some space there, or set runs_dir to a folder on another disk."
+_WHY_NOT_WRITABLE = {
+    errno.EACCES: ("you do not have permission to write there", _CANNOT_WRITE_FIX),
+    errno.EPERM: ("writing there is not permitted", _CANNOT_WRITE_FIX),
+    errno.EROFS: ("it is on a read-only file system", _CANNOT_WRITE_FIX),
+    errno.ENOTDIR: ("part of its path is a file, not a folder", _CANNOT_WRITE_FIX),
+    errno.ENOENT: ("that folder cannot be created there", _CANNOT_WRITE_FIX),
+    errno.ENOSPC: ("the disk is full", _NO_SPACE_FIX),
+    errno.EDQUOT: ("your disk quota is used up", _NO_SPACE_FIX),
+}
+
+
+def _runs_dir_error(root: Path, err: OSError) -> RunsDirError:
+    """`err` from making a run under `root`, without the temporary name it carries."""
+    why, fix = _WHY_NOT_WRITABLE.get(err.errno, (None, _CANNOT_WRITE_FIX))
+    if why is None:
+        why = os.strerror(err.errno).lower() if err.errno else "it cannot be written"
+    return RunsDirError(f"Cannot create a run in runs_dir {root}: {why}. {fix}")
 
 
 def learning_rate_problem(value: Any) -> str | None:
@@ -64,9 +97,11 @@ def safe_run_name(name: str) -> str:
 
 
 def _check_run_id(run_id: str) -> None:
-    if not run_id or run_id.startswith(".") or any(ch in run_id for ch in "/\\") or run_id != run_id.strip():
+    """A control or format character (a line break, an escape sequence) would break `gemma-jax runs` and logs."""
+    odd = any(ch in "/\\" or unicodedata.category(ch)[0] == "C" for ch in run_id)
+    if not run_id or run_id.startswith(".") or odd or run_id != run_id.strip():
         raise ValueError(
-            f"run_id {run_id!r} must be a plain folder name (no '/', '\\', leading '.' "
+            f"run_id {run_id!r} must be a plain folder name (no '/', '\\', control characters, leading '.' "
             f"or surrounding spaces); e.g. {safe_run_name(run_id)!r}"
         )
 
@@ -91,14 +126,20 @@ class RunStore:
         root = Path(cfg.runs_dir)
         if root.exists() and not root.is_dir():
             raise NotADirectoryError(f"runs_dir {root} is a file; set runs_dir to a folder")
-        root.mkdir(parents=True, exist_ok=True)
         base = run_id or f"{safe_run_name(cfg.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
         tmp = root / f"{schema.CREATING_PREFIX}{uuid.uuid4().hex}"
-        # Permissions follow the umask, as for any folder: 0755 from a shell (a dashboard run as another
-        # account can read it), 0700 with files 0600 under the dashboard's umask 077 (private to its users).
-        tmp.mkdir()
         try:
-            cls._populate(tmp, cfg)
+            root.mkdir(parents=True, exist_ok=True)
+            # Permissions follow the umask, as for any folder: 0755 from a shell (a dashboard run as another
+            # account can read it), 0700 with files 0600 under the dashboard's umask 077 (private to its users).
+            tmp.mkdir()
+        except OSError as err:
+            raise _runs_dir_error(root, err) from None
+        try:
+            try:
+                cls._populate(tmp, cfg)
+            except OSError as err:
+                raise _runs_dir_error(root, err) from None
             names = [base] if run_id else [base, *(f"{base}-{i}" for i in range(2, _MAX_SUFFIX))]
             for name in names:
                 final = root / name
@@ -106,10 +147,10 @@ class RunStore:
                     continue
                 try:
                     os.rename(tmp, final)  # atomic: readers never see a half-made run
-                except OSError:
+                except OSError as err:
                     if final.exists():
                         continue  # another process took the name between the check and the rename
-                    raise
+                    raise _runs_dir_error(root, err) from None
                 return cls(final)
             if run_id:
                 raise FileExistsError(
@@ -251,7 +292,8 @@ class RunStore:
         accelerator step does not wait on the disk; state changes stay durable.
 
         Entering "running" stamps `started` once; giving `pid` records its start time as
-        `pid_started` so readers can tell a dead run from a reused pid. One writer (the
+        `pid_started` so readers can tell a dead run from a reused pid; `run_seconds` and
+        `running_since` keep the time spent running (runs/run_time.py). One writer (the
         engine) is assumed. Every key must be one the schema names (Status), so readers and
         writers cannot drift apart.
         """
@@ -266,8 +308,10 @@ class RunStore:
                 status = self.read_status()
             except RunDirError:
                 status = {}  # a damaged status is replaced rather than blocking the run
+            before = dict(status)
             status.update(fields)
             stamp = now_iso()
+            account_running_time(before, status, stamp)
             if state == State.RUNNING and not status.get(Status.STARTED):
                 status[Status.STARTED] = stamp
             if isinstance(fields.get(Status.PID), int) and Status.PID_STARTED not in fields:

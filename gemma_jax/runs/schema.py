@@ -88,6 +88,8 @@ class Status:
     CREATED = "created"
     STARTED = "started"
     UPDATED = "updated"
+    RUN_SECONDS = "run_seconds"  # time spent running in stretches that ended (runs/run_time.py)
+    RUNNING_SINCE = "running_since"  # when the current running stretch began; null when not running
     CONTROL_ACK = "control_ack"  # the id of the last control request taken
     CONTROL_ACTION = "control_action"
     CONTROL_ERROR = "control_error"  # why the last set_lr was refused

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import unicodedata
 
+import yaml
+
+from gemma_jax.cli import main
 from gemma_jax.config import JobConfig, MethodConfig, ModelConfig
 from gemma_jax.runs import RunStore, format_runs_table, list_runs
 
@@ -110,3 +115,61 @@ def test_live_process_reused_pid_and_other_host(tmp_path):
 def test_status_json_is_plain_json(tmp_path):
     store = _make(tmp_path, "x", "2024-01-01T00:00:00+00:00")
     assert json.loads(store.status_path.read_text())["created"] == "2024-01-01T00:00:00+00:00"
+
+
+def _display_columns(line: str) -> dict[int, str]:
+    """display column -> the character that starts there (wide characters take two)."""
+    columns, at = {}, 0
+    for ch in line:
+        columns[at] = ch
+        at += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return columns
+
+
+def test_every_run_is_one_safe_line_whatever_its_files_say(tmp_path, capsys):
+    """A multi-line error, and names, states or models holding line breaks, terminal escapes or bytes that
+    are not UTF-8 (anyone who can write the runs folder writes them) keep one aligned line per run, and
+    nothing reaches the terminal that could drive it."""
+    multi = _make(tmp_path, "multi", "2024-01-01T00:00:00+00:00", state="failed")
+    multi.update_status(error="Found 3 problems in qa.jsonl:\n  - line 1: bad\n  - line 2: worse")
+    evil = _make(tmp_path, "evil", "2024-01-02T00:00:00+00:00", state="queued")  # --run-id refuses the name
+    evil.path.rename(tmp_path / "evil\x1b[2J\x1b]0;pwned\x07\nna\rme")
+    odd = _make(tmp_path, "odd", "2024-01-03T00:00:00+00:00")
+    status = json.loads(odd.status_path.read_text())
+    odd.status_path.write_text(json.dumps({**status, "state": "running\x1b[5m\nblink", "error": "a\tb\x00c\u202ed"}))
+    odd.config_path.write_text(
+        yaml.safe_dump({"model": {"source": "tiny:\x1b[31mred\nline"}, "method": {"kind": "lo\x08\x08ra\n"}})
+    )
+    wide = _make(tmp_path, "日本語-run", "2024-01-04T00:00:00+00:00", state="completed")
+    raw = os.path.join(os.fsencode(tmp_path), b"bad-\xff-name")
+    os.mkdir(raw)
+    with open(os.path.join(raw, b"status.json"), "wb") as f:
+        f.write(wide.status_path.read_bytes())
+
+    table = format_runs_table(list_runs(tmp_path))
+    lines = table.split("\n")
+    assert len(lines) == 1 + 5
+    assert not [ch for ch in table if ch != "\n" and unicodedata.category(ch)[0] == "C"]
+    table.encode("utf-8")  # no lone surrogate from the undecodable name: printing it cannot fail
+    headings = ("STATE", "STEP", "MODEL", "METHOD", "LOSS", "BEST EVAL", "STARTED", "NOTE")
+    starts = [lines[0].index(heading) for heading in headings]  # the header is ASCII
+    for line in lines[1:]:
+        columns = _display_columns(line)
+        for start in starts:  # every cell starts where its heading does, after a gap
+            if start < max(columns):
+                assert columns.get(start - 1) == " " and columns.get(start) not in (" ", None), (line, start)
+    by_name = {line.split("  ")[0]: line for line in lines[1:]}
+    assert "Found 3 problems in qa.jsonl: - line 1: bad - line 2: worse" in by_name["multi"]
+    assert {"evil na me", "bad-?-name", "日本語-run"} <= set(by_name)  # escapes gone, breaks now spaces
+    assert re.split(r"  +", by_name["odd"])[1:4] == ["running bli…", "0", "tiny:red line"]
+    assert "lo??ra" in by_name["odd"] and by_name["odd"].endswith("a b?c?d")
+    assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out == table + "\n"
+
+
+def test_long_cells_end_in_an_ellipsis(tmp_path):
+    _make(tmp_path, "r" * 100, "2024-01-01T00:00:00+00:00", state="failed", error="x" * 500)
+    (line,) = format_runs_table(list_runs(tmp_path)).splitlines()[1:]
+    assert "r" * 63 + "…" in line and "r" * 64 not in line
+    assert line.endswith("x" * 59 + "…")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import threading
+from pathlib import Path
 
 import pytest
 
+from gemma_jax.cli import main
 from gemma_jax.config import JobConfig, MethodConfig
 from gemma_jax.runs import RunDirError, RunStore
+from gemma_jax.runs.run_store import RunsDirError
 
 
 @pytest.fixture
@@ -56,9 +60,81 @@ def test_create_cleans_names_and_checks_run_ids(cfg, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="is a file; set runs_dir to a folder"):
         RunStore.create(JobConfig(runs_dir=str(tmp_path / "file")))
-    for bad in ("", "a/b", ".hidden", " x"):
+    for bad in ("", "a/b", ".hidden", " x", "a\nb", "red\x1b[31m", "rtl\u202e"):
         with pytest.raises(ValueError, match="must be a plain folder name"):
             RunStore.create(cfg, run_id=bad)
+
+
+def _refuse_creating_dirs(monkeypatch, code: int) -> None:
+    """Make the runs folder refuse our temporary folder as a read-only or foreign one would (root ignores
+    permissions, so a chmod cannot show it in every test environment)."""
+    mkdir = Path.mkdir
+
+    def refusing(self, *args, **kwargs):
+        if self.name.startswith(".creating-"):
+            raise OSError(code, os.strerror(code), str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refusing)
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        (errno.EACCES, "you do not have permission to write there"),
+        (errno.EPERM, "writing there is not permitted"),
+        (errno.EROFS, "it is on a read-only file system"),
+        (errno.ENOSPC, "the disk is full. Free some space there"),
+    ],
+)
+def test_a_runs_dir_that_cannot_be_written_is_said_plainly(cfg, monkeypatch, code, said):
+    """The errno message named our temporary folder ('.creating-<hex>'), which means nothing to the user."""
+    _refuse_creating_dirs(monkeypatch, code)
+    with pytest.raises(RunsDirError) as info:
+        RunStore.create(cfg)
+    message = str(info.value)
+    assert message.startswith(f"Cannot create a run in runs_dir {cfg.runs_dir}: {said}")
+    assert ".creating" not in message and "Errno" not in message
+    assert isinstance(info.value, OSError)  # callers that catch OSError keep working
+
+
+def test_a_run_that_cannot_be_filled_in_is_said_plainly_and_leaves_nothing(cfg, monkeypatch):
+    def read_only(path, _cfg):
+        raise OSError(errno.EROFS, "Read-only file system", str(path / ".status.json.x1y2.tmp"))
+
+    monkeypatch.setattr(RunStore, "_populate", staticmethod(read_only))
+    with pytest.raises(RunsDirError, match="it is on a read-only file system") as info:
+        RunStore.create(cfg)
+    assert ".tmp" not in str(info.value) and ".creating" not in str(info.value)
+    assert _leftovers(Path(cfg.runs_dir)) == []
+
+
+def test_a_runs_dir_under_a_file_is_said_plainly(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(RunsDirError, match="part of its path is a file, not a folder") as info:
+        RunStore.create(JobConfig(runs_dir=str(tmp_path / "afile" / "runs")))
+    assert "Errno" not in str(info.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes read-only folders")
+def test_a_read_only_runs_dir(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir(mode=0o555)
+    try:
+        with pytest.raises(RunsDirError, match="you do not have permission to write there"):
+            RunStore.create(JobConfig(runs_dir=str(runs)))
+    finally:
+        runs.chmod(0o755)
+
+
+def test_train_says_the_runs_dir_cannot_be_written(tmp_path, monkeypatch, capsys):
+    _refuse_creating_dirs(monkeypatch, errno.EACCES)
+    runs = tmp_path / "runs"
+    argv = ["train", "--set", f"runs_dir={runs}", "--set", "model.source=tiny:gemma3", "--skip-memory-check"]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert f"Cannot create a run in runs_dir {runs}: you do not have permission to write there" in err
+    assert ".creating" not in err and "Traceback" not in err
 
 
 def test_open(cfg, tmp_path):

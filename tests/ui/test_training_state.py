@@ -12,6 +12,7 @@ from ui_helpers import TINY_JOB, make_run, make_session, train_steps
 from gemma_jax.config import JobConfig, apply_overrides
 from gemma_jax.data.stats_text import describe_data
 from gemma_jax.jobs import JobRunner
+from gemma_jax.runs import run_store as run_store_module
 from ui.state.kpis import KpiTracker, format_bytes, format_duration, kpi_cards, perplexity
 from ui.state.run_logs import LogTail, is_error_line
 from ui.state.series import Series
@@ -91,11 +92,13 @@ def test_follows_a_run_by_offset(tmp_path):
     assert state.actions == available_actions("running") and state.actions["pause"]
 
 
-def test_the_running_clock_alone_refreshes_the_figures_only_every_few_seconds(tmp_path):
+def test_the_running_clock_alone_refreshes_the_figures_only_every_few_seconds(tmp_path, monkeypatch):
     """Every KPI change repaints the page in the browser, which shares the CPU with the job."""
     session = make_session(tmp_path)
     store = make_run(session, "r")
-    store.update_status(state="running", pid=os.getpid(), started="2026-01-01T00:00:00+00:00")
+    monkeypatch.setattr(run_store_module, "now_iso", lambda: "2026-01-01T00:00:00+00:00")
+    store.update_status(state="running", pid=os.getpid())
+    monkeypatch.undo()
     session.selected_run = "r"
     state = TrainingState(session)
     start = 1767225600.0 + 100

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from datetime import datetime
 from typing import Any
 
-from gemma_jax.runs.schema import LIVE_STATES, Metric, State, Status
+from gemma_jax.runs.run_time import running_seconds
+from gemma_jax.runs.schema import Metric, State, Status
 
 # The metrics.jsonl figures whose latest value the cards show (device memory only where the backend reports it).
 LATEST_METRICS = (
@@ -31,13 +31,6 @@ LATEST_METRICS = (
 def perplexity(eval_loss: float | None) -> float | None:
     """exp(eval loss), capped so a diverged loss shows as a huge number rather than an overflow."""
     return None if eval_loss is None else math.exp(min(eval_loss, 50.0))
-
-
-def parse_time(text: Any) -> float | None:
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except (TypeError, ValueError):
-        return None
 
 
 def format_duration(seconds: float | None) -> str:
@@ -109,9 +102,7 @@ class KpiTracker:
         step = status.get(Status.STEP) if isinstance(status.get(Status.STEP), int) else None
         total = status.get(Status.TOTAL_STEPS) if isinstance(status.get(Status.TOTAL_STEPS), int) else None
         eval_loss = self.latest.get(Metric.EVAL_LOSS)
-        started = parse_time(status.get(Status.STARTED))
-        end = now if state in LIVE_STATES else parse_time(status.get(Status.UPDATED))
-        elapsed = end - started if started is not None and end is not None else None
+        elapsed = running_seconds(status, now)  # pauses and the time between a stop and a resume left out
         return {
             "state": state,
             "step": step,
