@@ -100,4 +100,4 @@ class CompareState(param.Parameterized):
     @property
     def better(self) -> str:
         sign = direction(self.metric or "")
-        return {1: "higher is better", -1: "lower is better"}.get(sign, "")
+        return {1: "higher is better", -1: "lower is better"}.get(sign, "neither higher nor lower is better")

@@ -9,10 +9,16 @@ it: gemma_jax.evaluate) and the earlier `eval/step-N-SPLIT.json`, whose `example
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
 NEUTRAL = frozenset({"mean_length"})  # neither direction is better
+# A custom metric measuring length (answer_length, avg_len, word_count, num_tokens, ...) is neutral too;
+# one judging it (length_ok, the example custom metric) is not: the name must end with the length or count.
+LENGTH_LIKE = re.compile(
+    r"(?:^|_)(?:length|len|(?:word|token|char|character)s?_count|num_(?:words|tokens|chars))$", re.IGNORECASE
+)
 HUNDRED_SCALE = frozenset({"bleu", "chrf"})  # sacrebleu's 0-100 scale; the rest are 0-1 or losses
 # The cards' BLEU and chrF are sacrebleu's corpus scores over the split; the table's are each answer's own
 # (sentence BLEU counts only the word-run lengths an answer has, so short answers differ the most).
@@ -49,9 +55,27 @@ def model_metrics(report: dict) -> tuple[dict, dict, dict, dict]:
     return tuned, base, delta, dict(report.get("interval") or {})
 
 
+def is_length(name: str) -> bool:
+    """The metric measures the answers' length (mean_length, a custom answer_length)."""
+    return name == "mean_length" or bool(LENGTH_LIKE.search(name))
+
+
 def direction(name: str) -> int:
-    """+1: higher is better, -1: lower is better, 0: neither."""
-    return 0 if name in NEUTRAL else (-1 if name in LOWER_IS_BETTER else 1)
+    """+1: higher is better, -1: lower is better, 0: neither (a length: longer is not better, nor shorter)."""
+    if name in NEUTRAL or is_length(name):
+        return 0
+    return -1 if name in LOWER_IS_BETTER else 1
+
+
+def neutral_words(name: str, sign: int) -> str:
+    """What a change of a metric with no better direction means, in words ("" for any other metric)."""
+    if direction(name) != 0 or not sign:
+        return ""
+    if is_length(name):
+        moved = "longer answers" if sign > 0 else "shorter answers"
+    else:
+        moved = "higher" if sign > 0 else "lower"
+    return f"{moved} than base: neither is better"
 
 
 def format_value(name: str, value) -> str:
@@ -71,13 +95,17 @@ def format_delta(name: str, value) -> str:
 
 
 def metric_card(name: str, value, base, change, bounds=None) -> dict:
-    """One metric's card: name, tuned, base, delta (texts), `verdict` ("better", "worse", "same" or None:
-    no base or no direction), the 95% interval of the delta as text, `sure` (it excludes 0),
-    `direction` (+1 higher is better, -1 lower, 0 neither) and `sign` (of the change)."""
+    """One metric's card: name, tuned, base, delta (texts), `verdict` ("better", "worse", "same",
+    "neutral": it changed but neither direction is better, or None: no base), the 95% interval of the
+    delta as text, `sure` (it excludes 0), `direction` (+1 higher is better, -1 lower, 0 neither) and
+    `sign` (of the change)."""
     verdict = None
-    if change is not None and direction(name) and not math.isnan(change):
+    if change is not None and not math.isnan(change):
         signed = change * direction(name)
-        verdict = "better" if signed > 0 else ("worse" if signed < 0 else "same")
+        if signed:
+            verdict = "better" if signed > 0 else "worse"
+        else:
+            verdict = "neutral" if change else "same"
     low_high = bounds if isinstance(bounds, list | tuple) and len(bounds) == 2 else None
     return {
         "name": name,

@@ -1,10 +1,12 @@
 """The Evaluate page's summary: what the report covers, one card per metric (fine-tuned, base, the
-change coloured by whether it is an improvement, its 95% interval), a "partial" badge and the custom
+change coloured by whether it is an improvement, its 95% interval; a length, where neither direction
+is better, in a neutral colour and words), a "partial" badge and the custom
 metrics' errors; multiple-choice results in a section of their own. Every text (metric names come
 from custom metrics' code, the questions file's name from the user) is escaped."""
 
 from __future__ import annotations
 
+from ui.state.evaluate_report import neutral_words
 from ui.views.safe_text import escape_text
 
 CARDS_CSS = """
@@ -21,6 +23,8 @@ CARDS_CSS = """
 .gj-delta-better { color: #1a7f37; }
 .gj-delta-worse { color: #cf222e; }
 .gj-delta-same, .gj-delta-none { opacity: .8; }
+.gj-delta-neutral { color: #0969da; }
+.gj-card-neutral { font-size: 0.72em; opacity: .8; }
 .gj-badge { display: inline-block; border-radius: 10px; padding: 1px 8px; font-size: .8em; font-weight: 600;
   background: #bf8700; color: #fff; margin-left: 6px; }
 .gj-custom-errors { border-left: 4px solid #cf222e; padding: 4px 10px; margin-top: 8px; font-size: .9em; }
@@ -43,15 +47,17 @@ def render_kpis(kpis: list[tuple[str, str]]) -> str:
 def _card(card: dict) -> str:
     verdict = card["verdict"]
     arrow = ARROWS[card.get("sign", 0)]
-    better = {1: "higher is better", -1: "lower is better"}.get(card["direction"], "")
+    better = {1: "higher is better", -1: "lower is better", 0: "neither higher nor lower is better"}[card["direction"]]
     sure = " (the interval excludes 0)" if card["sure"] else ""
+    neutral = neutral_words(card["name"], card.get("sign", 0)) if verdict == "neutral" else ""
     return (
         f'<div class="gj-metric-card gj-metric-{verdict or "none"}" title="{escape_text(better)}">'
         f'<div class="gj-card-name">{escape_text(card["name"])}</div>'
         f'<div class="gj-card-tuned">{escape_text(card["tuned"])}</div>'
         f'<div class="gj-card-base">base {escape_text(card["base"])}</div>'
         f'<div class="gj-card-delta gj-delta-{verdict or "none"}">{arrow} {escape_text(card["delta"])}</div>'
-        f'<div class="gj-card-interval">{escape_text(card["interval"] + sure)}</div>'
+        + (f'<div class="gj-card-neutral">{escape_text(neutral)}</div>' if neutral else "")
+        + f'<div class="gj-card-interval">{escape_text(card["interval"] + sure)}</div>'
         + (f'<div class="gj-card-about">{escape_text(card["about"])}</div>' if card.get("about") else "")
         + "</div>"
     )
@@ -67,9 +73,11 @@ def render_summary(kpis: list[tuple[str, str]], cards: list[dict], partial: bool
         if partial
         else ""
     )
+    neutral = any(card["verdict"] == "neutral" for card in cards)
+    lengths = " Answer length is blue: longer is not better, nor shorter." if neutral else ""
     head = (
         '<div class="gj-summary-head">Fine-tuned against base: the change is green where it is an improvement '
-        f"(for loss and perplexity, a fall), red where it is worse.{badge}</div>"
+        f"(for loss and perplexity, a fall), red where it is worse.{lengths}{badge}</div>"
     )
     body = "".join(_card(card) for card in cards)
     errors = ""

@@ -1,5 +1,10 @@
 """The Evaluate page's comparison of runs: pick runs, read every report of each in one table, and plot
-one metric across them (gemma_jax.evaluate.compare)."""
+one metric across them (gemma_jax.evaluate.compare).
+
+The plot's pane is shown and hidden through a box around it, never its own `visible`: a Bokeh pane
+copies its figure's layout properties back onto itself on any change of its own, and once the page's
+design has given the drawn figure its stylesheets (Bokeh ImportedStyleSheet models, where the pane
+accepts only strings) that copy raises, breaking the page's live update after an evaluation."""
 
 from __future__ import annotations
 
@@ -36,13 +41,14 @@ class CompareView(pn.viewable.Viewer):
             css_classes=["gj-evaluate-compare-table"],
         )
         self.plot = pn.pane.Bokeh(None, sizing_mode="stretch_width", css_classes=["gj-evaluate-compare-plot"])
+        self.plot_box = pn.Column(self.plot, visible=False, sizing_mode="stretch_width", margin=0)
         s.param.watch(self._render, ["rows", "metric", "error"])
         self._render()
         self.card = pn.Card(
             pn.Row(self.runs, self.metric, self.reload),
             self.note,
             self.table,
-            self.plot,
+            self.plot_box,
             title="Compare runs",
             collapsed=True,
             sizing_mode="stretch_width",
@@ -56,7 +62,7 @@ class CompareView(pn.viewable.Viewer):
         self.table.visible = bool(rows)
         points = s.plot_points()
         self.plot.object = comparison_figure(points, s.metric, s.better) if points else None
-        self.plot.visible = bool(points)
+        self.plot_box.visible = bool(points)  # never self.plot.visible: see the module's docstring
         hashes = {row.get("data_hash") for row in s.rows if row.get("data_hash")}
         notes = []
         if s.error:

@@ -1,8 +1,13 @@
-"""A page's live updates: a periodic callback while the page is shown, its failures reported once."""
+"""A page's live updates: a periodic callback while the page is shown, its failures reported once to
+the user and with their traceback to the server's log."""
 
 from __future__ import annotations
 
+import logging
+
 import panel as pn
+
+log = logging.getLogger(__name__)
 
 
 class Poller:
@@ -25,8 +30,9 @@ class Poller:
     def _safely(self) -> None:
         try:
             self._tick()
-        except Exception as err:  # noqa: BLE001  (the user sees it once; the callback keeps going)
+        except Exception as err:  # the user sees it once, the log has its traceback; the callback keeps going
             message = f"Live updates of the {self._page} page failed: {type(err).__name__}: {err}"
             if message != self._last_error:
+                log.exception("Live updates of the %s page failed", self._page)
                 self._last_error = message
                 self._session.notify(message, "error")
