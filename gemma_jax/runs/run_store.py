@@ -24,6 +24,7 @@ from typing import Any
 from gemma_jax.config.io import load_config, save_config
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.runs import schema
+from gemma_jax.runs.control_queue import ControlQueue
 from gemma_jax.runs.events import ScalarWriter
 from gemma_jax.runs.files import (
     append_json_line,
@@ -351,7 +352,7 @@ class RunStore:
     # -- control requests -----------------------------------------------------------------
     def request(self, action: str, value: float | None = None) -> dict[str, Any]:
         """Ask the engine to pause/resume/save/abort, or set_lr with `value` (the new peak learning
-        rate); a newer request replaces an unhandled one."""
+        rate); requests wait their turn behind unhandled ones (control_queue.py)."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
         req: dict[str, Any] = {Control.ACTION: action, Control.ID: uuid.uuid4().hex[:12], Control.TIME: now_iso()}
@@ -362,21 +363,17 @@ class RunStore:
             req[Control.VALUE] = float(value)
         elif value is not None:
             raise ValueError(f"{action} takes no value (got {value!r})")
-        atomic_write_json(self.control_path, req)
+        ControlQueue(self.control_path).add(req)
         return req
 
+    def pending_controls(self) -> list[dict[str, Any]]:
+        """Every request the engine has not taken yet, oldest first."""
+        return ControlQueue(self.control_path).pending()
+
     def read_control(self) -> dict[str, Any] | None:
-        """The pending request, or None (no file, or a file that is not a JSON object)."""
-        try:
-            req = json.loads(self.control_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
-        return req if isinstance(req, dict) else None
+        """The oldest pending request, or None."""
+        return next(iter(self.pending_controls()), None)
 
     def clear_control(self, request_id: str | None = None) -> None:
-        """Remove control.json; with `request_id`, only if it still holds that request (not a newer one)."""
-        if request_id is not None:
-            current = self.read_control()
-            if current is not None and current.get(Control.ID) != request_id:
-                return
-        self.control_path.unlink(missing_ok=True)
+        """Take request `request_id` off the queue (newer ones stay); None: every pending request."""
+        ControlQueue(self.control_path).remove(request_id)

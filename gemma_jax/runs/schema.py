@@ -22,7 +22,7 @@ STATUS_FILE = "status.json"  # the engine's state (atomic replace); keys: Status
 METRICS_FILE = "metrics.jsonl"  # one record per logged step (Metric) or event (Event)
 LOG_FILE = "log.txt"  # `<time> <LEVEL> message`
 SAMPLES_FILE = "samples.jsonl"  # greedy generations; keys: Sample
-CONTROL_FILE = "control.json"  # one pending request from the UI/CLI; keys: Control
+CONTROL_FILE = "control.json"  # the pending requests from the UI/CLI, oldest first (control_queue.py); keys: Control
 TOKENIZER_FILE = "tokenizer.model"  # the vocabulary trained for a tiny:/random: model
 PROCESS_LOG_FILE = "process.log"  # the training process's stdout/stderr when the job runner started it
 TENSORBOARD_DIR = "events"  # TensorBoard scalars of the same numbers as metrics.jsonl
@@ -120,7 +120,7 @@ VALUE_ACTIONS = (Action.SET_LR,)  # actions that carry a `value`
 
 
 class Control:
-    """The keys of control.json."""
+    """The keys of a request in control.json."""
 
     ACTION = "action"
     ID = "id"

@@ -1,4 +1,4 @@
-"""Requests that reach a running job between steps: control.json and signals."""
+"""Requests that reach a running job between steps: control.json (a queue, oldest first) and signals."""
 
 from __future__ import annotations
 
@@ -49,16 +49,17 @@ class ControlChannel:
         self.signal_name = signal.Signals(signum).name
 
     def _take(self) -> str | None:
-        request = self.store.read_control()
-        if request is None:
-            return None
-        self.store.clear_control(request.get(Control.ID))
-        self.store.update_status(
-            **{Status.CONTROL_ACK: request.get(Control.ID), Status.CONTROL_ACTION: request.get(Control.ACTION)}
-        )
-        if request.get(Control.ACTION) == Action.SET_LR:
+        """The oldest pending action; learning-rate changes before it are applied on the way, so a
+        set_lr followed by a save or pause takes effect before the save or pause does."""
+        while (request := self.store.read_control()) is not None:
+            self.store.clear_control(request.get(Control.ID))
+            self.store.update_status(
+                **{Status.CONTROL_ACK: request.get(Control.ID), Status.CONTROL_ACTION: request.get(Control.ACTION)}
+            )
+            if request.get(Control.ACTION) != Action.SET_LR:
+                return request.get(Control.ACTION)
             self._set_lr(request.get(Control.VALUE))
-        return request.get(Control.ACTION)
+        return None
 
     def _set_lr(self, value) -> None:
         problem = learning_rate_problem(value)

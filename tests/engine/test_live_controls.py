@@ -71,7 +71,7 @@ def test_set_lr_requests_check_their_value(tmp_path, capsys):
         store.request("pause", value=1.0)
 
     assert cli_main(["control", str(store.path), "set-lr", "3e-5"]) == 0
-    assert store.read_control()["value"] == 3e-5 and store.read_control()["action"] == "set_lr"
+    assert [(r["action"], r.get("value")) for r in store.pending_controls()] == [("set_lr", 1e-4), ("set_lr", 3e-5)]
     assert cli_main(["control", str(store.path), "set-lr"]) == 2
     assert "set-lr needs the new peak learning rate" in capsys.readouterr().err
     assert cli_main(["control", str(store.path), "set-lr", "-1"]) == 2

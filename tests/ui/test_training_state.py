@@ -1,7 +1,6 @@
 """The Training page state on real run directories: tailing by offset, KPIs, thinning, logs, samples, controls."""
 
 import itertools
-import json
 import math
 import os
 import time
@@ -148,10 +147,10 @@ def test_controls_go_through_the_job_runner(tmp_path):
     state = TrainingState(session)
     state.poll()
     assert state.pause()
-    assert json.loads(store.control_path.read_text())["action"] == "pause"
+    assert store.read_control()["action"] == "pause"
     assert state.set_learning_rate("2e-4")
-    request = json.loads(store.control_path.read_text())
-    assert (request["action"], request["value"]) == ("set_lr", 2e-4)
+    request = store.pending_controls()[-1]  # waits behind the pause; neither replaces the other
+    assert (request["action"], request["value"]) == ("set_lr", 2e-4) and len(store.pending_controls()) == 2
     assert not state.set_learning_rate("fast")
     assert "not usable" in session.notifications[-1][2]
     assert not state.unpause()  # not offered while running

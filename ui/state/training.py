@@ -286,5 +286,7 @@ class TrainingState(param.Parameterized):
             )
             return False
         return self._control(
-            "set_lr", f"Learning rate of {{run}} set to {rate:g}.", lambda r, p: r.set_learning_rate(p, rate)
+            "set_lr",
+            f"Learning rate {rate:g} requested for {{run}}: it applies from the run's next step.",
+            lambda r, p: r.set_learning_rate(p, rate),
         )
