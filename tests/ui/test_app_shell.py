@@ -199,11 +199,15 @@ def test_one_notification_area_newest_message_no_duplicates_errors_stay(tmp_path
     assert "Saved" in shown.object and area.layout.visible and area.clear_button.visible
     later = session.notifications[-1][0] + NOTICE_SECONDS["success"] + 1
     assert [n[2] for n in current_notices(session.notifications, 0.0, later)] == ["Live updates failed"]
-    far = later + 10_000  # an error never times out, until dismissed
+    far = later + 10_000  # an error followed by newer messages times out as a warning does
+    assert current_notices(session.notifications, 0.0, far) == []
+    session.notify("Live updates failed", "error")  # the newest message, an error: it stays until dismissed
+    far = session.notifications[-1][0] + 10_000
     assert [n[1] for n in current_notices(session.notifications, 0.0, far)] == ["error"]
     area._clear()
     assert area.messages.objects == [] and not area.layout.visible
     assert current_notices(session.notifications, area._dismissed_at, far) == []
+    session.notify("Checkpoint requested", "info")
     session.notify("Live updates failed", "error")
     assert len(area.messages.objects) == 1 and "gj-notification-error" in area.messages.objects[0].css_classes
 

@@ -115,13 +115,16 @@ def current_notices(
     notifications: Sequence[tuple[float, str, str]], dismissed_at: float, now: float, count: int = 1
 ) -> list[tuple[float, str, str]]:
     """The newest `count` messages still on screen, newest first: after the last dismissal, and not yet
-    timed out (NOTICE_SECONDS; errors never time out). Equal messages show once."""
+    timed out (NOTICE_SECONDS). The newest message, if an error, stays until dismissed; an error with a
+    newer message after it times out as a warning does, so a mistake the user went on to correct does
+    not come back once the later messages are gone (a lasting failure, such as live updates, says
+    itself again). Equal messages show once."""
     shown: list[tuple[float, str, str]] = []
-    for notice in reversed(notifications):
+    for age, notice in enumerate(reversed(notifications)):
         when, level, _ = notice
         if when <= dismissed_at:
             break
-        expires = NOTICE_SECONDS.get(level)
+        expires = NOTICE_SECONDS.get(level, NOTICE_SECONDS["warning"] if age else None)
         if expires is not None and now - when > expires:
             continue
         if all(other[1:] != notice[1:] for other in shown):
