@@ -179,3 +179,15 @@ def test_storage_card_lists_runs_and_uploads_with_sizes_and_no_server_paths(tmp_
     storage.measure()  # measuring again replaces the rows
     assert storage.measuring
     assert _measured(storage).rows
+
+
+def test_a_stopped_run_reads_stopped_with_the_resume_button_named(tmp_path):
+    """The Training page says "stopped"; the Runs table must not say "aborted" for the same run."""
+    session = make_session(tmp_path, JobRunner([], poll_s=60))
+    message = "stopped at step 3 (stop requested); checkpoint saved. Continue with: gemma-jax train --resume /x/r"
+    make_run(session, "halted").update_status(state="aborted", error=message)
+    state = RunsState(session)
+    state.refresh()
+    (row,) = [r for r in state.rows if r["run"] == "halted"]
+    assert row["state"] == "stopped"
+    assert row["note"] == "stopped at step 3 (stop requested); checkpoint saved. Continue it with Resume on this page."

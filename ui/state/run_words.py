@@ -20,6 +20,6 @@ def state_words(state: str) -> str:
     return STATE_WORDS.get(state, state)
 
 
-def end_message_words(message: str) -> str:
-    """`message` with the terminal's resume command replaced by where the page resumes a run."""
-    return _RESUME_COMMAND.sub("Continue it with Resume run on this page.", message)
+def end_message_words(message: str, button: str = "Resume run") -> str:
+    """`message` with the terminal's resume command replaced by the page's `button` that resumes a run."""
+    return _RESUME_COMMAND.sub(f"Continue it with {button} on this page.", message)

@@ -19,6 +19,7 @@ from gemma_jax.runs import RunStore, RunSummary, dead_run_error, is_run_dir, sum
 from gemma_jax.runs.run_store import RunDirError
 from gemma_jax.runs.schema import LIVE_STATES, Metric, State, Status
 from ui.confinement import Confinement, ConfinementError
+from ui.state.run_words import end_message_words, state_words
 
 ACTIVE_STATES = (State.QUEUED, *LIVE_STATES)
 RESUMABLE_STATES = (State.FAILED, State.ABORTED)
@@ -150,7 +151,7 @@ def _loss(value: float | None) -> str:
 
 def row_of(run: RunSummary, queue_position: int | None = None) -> dict[str, str]:
     """The table row of a run, as text (the view shows it as is)."""
-    state = run.state if queue_position is None else f"queued (#{queue_position})"
+    state = state_words(run.state) if queue_position is None else f"queued (#{queue_position})"
     return {
         "run": run.run_id,
         "state": state,
@@ -160,7 +161,7 @@ def row_of(run: RunSummary, queue_position: int | None = None) -> dict[str, str]
         "loss": _loss(run.last_loss),
         "best eval loss": _loss(run.best_eval_loss),
         "started": run.started[:19].replace("T", " ") if run.started else "-",
-        "note": run.error or "",
+        "note": end_message_words(run.error or "", button="Resume"),
     }
 
 
