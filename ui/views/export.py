@@ -70,15 +70,17 @@ class ExportPage(CheckpointPage):
     def __init__(self, session, state: ExportState | None = None, **params):
         super().__init__(session, state or ExportState(session), "Export", POLL_MS, **params)
         s = self.state
-        kind = pn.widgets.CheckButtonGroup.from_param(
-            s.param.formats,
-            name="Formats",
-            options=FORMAT_OPTIONS,
-            color="primary",
-            variant="outline",
-            orientation="vertical",
-            width=300,
-            css_classes=["gj-export-kind"],
+        # Check boxes: several formats can be exported at once (a button group read as a single choice).
+        kind = pn.Column(
+            pn.pane.Markdown("**Formats** (one or more)", margin=(0, 10)),
+            pn.widgets.CheckBoxGroup.from_param(
+                s.param.formats,
+                name="",
+                options=FORMAT_OPTIONS,
+                inline=False,
+                width=300,
+                css_classes=["gj-export-kind"],
+            ),
         )
         self.not_offered = pn.pane.HTML(render_not_offered(s.not_offered), css_classes=["gj-export-not-offered"])
         self.serving = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["gj-export-serving"])

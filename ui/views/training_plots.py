@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import panel as pn
-from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.models import BasicTicker, ColumnDataSource, HoverTool
 from bokeh.plotting import figure
 
 from gemma_jax.runs.schema import Metric
@@ -30,6 +30,8 @@ def _figure(title: str, x_label: str = "step", **kwargs):
         **kwargs,
     )
     plot.toolbar.logo = None
+    if x_label == "step":
+        plot.xaxis.ticker = BasicTicker(min_interval=1)  # whole steps: no 1.5 on a short run's axis
     return plot
 
 
@@ -78,13 +80,21 @@ class TrainingPlots:
         _steps(memory, Metric.DEVICE_MEMORY_GB, train, "orange")
         # A plain Column: Bokeh panes that stretch inside a FlexBox collapse to no width when the
         # page is swapped in after the first render (the dashboard builds pages lazily).
-        self.metrics = pn.Column(
+        self._plots = pn.Column(
             *(
                 pn.pane.Bokeh(plot, sizing_mode="stretch_width", css_classes=[f"gj-training-plot-{name}"])
                 for name, plot in (("loss", loss), ("lr", lr), ("throughput", speed), ("grad-norm", grad))
             ),
             sizing_mode="stretch_width",
+            margin=0,
+            visible=False,
         )
+        # Until a run has a step its plots are hidden: empty Bokeh plots keep the axes of the data they
+        # showed last, which read as another run's steps and losses.
+        self._waiting = pn.pane.Markdown(
+            "The plots start with the run's first step.", css_classes=["gj-training-plots-waiting"]
+        )
+        self.metrics = pn.Column(self._waiting, self._plots, sizing_mode="stretch_width")
         self._legend = usage.legend[0]
         # in a Column of its own: a Bokeh pane's `visible` is tied to its figure's and does not stick
         self.device_memory = pn.Column(
@@ -120,3 +130,5 @@ class TrainingPlots:
                 source.data = update.data
             else:
                 source.stream(update.data)
+        has_steps = bool(self.sources["train"].data.get(Metric.STEP))
+        self._plots.visible, self._waiting.visible = has_steps, not has_steps
