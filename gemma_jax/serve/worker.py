@@ -149,6 +149,7 @@ class Worker:
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         history = parse_history(request.get("history"))
+        fitted = None
         if not request.get("chat", True):
             if history:
                 raise ValueError("a raw prompt (chat off) takes no history; send the conversation with chat on")
@@ -157,9 +158,21 @@ class Worker:
             text = prompt_text(prompt)
         else:
             fitted = self._fit(generator, history, prompt, max_new_tokens)
-            if fitted.dropped:
-                self.send(id=request_id, event="note", dropped=fitted.dropped, message=_dropped_note(fitted))
             text = fitted.prompt
+        # What the model reads: <bos> and the text (Generator._encode); it answers in what is left of its context.
+        tokens = fitted.tokens if fitted is not None else 1 + len(generator.model.tokenizer.encode(text))
+        context = generator.model.context_length  # the worker's Generator's max_length
+        if context and tokens >= context:  # no room for one new token: the stream would end at once, empty
+            raise ValueError(_too_long_message(tokens, context, left_out=fitted is not None and fitted.exchanges > 0))
+        notes = [_dropped_note(fitted)] if fitted is not None and fitted.dropped else []
+        if context and tokens + max_new_tokens > context:
+            notes.append(
+                f"The answer can be at most {context - tokens:,} tokens: the prompt takes {tokens:,} of the "
+                f"{context:,} this model reads. Shorten the prompt for a longer answer."
+            )
+        if notes:
+            dropped = fitted.dropped if fitted is not None else 0
+            self.send(id=request_id, event="note", dropped=dropped, message=" ".join(notes))
         pieces = generator.stream(
             text,
             max_new_tokens=max_new_tokens,
@@ -196,6 +209,18 @@ class Worker:
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def _too_long_message(tokens: int, context: int, left_out: bool) -> str:
+    """Why a prompt gets no answer: it alone fills the model's context. The Playground (ui/state/playground.py,
+    TOO_LONG) shows it as it is, so keep its start: "This prompt is N tokens; this model reads at most M"."""
+    message = (
+        f"This prompt is {tokens:,} tokens; this model reads at most {context:,} (prompt and answer together). "
+        "Shorten it."
+    )
+    if left_out:
+        message += " (The earlier exchanges were left out already: the new prompt alone does not fit.)"
+    return message
 
 
 def _dropped_note(fitted: FittedConversation) -> str:

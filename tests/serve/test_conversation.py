@@ -108,3 +108,23 @@ def test_a_raw_prompt_takes_no_history():
     worker, replies, _ = _worker(context_length=1024)
     events = _generate(worker, replies, prompt="Once upon", chat=False, history=HISTORY)
     assert events[-1]["event"] == "error" and "takes no history" in events[-1]["message"]
+
+
+def test_a_prompt_longer_than_the_model_reads_is_refused_with_its_size():
+    worker, replies, generator = _worker(context_length=10)
+    events = _generate(worker, replies, prompt="one two three four five six seven eight nine ten", chat=False)
+    assert [e["event"] for e in events] == ["error"] and generator.prompts == []
+    assert events[0]["message"] == (
+        "This prompt is 11 tokens; this model reads at most 10 (prompt and answer together). Shorten it."
+    )
+    worker, replies, generator = _worker(context_length=12)  # with the conversation left out, still too long
+    events = _generate(worker, replies, prompt=" ".join(["word"] * 12), history=HISTORY)
+    assert [e["event"] for e in events] == ["error"] and generator.prompts == []  # no note before it
+    assert events[0]["message"].startswith("This prompt is ") and "left out already" in events[0]["message"]
+
+
+def test_an_answer_the_context_cuts_short_is_noted():
+    worker, replies, _generator = _worker(context_length=8)
+    events = _generate(worker, replies, prompt="one two three", chat=False)  # 4 tokens: room for 4 of 8
+    assert [e["event"] for e in events] == ["note", "delta", "done"]
+    assert events[0]["message"].startswith("The answer can be at most 4 tokens: the prompt takes 4 of the 8")

@@ -236,7 +236,10 @@ def test_a_failed_answer_gives_the_prompt_back_and_joins_no_conversation(tmp_pat
     state.prompt = "too long"
     assert state.generate()
     state.wait(30)
-    assert "the prompt is 2,000 tokens" in state.error and "New chat" in state.error
+    assert not state.error  # each model's failure shows on its own side
+    assert "the prompt is 2,000 tokens" in state.tuned_error and "New chat" in state.tuned_error
+    assert state.base_error == "the prompt is 2,000 tokens"  # the base model had no conversation yet
+    assert state.status.startswith("Failed: neither model could answer")
     assert state.prompt == "too long" and state.tuned_history == exchange("earlier", "answer")
     assert state.base_history == [] and not state.pending_prompt
 

@@ -10,10 +10,16 @@ GenerationClient; two threads stream the two answers into buffers, and `poll()`
 (called by the page's periodic callback on the server thread) copies them into
 the params the view shows, and files the finished exchange into the conversations.
 Stop cancels both streams in the worker.
+
+What cannot be answered says so on its side: a prompt over PROMPT_MAX_CHARS is refused before it
+is sent (the prompt box holds more, so text the browser cut at the box's limit is refused too, never
+sent cut); a model's failure (such as a prompt longer than its context) shows on that model's side,
+and an answer that came back empty says why it may have.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -24,6 +30,26 @@ from ui.state.background import job_environment
 from ui.state.checkpoint_picker import CheckpointPicker
 
 TUNED, BASE = "tuned", "base"
+# What a prompt may hold: more than any model here reads (32,768 tokens is about 130,000 characters),
+# and far below the websocket's message limit (ui/serve.py) even in the widest encoding.
+PROMPT_MAX_CHARS = 200_000
+# The worker's refusal of a prompt that alone is longer than the model's context (gemma_jax.serve.worker):
+# the earlier turns were left out already, so "New chat" would not help.
+TOO_LONG = re.compile(r"^This prompt is [\d,]+ tokens; this model reads at most [\d,]+")
+NO_ANSWER = (
+    "No answer came back: the model ended its turn at once, or the prompt (with the conversation) leaves no "
+    "room for an answer in what the model reads (prompt and answer together). Try a shorter prompt."
+)
+
+
+def prompt_size_problem(prompt: str) -> str | None:
+    """Why `prompt` is too long to send, or None."""
+    if len(prompt) <= PROMPT_MAX_CHARS:
+        return None
+    return (
+        f"The prompt is {len(prompt):,} characters; the Playground takes at most {PROMPT_MAX_CHARS:,} "
+        "(more than any model here reads). Shorten it."
+    )
 
 
 def exchange(prompt: str, answer: str) -> list[dict]:
@@ -63,6 +89,8 @@ class PlaygroundState(param.Parameterized):
     base_history = param.List(default=[])
     tuned_note = param.String(default="", doc="earlier turns the model could not see this time, and why")
     base_note = param.String(default="")
+    tuned_error = param.String(default="", doc="why the fine-tuned model gave no answer (its side shows it)")
+    base_error = param.String(default="")
     tuned_label = param.String(default="Fine-tuned")
     base_label = param.String(default="Base model")
     running = param.Boolean(default=False)
@@ -79,6 +107,7 @@ class PlaygroundState(param.Parameterized):
         self._lock = threading.Lock()
         self._buffers = {TUNED: "", BASE: ""}
         self._notes = {TUNED: "", BASE: ""}
+        self._side_errors = {TUNED: "", BASE: ""}
         self._errors: list[str] = []
         self._status = ""
         self._label = self.tuned_label
@@ -95,6 +124,8 @@ class PlaygroundState(param.Parameterized):
         problem = self.picker.problem()
         if problem is None and not self.prompt.strip():
             problem = "Type a prompt first."
+        if problem is None:
+            problem = prompt_size_problem(self.prompt)
         if problem:
             self.error = problem
             self._set_status("")  # the last answer's "Done." would read as this one's
@@ -104,11 +135,13 @@ class PlaygroundState(param.Parameterized):
         prompt = self.prompt
         histories = {TUNED: list(self.tuned_history), BASE: list(self.base_history)} if self.chat else {}
         self.tuned_output = self.base_output = self.tuned_note = self.base_note = ""
+        self.tuned_error = self.base_error = ""
         self.pending_prompt = prompt
         if self.chat:
             self.prompt = ""  # the prompt moves into the conversation (it comes back if generation fails)
         self._buffers = {TUNED: "", BASE: ""}
         self._notes = {TUNED: "", BASE: ""}
+        self._side_errors = {TUNED: "", BASE: ""}
         self._errors = []
         self._stop.clear()
         self.running = True
@@ -138,6 +171,7 @@ class PlaygroundState(param.Parameterized):
             return False
         self.tuned_history, self.base_history = [], []
         self.pending_prompt = self.tuned_output = self.base_output = self.tuned_note = self.base_note = ""
+        self.tuned_error = self.base_error = ""
         self.error = self.status = self._status = ""
         return True
 
@@ -145,7 +179,7 @@ class PlaygroundState(param.Parameterized):
         """Copy what the threads produced into the params (call on the server thread)."""
         with self._lock:
             tuned, base, status, errors = self._buffers[TUNED], self._buffers[BASE], self._status, list(self._errors)
-            label, notes = self._label, dict(self._notes)
+            label, notes, side_errors = self._label, dict(self._notes), dict(self._side_errors)
             finished = self._thread is not None and not self._thread.is_alive()
         if self.tuned_output != tuned:
             self.tuned_output = tuned
@@ -155,7 +189,12 @@ class PlaygroundState(param.Parameterized):
             self.tuned_note = notes[TUNED]
         if self.base_note != notes[BASE]:
             self.base_note = notes[BASE]
-        shown = self.session.confinement.redact("\n".join(errors))  # worker errors name server paths
+        redact = self.session.confinement.redact  # worker errors name server paths
+        for name, side_error in side_errors.items():
+            shown = redact(side_error)
+            if getattr(self, f"{name}_error") != shown:
+                setattr(self, f"{name}_error", shown)
+        shown = redact("\n".join(errors))
         if errors and self.error != shown:
             self.error = shown
         if self.status != status:
@@ -164,12 +203,14 @@ class PlaygroundState(param.Parameterized):
             self.tuned_label = label
         if finished and self.running:
             self._thread = None
-            self._file_exchange(failed=bool(errors))
+            answered = bool(self.tuned_output or self.base_output)
+            self._file_exchange(failed=bool(errors) or any(side_errors.values()) or not answered)
             self.running = False
 
     def _file_exchange(self, failed: bool) -> None:
         """At the end of an answer (chat on): the prompt and each model's answer join its conversation.
-        A stopped answer joins as far as it got; after a failure nothing does and the prompt comes back."""
+        A stopped answer joins as far as it got; after a failure (or when neither model answered anything)
+        nothing does and the prompt comes back, to be shortened or sent again."""
         if not self.chat or not self.pending_prompt:
             return
         prompt, self.pending_prompt = self.pending_prompt, ""
@@ -223,12 +264,29 @@ class PlaygroundState(param.Parameterized):
                 thread.start()
             for thread in streams:
                 thread.join()
-            self._set_status("Stopped." if self._stop.is_set() else "Done.")
+            self._set_status(self._end_status())
         except Exception as error:  # noqa: BLE001  (worker failures of any kind become the page's message)
             with self._lock:
                 self._errors.append(f"Generation failed: {error}")
                 self._status = "Failed."
             self._loaded.clear()
+
+    def _end_status(self) -> str:
+        """What the status says once both streams ended."""
+        if self._stop.is_set():
+            return "Stopped."
+        with self._lock:
+            failed = [name for name, error in self._side_errors.items() if error]
+            empty = [name for name, text in self._buffers.items() if not text and name not in failed]
+        if len(failed) == 2:
+            return "Failed: neither model could answer (each side says why)."
+        silent = failed + empty
+        if len(silent) == 2:
+            return "Done, but neither model gave an answer (each side says why)."
+        if silent:
+            which = "fine-tuned" if silent[0] == TUNED else "base"
+            return f"Done, but the {which} model gave no answer (its side says why)."
+        return "Done."
 
     def _worker(self):
         """The session's generation client, started on first use; None once the session closed."""
@@ -255,8 +313,10 @@ class PlaygroundState(param.Parameterized):
             self._notes[name] = note
 
     def _stream(self, client, name: str, prompt: str, options: dict, history: list) -> None:
-        chat = {"history": history, "on_note": lambda note: self._set_note(name, note)} if history else {}
-        pieces = client.stream(name, prompt, **options, **chat)
+        """One model's answer into its buffer; its failure, or why it came back empty, onto its side."""
+        chat = {"history": history} if history else {}
+        # Notes reach the side with or without a conversation (the worker may note a single prompt too).
+        pieces = client.stream(name, prompt, **options, **chat, on_note=lambda note: self._set_note(name, note))
         try:
             for piece in pieces:
                 with self._lock:
@@ -264,9 +324,14 @@ class PlaygroundState(param.Parameterized):
                 if self._stop.is_set():
                     break
         except Exception as error:  # noqa: BLE001
-            label = "fine-tuned" if name == TUNED else "base"
-            hint = " (the conversation so far was sent with the prompt: New chat clears it)" if history else ""
+            message = str(error) or type(error).__name__
+            if history and not TOO_LONG.match(message):
+                message += " (the conversation so far was sent with the prompt: New chat clears it)"
             with self._lock:
-                self._errors.append(f"The {label} model failed: {error}{hint}")
+                self._side_errors[name] = message
+        else:
+            with self._lock:
+                if not self._buffers[name] and not self._stop.is_set():
+                    self._notes[name] = f"{self._notes[name]}\n\n{NO_ANSWER}" if self._notes[name] else NO_ANSWER
         finally:
             pieces.close()

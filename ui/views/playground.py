@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import panel as pn
 
-from ui.state.playground import PlaygroundState
+from ui.state.playground import PROMPT_MAX_CHARS, PlaygroundState, prompt_size_problem
 from ui.views.checkbox import checkbox_for
 from ui.views.checkpoint_picker import CheckpointPage, picker_row
-from ui.views.refresh_label import labelled_refresh
 from ui.views.safe_text import escape_text
 
 POLL_MS = 150
@@ -29,6 +28,17 @@ CHAT_CSS = """
 APPROXIMATE_LABEL = "Fast approximate decoding (int8: may differ from the model's own answer)"
 CHAT_LABEL = "Chat: answer each prompt with the conversation so far (off: every prompt on its own)"
 WRAP = {"flex_wrap": "wrap", "gap": "4px 16px", "align_items": "flex-end"}
+# The prompt box's own limit. A browser cuts pasted text at a text box's maxlength without a word
+# (Panel's default is 5,000 characters), so the box holds five times what the Playground sends:
+# text it cut is still over PROMPT_MAX_CHARS, and is refused with a message instead of sent cut.
+# A million characters is at most ~6 MB in a websocket message (JSON escapes), under its limit (ui/serve.py).
+PROMPT_BOX_CHARS = 5 * PROMPT_MAX_CHARS
+
+
+def prompt_size_warning(text: str | None) -> str:
+    """The warning under the prompt box while it holds more than the Playground sends ("" when it does not)."""
+    problem = prompt_size_problem(text or "")
+    return escape_text(problem) if problem else ""
 
 
 def _turn(role: str, who: str, text: str, streaming: bool = False) -> str:
@@ -80,8 +90,17 @@ class PlaygroundPage(CheckpointPage):
             name="Prompt",
             placeholder="Ask something the run was trained on…",
             rows=3,
+            max_length=PROMPT_BOX_CHARS,
             sizing_mode="stretch_width",
             css_classes=["gj-playground-prompt"],
+        )
+        too_long = pn.bind(prompt_size_warning, self.prompt.param.value_input)  # as the user types or pastes
+        self.prompt_warning = pn.pane.Alert(
+            too_long,
+            alert_type="warning",
+            visible=pn.bind(bool, too_long),
+            sizing_mode="stretch_width",
+            css_classes=["gj-playground-prompt-warning"],
         )
         self.generate_button = pn.widgets.Button(
             label="Generate", color="primary", css_classes=["gj-playground-generate"]
@@ -100,17 +119,25 @@ class PlaygroundPage(CheckpointPage):
         self.status = pn.pane.Markdown(pn.bind(escape_text, s.param.status), css_classes=["gj-playground-status"])
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["gj-playground-error"])
         self.tuned = self._side(
-            s.param.tuned_label, s.param.tuned_history, s.param.tuned_output, s.param.tuned_note, "tuned"
+            s.param.tuned_label,
+            s.param.tuned_history,
+            s.param.tuned_output,
+            s.param.tuned_note,
+            s.param.tuned_error,
+            "tuned",
         )
-        self.base = self._side(s.param.base_label, s.param.base_history, s.param.base_output, s.param.base_note, "base")
+        self.base = self._side(
+            s.param.base_label, s.param.base_history, s.param.base_output, s.param.base_note, s.param.base_error, "base"
+        )
         s.param.watch(self._show_state, ["running", "error"])
         self.layout = pn.Column(
             "## Playground",
-            labelled_refresh(picker_row(s.picker, "playground")),
+            picker_row(s.picker, "playground"),
             pn.FlexBox(*controls, **WRAP, sizing_mode="stretch_width", css_classes=["gj-playground-controls"]),
             pn.FlexBox(self.approximate, self.chat, **WRAP, sizing_mode="stretch_width"),
             pn.Row(self.tuned, self.base, sizing_mode="stretch_width"),
             self.prompt,
+            self.prompt_warning,
             pn.FlexBox(
                 self.generate_button,
                 self.stop_button,
@@ -123,8 +150,9 @@ class PlaygroundPage(CheckpointPage):
             sizing_mode="stretch_width",
         )
 
-    def _side(self, label, history, output, note, side: str) -> pn.Column:
-        """One model's heading, conversation and note (turns it could not see)."""
+    def _side(self, label, history, output, note, error, side: str) -> pn.Column:
+        """One model's heading, conversation, note (turns it could not see, an empty answer) and error (why it
+        could not answer, such as a prompt longer than it reads)."""
         s = self.state
 
         def conversation(label, history, pending, answer, running, chat):
@@ -143,9 +171,17 @@ class PlaygroundPage(CheckpointPage):
             sizing_mode="stretch_width",
             css_classes=[f"gj-playground-{side}-note"],
         )
+        shown_error = pn.pane.Alert(
+            pn.bind(escape_text, error),
+            alert_type="danger",
+            visible=pn.bind(bool, error),
+            sizing_mode="stretch_width",
+            css_classes=[f"gj-playground-{side}-error"],
+        )
         return pn.Column(
             pn.pane.Markdown(pn.bind(lambda value: f"### {escape_text(value)}", label)),
             body,
+            shown_error,
             shown_note,
             sizing_mode="stretch_width",
         )
