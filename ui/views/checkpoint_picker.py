@@ -8,6 +8,9 @@ from ui.state.checkpoint_picker import CheckpointPicker
 from ui.views.poller import Poller
 from ui.views.safe_text import escape_text
 
+REFRESH_LABEL = "↻ Refresh"
+REFRESH_TOOLTIP = "Look again for new runs and checkpoints"
+
 
 def picker_row(picker: CheckpointPicker, page: str, on_refresh=None) -> pn.Row:
     """Run and checkpoint selects bound to `picker`, and a refresh button (new runs, new checkpoints)."""
@@ -15,7 +18,9 @@ def picker_row(picker: CheckpointPicker, page: str, on_refresh=None) -> pn.Row:
     checkpoint = pn.widgets.Select.from_param(
         picker.param.checkpoint, name="Checkpoint", css_classes=[f"gj-{page}-checkpoint"], width=140
     )
-    refresh = pn.widgets.Button(label="↻", width=40, align="end", css_classes=[f"gj-{page}-refresh"])
+    refresh = pn.widgets.Button(
+        label=REFRESH_LABEL, width=100, align="end", description=REFRESH_TOOLTIP, css_classes=[f"gj-{page}-refresh"]
+    )
 
     def refreshed(_event) -> None:
         picker.refresh()

@@ -19,7 +19,6 @@ from ui.views.evaluate_attention import AttentionView
 from ui.views.evaluate_cards import CARDS_CSS, render_choice, render_kpis, render_summary
 from ui.views.evaluate_compare import CompareView
 from ui.views.evaluate_examples import ExamplesView
-from ui.views.refresh_label import labelled_refresh
 from ui.views.safe_text import code_text, escape_text
 
 __all__ = ["EvaluatePage", "render_kpis"]
@@ -104,7 +103,7 @@ class EvaluatePage(CheckpointPage):
         self._render()
         self.layout = pn.Column(
             "## Evaluate",
-            labelled_refresh(picker_row(s.picker, "evaluate", on_refresh=self._render)),
+            picker_row(s.picker, "evaluate", on_refresh=self._render),
             pn.FlexBox(*controls, self.run_button, **WRAP, sizing_mode="stretch_width"),
             pn.Row(self.spinner, self.progress_bar, self.progress),
             self.error,

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "serve"))
 from tiny_runs import tiny_run
 
 from ui.server_process import DashboardProcess
-from ui.views.refresh_label import REFRESH_LABEL, REFRESH_TOOLTIP
+from ui.views.checkpoint_picker import REFRESH_LABEL, REFRESH_TOOLTIP
 
 TIMEOUT = 90_000
 PROGRESS = re.compile(r"^(Loading|Restoring|Preparing|Loss|Answers|Reference scores|Scoring|Writing)")
