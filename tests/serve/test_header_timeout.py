@@ -150,3 +150,31 @@ def test_the_deadline_must_be_positive():
     for seconds in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="header timeout"):
             head_deadline_protocol(seconds)
+
+
+def test_a_body_trickled_past_its_deadline_is_a_408():
+    """Headers in time, then a body a byte at a time: the handler is not held past the body deadline."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from gemma_jax.serve.openai.app import _read_json
+    from gemma_jax.serve.openai.protocol import ApiError
+
+    async def trickle():
+        await asyncio.sleep(0.2)
+        return {"type": "http.request", "body": b"{", "more_body": True}
+
+    async def whole():
+        return {"type": "http.request", "body": b'{"a": 1}', "more_body": False}
+
+    def request(receive) -> Request:
+        return Request({"type": "http", "method": "POST", "headers": []}, receive)
+
+    async def read(receive, timeout_s: float):
+        return await _read_json(request(receive), timeout_s)
+
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(read(trickle, 0.5))
+    assert refused.value.status == 408 and "did not arrive within 0.5 s" in refused.value.message
+    assert asyncio.run(read(whole, 0.5)) == {"a": 1}

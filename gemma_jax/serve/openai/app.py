@@ -41,6 +41,7 @@ from gemma_jax.serve.openai.scheduler import Scheduler
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a prompt past the context is refused anyway; this bounds the JSON parse
 GRACE_S = 2.0  # the scheduler times rows out itself; the handler waits this much longer before giving up
+BODY_TIMEOUT_S = 60.0  # a body trickled slower than this holds a connection and a handler: 408 (slowloris's POST form)
 
 # uvicorn's own logger: its handler and --log-level apply, so a line here reads like uvicorn's own
 log = logging.getLogger("uvicorn.error")
@@ -62,13 +63,18 @@ def _error(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
-async def _read_json(request: Request) -> object:
+async def _read_json(request: Request, timeout_s: float = BODY_TIMEOUT_S) -> object:
+    """The body as JSON: at most MAX_BODY_BYTES (413), whole within `timeout_s` (408), valid (400)."""
     size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ApiError(413, f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout_s:g} s; send it at once") from None
     try:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as error:
