@@ -14,6 +14,7 @@ from gemma_jax.jobs import JobRunner
 from gemma_jax.runs import run_store as run_store_module
 from ui.state.kpis import KpiTracker, format_bytes, format_duration, kpi_cards, perplexity
 from ui.state.run_logs import LogTail, is_error_line
+from ui.state.run_words import pending_words
 from ui.state.series import Series
 from ui.state.training import TrainingState, available_actions
 
@@ -151,6 +152,9 @@ def test_controls_go_through_the_job_runner(tmp_path):
     assert state.set_learning_rate("2e-4")
     request = store.pending_controls()[-1]  # waits behind the pause; neither replaces the other
     assert (request["action"], request["value"]) == ("set_lr", 2e-4) and len(store.pending_controls()) == 2
+    state.poll()
+    assert state.pending == ["pause", "set_lr"]  # the page says what waits for the run to take it
+    assert pending_words(state.pending) == "pausing after the current step…; new learning rate from the next step…"
     assert not state.set_learning_rate("fast")
     assert "not usable" in session.notifications[-1][2]
     assert not state.unpause()  # not offered while running

@@ -23,3 +23,20 @@ def state_words(state: str) -> str:
 def end_message_words(message: str, button: str = "Resume run") -> str:
     """`message` with the terminal's resume command replaced by the page's `button` that resumes a run."""
     return _RESUME_COMMAND.sub(f"Continue it with {button} on this page.", message)
+
+
+# What the page says while a request waits for the run to take it (between steps; a step, or the model
+# load, can take a while), so a click is seen to have landed.
+PENDING_WORDS = {
+    "pause": "pausing after the current step…",
+    "resume": "resuming…",
+    "save": "saving a checkpoint after the current step…",
+    "abort": "stopping after the current step…",
+    "set_lr": "new learning rate from the next step…",
+}
+
+
+def pending_words(actions: list[str]) -> str:
+    """The requests not taken yet, in the page's words, oldest first ("" for none)."""
+    words = [PENDING_WORDS.get(action, f"{action} requested…") for action in actions]
+    return "; ".join(dict.fromkeys(words))

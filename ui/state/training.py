@@ -67,6 +67,7 @@ class TrainingState(param.Parameterized):
     kpis = param.Dict(default={})
     actions = param.Dict(default=available_actions(None))
     storage_bytes = param.Integer(default=None, allow_None=True)
+    pending = param.List(default=[], doc="actions of control requests the live run has not taken yet")
     log_version = param.Integer(default=0, doc="bumped when new log lines arrived")
     samples_version = param.Integer(default=0, doc="bumped when new samples arrived")
 
@@ -80,6 +81,7 @@ class TrainingState(param.Parameterized):
     # -- following a run ------------------------------------------------------------------
     def _reset(self, run_id: str | None) -> None:
         self.run_id = run_id
+        self.pending = []
         try:  # a run id that would leave the workspace's runs folder shows nothing
             self.store = RunStore(self.session.confinement.run_dir(run_id)) if run_id else None
         except ConfinementError as err:
@@ -153,6 +155,9 @@ class TrainingState(param.Parameterized):
             if status != self.status:
                 self.status = status
         state = self.status.get(Status.STATE)
+        pending = [str(r.get("action")) for r in self.store.pending_controls()] if state in LIVE_STATES else []
+        if pending != self.pending:
+            self.pending = pending
         if state != self._last_state:
             if self._last_state in (State.QUEUED, *LIVE_STATES) and state in ENDINGS:
                 level, text = ENDINGS[state]

@@ -12,7 +12,7 @@ import panel as pn
 from gemma_jax.runs.schema import LOG_FILE, PROCESS_LOG_FILE, State, Status
 from ui.state.kpis import kpi_cards
 from ui.state.run_logs import is_error_line
-from ui.state.run_words import end_message_words, state_words
+from ui.state.run_words import end_message_words, pending_words, state_words
 from ui.state.training import NEXT_STEPS, TrainingState
 from ui.views.poller import Poller
 from ui.views.safe_text import escape_text
@@ -161,6 +161,9 @@ class TrainingPage(pn.viewable.Viewer):
             self.title.object = title
         state = status.get(Status.STATE, "unknown")
         badge = f'<span class="gj-state gj-state-{escape_text(state)}"><b>{escape_text(state_words(state))}</b></span>'
+        waiting = pending_words(self.state.pending)
+        if waiting:
+            badge += f' <span class="gj-training-pending">· {escape_text(waiting)}</span>'
         if self.badge.object != badge:
             self.badge.object = badge
         ended = state in (State.FAILED, State.ABORTED) and isinstance(status.get(Status.ERROR), str)
