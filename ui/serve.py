@@ -308,8 +308,10 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool, 
         dashboard.session(None)  # create the workspace and watch its runs before the first visit
     ws_limit = configure_uploads(dashboard.max_upload_mb)
     from ui.app import load_extensions
+    from ui.log_noise import quiet_closed_tabs
 
     load_extensions()
+    quiet_closed_tabs()
     options = {
         "port": port,
         "address": args.address,
