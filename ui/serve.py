@@ -26,6 +26,9 @@ UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024  # FileDropper's default chunk here (a page
 WEBSOCKET_MAX_BYTES = 64 * 1024 * 1024  # > 16 MB chunks base64-encoded; Bokeh's default is 20 MB
 
 
+HEADER_TIMEOUT_S = 20.0  # a request's headers (and a kept-alive connection's idle time), as `gemma-jax serve`
+BODY_TIMEOUT_S = 60.0  # a request's body (the login form, a download's range request)
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `gemma-jax ui` options (the CLI calls this; nothing heavy is imported here)."""
     parser.add_argument(
@@ -322,6 +325,9 @@ def serve(args: argparse.Namespace, job_env: Mapping[str, str], *, login: bool, 
         "cookie_secret": cookie_secret,
         "extra_patterns": [component_route(), download_route(dashboard)],
         "transforms": [security_headers(tls=tls)],
+        # Tornado waits an hour for a request's headers by default, so slow clients could hold every
+        # connection (slowloris); upgraded websockets are not bound by these.
+        "http_server_kwargs": {"idle_connection_timeout": HEADER_TIMEOUT_S, "body_timeout": BODY_TIMEOUT_S},
     }
     if tls:
         options.update(ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)

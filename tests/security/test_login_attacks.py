@@ -220,3 +220,24 @@ def test_guessing_passwords_backs_off(tls_server):
     assert codes[:5] == [401] * 5 and set(codes[6:]) == {429}, codes
     refused = form_login(http, tls_server, "mallory", "env-pass-77")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1  # not even checked
+
+
+def test_a_slow_request_head_is_cut_off_and_others_are_still_served(server):
+    """Slowloris: headers trickled past the deadline get the connection closed; Tornado's default is an hour."""
+    import socket
+
+    from ui.serve import HEADER_TIMEOUT_S
+
+    slow = socket.create_connection(("127.0.0.1", server.port), timeout=HEADER_TIMEOUT_S + 30)
+    slow.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    started = time.monotonic()
+    for _ in range(int(HEADER_TIMEOUT_S) // 4):  # a header line every 4 s does not extend the deadline
+        assert requests.get(server.url + "login", timeout=30).status_code == 200  # others are served meanwhile
+        time.sleep(4)
+        try:
+            slow.sendall(b"X-Slow: 1\r\n")
+        except OSError:
+            break
+    assert slow.recv(1024) == b""  # closed by the server
+    assert time.monotonic() - started < HEADER_TIMEOUT_S + 10
+    slow.close()
