@@ -36,8 +36,21 @@ def export_folder_model(path: str) -> str | None:
     if kind.startswith("gguf"):
         return os.path.join(path, os.path.basename(str(manifest.get("gguf", ""))))
     if kind in ("adapter", "peft"):
-        raise ModelLoadError(
-            f"'{path}' holds a LoRA adapter ({kind}), not a whole model; give its base model "
-            f"({manifest.get('base_model', 'see its README')}) with the adapter, or a merged export (hf, keras, gguf-*)"
-        )
+        raise ModelLoadError(_adapter_message(path, kind, manifest))
     return None
+
+
+def _adapter_message(path: str, kind: str, manifest: dict) -> str:
+    """Where to go instead of a LoRA adapter folder: the run it came from, or a merged export of it."""
+    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))  # RUN_DIR/export/step-N-KIND
+    step = manifest.get("step")
+    from_run = (
+        f"use the run it came from instead ({run_dir}" + (f" --step {step}" if isinstance(step, int) else "") + "), "
+        if os.path.basename(run_dir) == manifest.get("run")
+        else ""
+    )
+    runtime = "transformers with peft" if kind == "peft" else "Keras-Hub"
+    return (
+        f"'{path}' holds a LoRA adapter ({kind}), not a whole model: {from_run}or export a merged format of the "
+        f"run (hf, keras, gguf-*) and give that; the folder's README.md shows how to load the adapter in {runtime}"
+    )
