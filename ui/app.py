@@ -98,6 +98,22 @@ class PageArea(param.Parameterized):
         )
 
     def _show(self, _event=None) -> None:
+        """Swap in the page the session names. A page not built yet first shows a spinner and is built on
+        the next tick, so the click is answered at once (building New run can take seconds on a busy CPU)."""
+        page = self.session.page
+        document = pn.state.curdoc
+        served = document is not None and document.session_context is not None
+        if served and page not in self.pages and page not in self.errors:
+            self.container.objects = [
+                pn.pane.Markdown(f"Opening {escape_text(page)}…", css_classes=["gj-page-opening"])
+            ]
+            self.container.loading = True
+            document.add_next_tick_callback(self._show_now)
+            return
+        self._show_now()
+
+    def _show_now(self) -> None:
+        self.container.loading = False
         view, panel = self.build(self.session.page)
         if self.current is not None and self.current is not view:
             _call(self.current, "deactivate")
