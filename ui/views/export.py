@@ -120,7 +120,8 @@ class ExportPage(CheckpointPage):
         self.layout = pn.Column(
             "## Export",
             picker_row(s.picker, "export", on_refresh=self._render),
-            pn.Row(kind, self.export_button),
+            kind,
+            self.export_button,
             self.not_offered,
             pn.Row(self.spinner, self.progress_bar, self.progress),
             self.error,
