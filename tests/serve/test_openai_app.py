@@ -11,13 +11,16 @@ import json
 import logging
 from types import SimpleNamespace
 
+import pytest
+from starlette.testclient import TestClient
+
 from gemma_jax.serve.openai.app import ServerSettings, build_app
 
 
-def _app():
+def _app(**settings):
     model = SimpleNamespace(tokenizer=None, context_length=64)
     scheduler = SimpleNamespace(generator=SimpleNamespace(model=model))  # no route here reaches it
-    return build_app(scheduler, ServerSettings(model_id="m", aliases=frozenset()))
+    return build_app(scheduler, ServerSettings(**{"model_id": "m", "aliases": frozenset(), **settings}))
 
 
 def _post(path: str, chunks: list[bytes], *, disconnect: bool = False) -> tuple[int, dict | None]:
@@ -73,3 +76,28 @@ def test_a_client_gone_mid_body_is_one_quiet_log_line(caplog):
     assert len(lines) == 1 and lines[0].levelno == logging.INFO and not lines[0].exc_info
     assert "127.0.0.1:50000" in lines[0].getMessage() and "/v1/chat/completions" in lines[0].getMessage()
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("name", ["google/gemma-3-1b-it", "runs/my-run"])
+def test_the_served_model_is_retrieved_by_its_id_or_an_alias(name):
+    """The openai SDK's `client.models.retrieve(id)`: before, a 404 for the served model itself."""
+    client = TestClient(_app(model_id="google/gemma-3-1b-it", aliases=frozenset({"runs/my-run"})))
+    listed = client.get("/v1/models").json()["data"][0]
+    reply = client.get(f"/v1/models/{name}")
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == listed and listed["id"] == "google/gemma-3-1b-it" and listed["object"] == "model"
+
+
+def test_another_model_is_openais_404_and_the_key_is_checked():
+    client = TestClient(_app(api_key="secret"))
+    assert client.get("/v1/models/m").status_code == 401
+    assert client.get("/v1/models/m", headers={"Authorization": "Bearer wrong"}).json()["error"]["code"] == (
+        "invalid_api_key"
+    )
+    key = {"Authorization": "Bearer secret"}
+    assert client.get("/v1/models/m", headers=key).json()["id"] == "m"
+    reply = client.get("/v1/models/gpt-4o", headers=key)
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == "model_not_found"
+    assert "gpt-4o" in error["message"]

@@ -131,3 +131,84 @@ def test_decode_text_skips_what_the_server_skips(tokenizer):
     ids = [words[0], *marker_ids, *words[1:], tokenizer.start_of_turn_id]
     assert tokenizer.decode_text(ids) == "the quick <table>   fox"
     assert "<unused12>" in tokenizer.decode(ids)  # decode keeps every piece (previews, loss positions)
+
+
+def _streamed_usage(client: TestClient, path: str, body: dict) -> tuple[str, dict]:
+    body = {"model": "m", "stream": True, "stream_options": {"include_usage": True}, **body}
+    with client.stream("POST", path, json=body) as reply:
+        assert reply.status_code == 200
+        events = [line.removeprefix("data: ") for line in reply.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    choices = [chunk["choices"][0] for chunk in chunks if chunk["choices"]]
+    text = "".join(c["text"] if "text" in c else c["delta"].get("content", "") for c in choices)
+    return text, chunks[-1]["usage"]
+
+
+@pytest.mark.parametrize(
+    ("stop", "text", "tokens"),
+    [
+        ("fox", "the quick brown ", 4),  # "▁fox", the chunk's first token, completes it (the chunk is 3 tokens)
+        ("fox j", "the quick brown ", 5),  # completed by "▁jumps", the chunk's second
+        ("fox ", "the quick brown ", 5),  # the space comes with "▁jumps"
+        ("brown", "the quick ", 3),  # the first chunk's last token
+        ("he", "t", 1),
+    ],
+)
+def test_a_stop_string_counts_the_tokens_up_to_the_one_that_completed_it(tokenizer, stop, text, tokens):
+    """Before, usage counted the whole decode chunk the stop string was found in (6 tokens for "fox")."""
+    script = tokenizer.encode("the quick brown fox jumps over the lazy dog")
+    assert len(script) == 9  # one token a word
+    with _client(tokenizer, script) as client:
+        for path, body in [
+            ("/v1/completions", {"prompt": "x", "max_tokens": 12, "stop": [stop]}),
+            ("/v1/chat/completions", {"messages": CHAT, "max_tokens": 12, "stop": [stop]}),
+        ]:
+            want = text  # a chat answer too keeps the space before the stop string
+            reply = _post(client, path, body)
+            choice = reply["choices"][0]
+            assert (choice.get("text", choice.get("message", {}).get("content")), choice["finish_reason"]) == (
+                want,
+                "stop",
+            )
+            assert reply["usage"]["completion_tokens"] == tokens
+            assert _streamed_usage(client, path, body) == (want, {**reply["usage"]})
+
+
+def test_a_stop_string_after_special_tokens_counts_them(tokenizer):
+    """Special tokens before the completing token count (they were generated); the ones after do not."""
+    marker = tokenizer.encode("<unused12>")[0]
+    script = [*tokenizer.encode("the"), marker, marker, *tokenizer.encode(" quick"), marker, *tokenizer.encode(" fox")]
+    with _client(tokenizer, script) as client:
+        reply = _post(client, "/v1/completions", {"prompt": "x", "max_tokens": 12, "stop": "quick"})
+    assert reply["choices"][0]["text"] == "the "
+    assert reply["usage"]["completion_tokens"] == 4  # the, two markers, quick (the chunk is 3 tokens)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        (
+            "/v1/chat/completions",
+            '{"model": "m", "messages": [{"role": "user", "content": "Hi \\ud800"}]}',
+            "messages[0].content",
+        ),
+        ("/v1/completions", '{"model": "m", "prompt": "Hi \\udfff there"}', "prompt"),
+        ("/v1/completions", '{"model": "m", "prompt": "Hi", "stop": ["a", "\\ud83d"]}', "stop[1]"),
+        ("/v1/completions", '{"model": "\\ud800", "prompt": "Hi"}', "model"),
+        ("/predict", '{"instances": [{"prompt": "\\ud800"}]}', "instances[0].prompt"),
+        ("/predict", '{"instances": [{"prompt": "x"}], "parameters": {"stop": "\\udc00"}}', "parameters.stop"),
+    ],
+)
+def test_a_lone_surrogate_is_a_400_naming_the_field(tokenizer, path, body, param):
+    """Before, JSON's "\\ud800" escape reached the tokenizer (or the error's own JSON): a plain-text 500."""
+    with _client(tokenizer, tokenizer.encode("the"), predict_route="/predict") as client:
+        reply = client.post(path, content=body.encode(), headers={"content-type": "application/json"})
+        assert reply.status_code == 400, reply.text
+        error = reply.json()["error"]
+        assert error["type"] == "invalid_request_error"
+        assert error["param"] == param
+        assert "surrogate" in error["message"]
+        # a whole surrogate pair is one character (U+1F600), served as usual
+        good = '{"model": "m", "messages": [{"role": "user", "content": "Hi \\ud83d\\ude00"}], "max_tokens": 2}'
+        assert client.post("/v1/chat/completions", content=good.encode()).status_code == 200

@@ -84,3 +84,11 @@ def test_default_answer_lengths_are_left_to_each_endpoint_unless_given():
     defaults = parser.parse_args([MODEL])
     assert defaults.default_max_tokens is None and defaults.header_timeout == 20.0
     assert parser.parse_args([MODEL, "--default-max-tokens", "64"]).default_max_tokens == 64
+
+
+def test_the_help_says_answers_are_greedy_without_a_temperature():
+    """OpenAI's and vLLM's default temperature is 1.0; ours is 0 (the model's own answer), and --help says so."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    assert "without `temperature` an answer is greedy" in text and "1.0" in text

@@ -196,6 +196,18 @@ class OpenAIServer:
         self._authorize(request)
         return JSONResponse(responses.model_list(self.settings.model_id, self.created))
 
+    async def model(self, request: Request) -> Response:
+        """The served model's object for its id or an alias (the openai SDK's `client.models.retrieve`)."""
+        self._authorize(request)
+        name = request.path_params["model_id"]
+        if name != self.settings.model_id and name not in self.settings.aliases:
+            raise ApiError(
+                404,
+                f"the model `{name}` does not exist here; this server serves `{self.settings.model_id}`",
+                code="model_not_found",
+            )
+        return JSONResponse(responses.model_object(self.settings.model_id, self.created))
+
     async def health(self, request: Request) -> Response:
         ready = self.scheduler.running
         body = {"status": "ok" if ready else "stopping", "model": self.settings.model_id}
@@ -309,6 +321,7 @@ def build_app(scheduler: Scheduler, settings: ServerSettings) -> Starlette:
     server = OpenAIServer(scheduler, settings)
     routes = [
         Route("/v1/models", _guard(server.models), methods=["GET"]),
+        Route("/v1/models/{model_id:path}", _guard(server.model), methods=["GET"]),  # ids such as google/gemma-3-1b-it
         Route("/v1/completions", _guard(server.completions), methods=["POST"]),
         Route("/v1/chat/completions", _guard(server.chat), methods=["POST"]),
         Route("/health", _guard(server.health), methods=["GET"]),

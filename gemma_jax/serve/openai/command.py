@@ -7,6 +7,8 @@ it); logs go to stderr. SIGTERM is a graceful shutdown: the socket closes, open 
 A client gets --header-timeout seconds to send a request's line and headers (http_protocol.py).
 Vertex AI's custom-container variables are honoured: AIP_HTTP_PORT (then host 0.0.0.0),
 AIP_HEALTH_ROUTE and AIP_PREDICT_ROUTE.
+A request without `temperature` is decoded greedily (temperature 0: the model's own most likely answer),
+where OpenAI's API and vLLM default to 1.0; a client that wants sampling sends a temperature.
 """
 
 from __future__ import annotations
@@ -37,7 +39,18 @@ def port_number(text: str) -> int:
     return value
 
 
+SAMPLING_EPILOG = (
+    "Requests: without `temperature` an answer is greedy (temperature 0, the model's own most likely tokens), "
+    "unlike OpenAI's API and vLLM, whose default is 1.0; send a temperature (0 to 2) to sample, with top_k "
+    "(default 50; -1: every token), top_p and seed. Parameters this server cannot honour (repetition_penalty, "
+    "min_p, presence/frequency penalties, logit_bias, logprobs, n > 1, ...) are refused with a 400 unless "
+    "given their neutral value."
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = parser.description or "An OpenAI-compatible HTTP server for a run, an export or a model."
+    parser.epilog = SAMPLING_EPILOG
     parser.add_argument(
         "model", help="a RUN_DIR, an export folder, or a model source (gemma3_270m, a preset folder, a .gguf file, ...)"
     )

@@ -3,10 +3,14 @@
 Every problem becomes an ApiError carrying the HTTP status and OpenAI's error shape, so the app
 answers `{"error": {"message", "type", "param", "code"}}` with a message that names the field.
 No JAX import: the server checks requests on its event loop while the scheduler thread decodes.
+Defaults: a request without `temperature` is greedy (0: the model's own most likely answer), a deliberate
+choice where OpenAI's API and vLLM default to 1.0; top_k is 50 unless given. Parameters that would change
+the answer but are not implemented (UNSUPPORTED) are refused unless given their neutral value.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +23,8 @@ CHAT_MAX_TOKENS = 256
 COMPLETION_MAX_TOKENS = 16
 DEFAULT_TOP_K = 50  # sampling draws from the 50 most likely tokens unless `top_k` says otherwise (as generate)
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "model"}
-# Parameters whose non-default values we cannot honour: refused rather than silently ignored.
+# Parameters whose non-default values we cannot honour: refused rather than silently ignored. Each takes
+# the values listed (those that change nothing: null, 0 penalties, 1 for repetition_penalty...).
 UNSUPPORTED = {
     "logprobs": (None, False, 0),
     "top_logprobs": (None, 0),
@@ -32,6 +37,22 @@ UNSUPPORTED = {
     "logit_bias": (None, {}),
     "presence_penalty": (None, 0, 0.0),
     "frequency_penalty": (None, 0, 0.0),
+    # vLLM's (and other servers') sampling extensions
+    "repetition_penalty": (None, 1, 1.0),
+    "min_p": (None, 0, 0.0),
+    "typical_p": (None, 1, 1.0),
+    "top_a": (None, 0, 0.0),
+    "tfs": (None, 1, 1.0),
+    "min_tokens": (None, 0),
+    "ignore_eos": (None, False),
+    "use_beam_search": (None, False),
+    "stop_token_ids": (None, []),
+    "bad_words": (None, []),
+    "allowed_token_ids": (None, []),
+    "guided_json": (None,),
+    "guided_regex": (None,),
+    "guided_choice": (None,),
+    "guided_grammar": (None,),
 }
 
 
@@ -53,7 +74,7 @@ class Sampling:
     """How one request is decoded; `batch_key` says which requests may share a batch."""
 
     max_tokens: int | None  # None: as many as the context allows, up to the server's default
-    temperature: float = 0.0
+    temperature: float = 0.0  # greedy unless the request sends one (OpenAI's and vLLM's default is 1.0)
     top_p: float | None = None
     top_k: int | None = DEFAULT_TOP_K
     seed: int | None = None
@@ -133,11 +154,22 @@ def _stop(body: dict) -> tuple[str, ...]:
     return tuple(stops)
 
 
+def _neutral(value: Any, defaults: tuple) -> bool:
+    """`value` is one of `defaults`, of the same type: true is not 1, nor false 0."""
+    return any(type(value) is type(default) and value == default for default in defaults)
+
+
 def parse_sampling(body: dict) -> Sampling:
     """The decoding settings of a request body (completions, chat, or Vertex `parameters`)."""
     for name, defaults in UNSUPPORTED.items():
-        if name in body and body[name] not in defaults:
-            raise _fail(f"`{name}` is not supported by this server; leave it out", name, "unsupported_parameter")
+        if name in body and not _neutral(body[name], defaults):
+            neutral = [d for d in defaults if d is not None]
+            also = f" or send {json.dumps(neutral[0])}" if neutral else ""
+            raise _fail(
+                f"`{name}` is not supported by this server and would change the answer; leave it out{also}",
+                name,
+                "unsupported_parameter",
+            )
     n = _integer(body, "n")
     if n is not None and n != 1:
         raise _fail(f"only n=1 is supported (one choice per request), got n={n}", "n", "unsupported_parameter")
@@ -197,8 +229,10 @@ def _prompt(value: Any, param: str) -> str:
     return value
 
 
-def _content(value: Any, index: int) -> str:
-    """A message's text: a string, or a list of {"type": "text", "text": ...} parts."""
+def _content(value: Any, index: int, role: str) -> str:
+    """A message's text: a string, or a list of {"type": "text", "text": ...} parts. As Gemma's chat template,
+    each part of a user or model turn is trimmed before they are joined (`item['text'] | trim`); a system
+    message's parts are joined as they are. A string is kept whole (the chat template trims it)."""
     param = f"messages[{index}].content"
     if isinstance(value, str):
         return value
@@ -207,7 +241,7 @@ def _content(value: Any, index: int) -> str:
         for part in value:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
                 raise _fail(f'`{param}`: only text parts ({{"type": "text", "text": ...}}) are supported', param)
-            texts.append(part["text"])
+            texts.append(part["text"].strip() if role in ("user", "model") else part["text"])
         return "".join(texts)
     raise _fail(f"`{param}` must be a string or a list of text parts", param)
 
@@ -225,7 +259,7 @@ def parse_messages(value: Any) -> tuple[Message, ...]:
             raise _fail(
                 f"`messages[{index}].role` must be one of {', '.join(ROLES)}, got {role!r}", f"messages[{index}].role"
             )
-        messages.append(Message(ROLES[role], _content(item.get("content"), index)))
+        messages.append(Message(ROLES[role], _content(item.get("content"), index, ROLES[role])))
     if messages[-1].role != "user":
         raise _fail("the last message must be from the user: the model answers it", "messages")
     return tuple(messages)
@@ -281,4 +315,40 @@ def parse_predict(body: Any) -> list[GenerationRequest]:
 def _object(body: Any) -> dict:
     if not isinstance(body, dict):
         raise _fail("the request body must be a JSON object", None)
+    param = unencodable(body)
+    if param is not None:
+        raise _fail(
+            f"`{param}` holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair): not valid "
+            "Unicode text; send the character itself or its whole surrogate pair",
+            param,
+        )
     return body
+
+
+def _bad_text(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def unencodable(body: Any) -> str | None:
+    """Where the parsed JSON holds a string (or key) that is not valid Unicode, such as `messages[0].content`:
+    JSON's \\ud800 escapes parse to lone surrogates, which neither the tokenizer nor a UTF-8 answer can take."""
+    stack: list[tuple[Any, str]] = [(body, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _bad_text(value):
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if _bad_text(key):
+                    return path or "body"
+                stack.append((item, f"{path}.{key}" if path else key))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
+    return None

@@ -81,9 +81,11 @@ class Shaper:
         return self._object("text_completion", [choice])
 
 
+def model_object(model_id: str, created: int) -> dict:
+    """GET /v1/models/{model}: the model this server holds."""
+    return {"id": model_id, "object": "model", "created": created, "owned_by": "gemma-jax"}
+
+
 def model_list(model_id: str, created: int) -> dict:
     """GET /v1/models: the one model this server holds."""
-    return {
-        "object": "list",
-        "data": [{"id": model_id, "object": "model", "created": created, "owned_by": "gemma-jax"}],
-    }
+    return {"object": "list", "data": [model_object(model_id, created)]}

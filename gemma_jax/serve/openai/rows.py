@@ -91,6 +91,8 @@ class Row:
         self.ticket = ticket
         self.finished = False
         self.tokens = 0
+        self._decode = decode
+        self._text_ids: list[int] = []  # every text token so far (special tokens skipped), to count a stop string's
         self._stop_ids = frozenset(stop_ids)
         self._skip_ids = skip_ids  # special tokens (GemmaTextTokenizer.special_ids): counted, never decoded to text
         self._deltas = TextDeltas(decode, strip=not ticket.exact_text)
@@ -106,39 +108,70 @@ class Row:
         if time.monotonic() > self.ticket.deadline:
             self.fail(timeout_error(self.ticket.timeout_s))
             return
-        new, reason = [], None
+        new, counted, reason = [], [], None
+        before = self.tokens
         for token in tokens:
             if token < 0:  # no token: the decoder had stopped this row already
                 continue
             if token in self._stop_ids:
                 reason = "stop"
                 break
+            counted.append(int(token))
             if token not in self._skip_ids:
                 new.append(int(token))
             self.tokens += 1
             if self.tokens >= self.ticket.max_new_tokens:
                 reason = "length"
                 break
-        self._emit(self._deltas.add(new, final=reason is not None), reason)
+        piece = self._deltas.add(new, final=reason is not None)
+        was_stopped = self._stops.stopped
+        self._emit_text(piece, reason)
+        if self._stops.stopped and not was_stopped:
+            # The chunk's later tokens came after the stop string: the answer is the tokens up to the one
+            # that completed it (as OpenAI's and vLLM's usage count them).
+            self.tokens = before + self._tokens_to_stop(counted)
+        self._text_ids.extend(new)
+        self._finish(reason)
 
     def end(self) -> None:
         """The batch ran out of tokens: what is held back, then "length"."""
         if not self.finished:
-            self._emit(self._deltas.add([], final=True), "length")
+            self._emit_text(self._deltas.add([], final=True), "length")
+            self._finish("length")
 
     def fail(self, error: ApiError) -> None:
         if not self.finished:
             self.finished = True
             self.ticket.deliver(Failed(error))
 
-    def _emit(self, piece: str, reason: str | None) -> None:
+    def _emit_text(self, piece: str, reason: str | None) -> None:
         text = self._stops.add(piece) if piece else ""
         if reason is not None:
             text += self._stops.flush()
-        if self._stops.stopped:
-            reason = "stop"
         if text:
             self.ticket.deliver(Delta(text))
+
+    def _finish(self, reason: str | None) -> None:
+        if self._stops.stopped:
+            reason = "stop"
         if reason is not None:
             self.finished = True
             self.ticket.deliver(Finished(reason, len(self.ticket.prompt_ids), self.tokens))
+
+    def _tokens_to_stop(self, counted: list[int]) -> int:
+        """How many of this chunk's tokens it took to complete a stop string: the shortest prefix whose
+        text holds one (decoded prefix by prefix, only on this path). A stop string held back from the
+        chunk before (trailing whitespace) takes none; one that no prefix shows counts the whole chunk."""
+        ids = list(self._text_ids)
+        for size in range(len(counted) + 1):
+            if size:
+                token = counted[size - 1]
+                if token in self._skip_ids:
+                    continue
+                ids.append(token)
+            text = self._decode(ids)
+            if not self.ticket.exact_text:
+                text = text.lstrip()  # a chat answer starts at its first non-space character
+            if any(stop in text for stop in self.ticket.sampling.stop):
+                return size
+        return len(counted)
