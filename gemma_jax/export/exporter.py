@@ -230,7 +230,7 @@ class _ExportJob:
         )
         self.quality: dict[str, dict] = {}
         self._merged: LoadedModel | None = None
-        self._reference: tuple[float | None, int] | None = None
+        self._reference: tuple[float | None, int, list] | None = None
 
     @property
     def merged(self) -> LoadedModel:
@@ -293,11 +293,11 @@ class _ExportJob:
             write_transformers(self.merged, work, dtype=dtype)
             return {"dtype": dtype}
         if kind == "peft":
-            from gemma_jax.export.peft_export import write_peft
+            from gemma_jax.export.peft_export import max_rank, write_peft
 
             base = peft_base(self.cfg)
-            write_peft(self.model, work, {**self.settings, "base_model_name_or_path": base["peft_base"]})
-            return base
+            config = write_peft(self.model, work, {**self.settings, "base_model_name_or_path": base["peft_base"]})
+            return {**base, "max_lora_rank": max_rank(config)}  # vLLM's --max-lora-rank (serving.json)
         quantization = FORMATS[kind].quantization
         from gemma_jax.export.gguf_export import write_gguf, write_modelfile
 
@@ -310,17 +310,20 @@ class _ExportJob:
         return extra
 
     def _quality(self, gguf: Path) -> dict:
-        from gemma_jax.export.quality import held_out_pairs, perplexity, quality_cost
+        from gemma_jax.export.quality import ANSWER_PROMPTS, greedy_answers, held_out_pairs, perplexity, quality_cost
         from gemma_jax.models.gguf.importer import load_gguf
         from gemma_jax.models.sources.keras_fixes import apply_keras_hub_fixes
         from gemma_jax.models.tokenizer import GemmaTextTokenizer
 
         pairs = held_out_pairs(self.cfg)
+        prompts = [prompt for prompt, _ in pairs[:ANSWER_PROMPTS]]
         if self._reference is None:
-            self.progress("measuring the unquantized model's validation perplexity")
-            self._reference = (perplexity(self.merged, pairs), len(pairs))
+            self.progress("measuring the unquantized model's validation perplexity and greedy answers")
+            self._reference = (perplexity(self.merged, pairs), len(pairs), greedy_answers(self.merged, prompts))
         self.progress("measuring the quantized model's validation perplexity", detail=gguf.name)
         backbone, proto, _ = load_gguf(gguf)  # not load_model: it would cache a converted copy of every export
         apply_keras_hub_fixes(backbone)
         quantized = dataclasses.replace(self.model, backbone=backbone, tokenizer=GemmaTextTokenizer(proto))
-        return quality_cost(perplexity(quantized, pairs), self._reference[0], len(pairs))
+        reference, examples, reference_answers = self._reference
+        answers = greedy_answers(quantized, prompts)
+        return quality_cost(perplexity(quantized, pairs), reference, examples, answers, reference_answers)

@@ -185,13 +185,10 @@ def _peft(cfg: JobConfig, manifest: dict) -> str:
 
 def _gguf(cfg: JobConfig, manifest: dict) -> str:
     gguf = manifest.get("gguf", "model.gguf")
-    cost = manifest.get("quality")
-    line = ""
-    if isinstance(cost, dict) and cost.get("perplexity") is not None:
-        line = (
-            f"\n\nQuality cost of the quantization: validation perplexity {cost['perplexity']:.4g} against "
-            f"{cost['reference_perplexity']:.4g} for the unquantized model ({cost['increase_percent']:+.2f}%)."
-        )
+    from gemma_jax.export.quality import quality_note
+
+    note = quality_note(manifest.get("quality"))
+    line = f"\n\n{note}" if note else ""
     llama_cpp = fence(f"llama-cli -m {gguf} -cnv\nllama-server -m {gguf} --port 8080", "sh")
     ollama = fence("ollama create my-gemma -f Modelfile\nollama run my-gemma", "sh")
     return (

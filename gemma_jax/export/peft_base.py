@@ -11,6 +11,7 @@ from __future__ import annotations
 from gemma_jax.config.job_config import JobConfig
 from gemma_jax.export.model_card import base_model_id
 from gemma_jax.models.registry import EMBEDDED_MODEL
+from gemma_jax.runs.schema import TOKENIZER_FILE
 
 
 def peft_base(cfg: JobConfig) -> dict:
@@ -30,10 +31,16 @@ def peft_base(cfg: JobConfig) -> dict:
     hub_id = base_model_id(source)
     if hub_id != source or source.startswith("hf://"):
         return {"peft_base": hub_id, "peft_base_note": ""}
+    # No Hub id: gemma-jax itself writes the base as a transformers folder (what the `hf` export writes).
+    seeded = source.startswith(("tiny:", "random:"))  # built from the run's seed and vocabulary
+    vocabulary = f", tokenizer_proto=open('RUN_DIR/{TOKENIZER_FILE}', 'rb').read()" if seeded else ""
+    load = f"load_model({source!r}, seed={cfg.train.seed}{vocabulary})"
     return {
         "peft_base": "BASE",
         "peft_base_note": (
-            f"The run's base `{source}` is not a Hugging Face model: use a transformers folder of it as BASE "
-            "(for example the `hf` export of a run of it with no training steps)."
+            f"The run's base `{source}` has no Hugging Face id: BASE is a transformers folder of it. Write one "
+            'with gemma-jax: `python -c "from gemma_jax.models.loading import load_model; '
+            "from gemma_jax.export.transformers_export import write_transformers; "
+            f"write_transformers({load}, 'base-hf')\"`, then use `base-hf` as BASE."
         ),
     }

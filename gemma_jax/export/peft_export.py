@@ -123,8 +123,9 @@ def adapter_config(lora: dict, settings: dict) -> dict:
     }
 
 
-def write_peft(model, folder: Path, settings: dict) -> None:
-    """adapter_config.json and adapter_model.safetensors of `model`'s LoRA under PEFT's names (float32).
+def write_peft(model, folder: Path, settings: dict) -> dict:
+    """adapter_config.json and adapter_model.safetensors of `model`'s LoRA under PEFT's names (float32);
+    returns the config written.
 
     `settings["base_model_name_or_path"]` (else `settings["base_model"]`) is recorded as the base.
     """
@@ -134,3 +135,9 @@ def write_peft(model, folder: Path, settings: dict) -> None:
     save_file(tensors, str(folder / ADAPTER_WEIGHTS), metadata={"format": "pt"})
     config = adapter_config(lora, settings)
     (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return config
+
+
+def max_rank(config: dict) -> int:
+    """The largest LoRA rank of an adapter_config.json: `r`, or a larger one of its `rank_pattern`."""
+    return max([int(config["r"]), *(int(r) for r in (config.get("rank_pattern") or {}).values())])

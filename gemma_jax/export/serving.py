@@ -17,6 +17,14 @@ from gemma_jax.export.formats import FORMATS
 LLAMA_CPP_IMAGE = "ghcr.io/ggml-org/llama.cpp:server"
 VLLM_IMAGE = "vllm/vllm-openai:latest"
 SERVING_FILE = "serving.json"
+# vLLM's allowed --max-lora-rank values (vllm/config/lora.py's MaxLoRARanks); its default, 16, sizes every
+# LoRA slot, so an adapter with a larger rank anywhere (PEFT's rank_pattern) needs the flag.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def vllm_max_lora_rank(rank: int) -> int:
+    """The smallest of vLLM's allowed --max-lora-rank values that holds `rank` (the largest allowed past them)."""
+    return next((allowed for allowed in VLLM_LORA_RANKS if allowed >= rank), VLLM_LORA_RANKS[-1])
 
 
 def _curl(port: int, model: str) -> str:
@@ -40,7 +48,9 @@ def serving_spec(kind: str, manifest: dict, display_name: str) -> dict:
             args = ["--model", "/model", "--port", str(port)]
         else:
             base = manifest.get("peft_base", "BASE")
-            args = ["--model", base, "--enable-lora", "--lora-modules", "adapter=/model", "--port", str(port)]
+            args = ["--model", base, "--enable-lora", "--lora-modules", "adapter=/model"]
+            rank = int(manifest.get("max_lora_rank") or 16)  # the adapter's largest rank
+            args += ["--max-lora-rank", str(vllm_max_lora_rank(rank)), "--port", str(port)]
         command = f'docker run --rm -p {port}:{port} -v "$PWD":/model {image} {" ".join(args)}'
         health, predict = "/health", "/v1/chat/completions"
     else:

@@ -71,6 +71,8 @@ def test_every_format_is_written_with_the_json_contract_and_a_model_card(exporte
         assert quality["perplexity"] > 1 and quality["reference_perplexity"] > 1 and quality["examples"] > 0
         manifest = json.loads((Path(result["formats"][name]["path"]) / "export.json").read_text())
         assert manifest["quality"] == quality
+        agreement = quality["greedy_agreement"]
+        assert agreement["prompts"] > 0 and 0 <= agreement["identical"] <= agreement["prompts"]
     assert Path(result["model_card"]).name == "README.md"
 
 

@@ -1,6 +1,7 @@
 """Export folders per format, their listing, the model card and the progress protocol, without a model (fast)."""
 
 import json
+import shlex
 
 import pytest
 import yaml
@@ -141,3 +142,34 @@ def test_lineage_hashes_content_and_follows_a_parent_export(tmp_path, run_dir):
     child = apply_overrides(cfg, [f"model.source={parent / 'preset'}"])
     linked = lineage(child, run_dir / "config.yaml", "r2", 5, "hf")["parent_export"]
     assert linked["run_id"] == "r" and linked["step"] == 3 and linked["config_hash"] == first["config_hash"]
+
+
+@pytest.mark.parametrize("source", ["/models/my-gemma-preset", "tiny:gemma3"])
+def test_peft_base_note_says_how_to_write_a_transformers_base(source, tmp_path):
+    """A base with no Hub id: the note gives a command that writes a transformers folder of it."""
+    from gemma_jax.export.peft_base import peft_base
+
+    cfg = apply_overrides(JobConfig(), [f"model.source={source}", "train.seed=7"])
+    base = peft_base(cfg)
+    assert base["peft_base"] == "BASE" and "no training steps" not in base["peft_base_note"]
+    command = base["peft_base_note"].split("`python -c ")[1].split("`")[0]
+    code = shlex.split(command)[0]
+    assert "write_transformers(load_model(" in code and "seed=7" in code and "'base-hf'" in code
+    compile(code, "note", "exec")
+    assert ("tokenizer_proto=open('RUN_DIR/tokenizer.model', 'rb').read()" in code) == source.startswith("tiny:")
+
+
+def test_a_large_perplexity_change_either_way_is_a_warning():
+    """A quantized model that scores much better than the fine-tune is no improvement: it behaves differently."""
+    from gemma_jax.export.quality import quality_cost, quality_note
+
+    dropped = quality_cost(19.54, 23.44, 12, answers=[[1, 2], [3], [4], [5]], reference_answers=[[1, 2], [9], [4], [6]])
+    assert dropped["increase_percent"] < -16 and "not expected to improve" in dropped["warning"]
+    assert dropped["greedy_agreement"] == {"identical": 2, "prompts": 4, "max_new_tokens": 32}
+    note = quality_note(dropped)
+    assert "**Warning:**" in note and "q8_0 or f16" in note and "2 of 4 identical" in note
+    risen = quality_cost(30.0, 23.44, 12)
+    assert "higher" in risen["warning"] and "greedy_agreement" not in risen
+    close = quality_cost(23.9, 23.44, 12)
+    assert close["warning"] is None and "Warning" not in quality_note(close)
+    assert quality_note(None) == "" and quality_note(quality_cost(None, 23.44, 0)) == ""

@@ -262,6 +262,25 @@ def test_chat_template_renders_what_training_renders(turns):
     assert rendered == "<bos>" + render_text(example) + (MODEL_HEADER if open_turn else "")
 
 
+def test_chat_template_trims_each_text_part_of_user_and_assistant_messages():
+    """A list of parts: user and assistant parts trimmed one by one, then joined (Gemma's official template);
+    system parts joined as written."""
+    import jinja2
+
+    parts = [{"type": "text", "text": " a "}, {"type": "image"}, {"type": "text", "text": " b "}]
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": " Be "}, {"type": "text", "text": "brief. "}]},
+        {"role": "user", "content": parts},
+        {"role": "assistant", "content": [{"type": "text", "text": "\nc "}, {"type": "text", "text": " d\n"}]},
+        {"role": "user", "content": " e "},
+    ]
+    template = jinja2.Environment(extensions=["jinja2.ext.loopcontrols"]).from_string(CHAT_TEMPLATE)
+    rendered = template.render(messages=messages, bos_token="<bos>", add_generation_prompt=True)
+    example = Example((Turn("system", " Be brief. "), Turn("user", "ab"), Turn("model", "cd"), Turn("user", "e")))
+    assert rendered == "<bos>" + render_text(example) + MODEL_HEADER
+    assert "<start_of_turn>user\n Be brief. \n\nab<end_of_turn>\n" in rendered
+
+
 def test_gemma2_features_must_all_be_there(models):
     model = models["gemma2"]
     block = model.backbone

@@ -14,7 +14,7 @@ pytest.importorskip("peft")
 from hf_helpers import RANK, TOLERANCE, keras_logits, load_hf, random_ids, tiny_lora_model, torch_logits
 from safetensors.numpy import load_file, save_file
 
-from gemma_jax.export.peft_export import write_peft
+from gemma_jax.export.peft_export import max_rank, write_peft
 from gemma_jax.export.transformers_export import write_transformers
 from gemma_jax.models.loading import load_model
 from gemma_jax.models.lora import merged_copy
@@ -53,6 +53,7 @@ def test_peft_model_on_the_exported_base_reproduces_our_fine_tuned_logits(export
     assert sorted(config["target_modules"]) == sorted(ALL_MODULES) and config["base_model_name_or_path"]
     backbone = model.backbone
     assert config["rank_pattern"]["q_proj"] == RANK * backbone.num_query_heads
+    assert max_rank(config) == RANK * backbone.num_query_heads  # vLLM's --max-lora-rank
     assert config["alpha_pattern"]["q_proj"] / config["rank_pattern"]["q_proj"] == config["lora_alpha"] / RANK
     tensors = load_file(str(root / "adapter" / "adapter_model.safetensors"))
     assert len(tensors) == 2 * 7 * backbone.num_layers

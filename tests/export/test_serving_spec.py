@@ -24,3 +24,12 @@ def test_a_container_listens_on_all_of_its_interfaces_and_publishes_one_port():
     assert command[:2] == ["docker", "run"] and "8080:8080" in command
     assert command[command.index("--host") + 1] == "0.0.0.0"  # inside the container, reached through -p
     assert spec["vertex"]["containerSpec"]["ports"] == [{"containerPort": 8080}]
+
+
+@pytest.mark.parametrize("rank, flag", [(4, "8"), (16, "16"), (64, "64"), (100, "128"), (300, "320")])
+def test_vllm_sizes_its_lora_slots_for_the_adapters_largest_rank(rank, flag):
+    # vLLM's default --max-lora-rank is 16: an adapter with r 16 and rank_pattern {"q_proj": 64} needs 64.
+    spec = serving_spec("peft", {"peft_base": "google/gemma-3-270m", "max_lora_rank": rank}, "my-run")
+    command = shlex.split(spec["command"])
+    assert command[command.index("--lora-modules") + 1] == "adapter=/model"
+    assert command[command.index("--max-lora-rank") + 1] == flag

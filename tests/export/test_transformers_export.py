@@ -99,14 +99,14 @@ def test_tokenizer_files_give_our_ids_and_our_chat_template(tmp_path):
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "the quick brown\n"},
         {"role": "assistant", "content": " fox "},
-        {"role": "user", "content": [{"type": "text", "text": "and "}, {"type": "text", "text": "then? "}]},
+        {"role": "user", "content": [{"type": "text", "text": " and "}, {"type": "text", "text": " then? "}]},
     ]
     example = Example(
         turns=(
             Turn("system", "Be brief."),
             Turn("user", "the quick brown"),
             Turn("model", "fox"),
-            Turn("user", "and then?"),
+            Turn("user", "andthen?"),  # each part trimmed, as Gemma's official template does
         )
     )
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -114,6 +114,43 @@ def test_tokenizer_files_give_our_ids_and_our_chat_template(tmp_path):
     assert tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True) == (
         "<bos>" + prompt_text("the quick brown", system="Be brief.")
     )
+
+
+USER_PIECES = ("<table>", "</table>", "<tr>", "</tr>", "<unused3>", "▁▁", "▁▁▁", "\n\n", "<start_of_image>")
+
+
+@pytest.mark.parametrize("with_model", [True, False], ids=["tokenizer.model", "tokenizer.json"])
+def test_user_defined_pieces_tokenize_as_sentencepiece_does(tmp_path, with_model):
+    """AutoTokenizer matches <table>, <unused3> and runs of spaces whole, as SentencePiece (training) does."""
+    from transformers import AutoTokenizer
+
+    ours = GemmaTextTokenizer(train_tiny_vocab(TEXTS, vocab_size=TINY_VOCABULARY_SIZE, extra_symbols=USER_PIECES))
+    write_hf_tokenizer(ours, tmp_path, context_length=1024)
+    if not with_model:
+        (tmp_path / "tokenizer.model").unlink()
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path))
+    table = "<table><tr>the fox</tr></table>"
+    assert ours.encode(table)[:2] == [ours._sp.piece_to_id("<table>"), ours._sp.piece_to_id("<tr>")]
+    for text in [
+        table,
+        "a  b   c    d\n\n\ne",
+        " <unused3>x<tr> \n\n<start_of_image>  <table>  ",
+        prompt_text("<table> pack  my\n\nbox </table>"),
+    ]:
+        assert tokenizer.encode(text, add_special_tokens=False) == ours.encode(text), text
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    added = {token["content"]: token for token in config["added_tokens_decoder"].values()}
+    assert {
+        piece: added[piece]["special"] for piece in ("<table>", "▁▁", "<unused3>", "<start_of_image>", "<bos>")
+    } == {
+        "<table>": False,
+        "▁▁": False,
+        "<unused3>": True,
+        "<start_of_image>": True,
+        "<bos>": True,
+    }
+    ids = tokenizer.encode("<table>x<unused3>y", add_special_tokens=False)
+    assert tokenizer.decode(ids, skip_special_tokens=True) == ours.decode_text(ids) == "<table>xy"
 
 
 def test_qlora_bases_are_dequantized_into_the_export(tmp_path):

@@ -17,7 +17,7 @@ from ui_helpers import make_run, make_session
 from gemma_jax.export import export_dir
 from gemma_jax.jobs.progress import Progress
 from ui.state.background import BackgroundCommand
-from ui.state.export import ExportState, format_size
+from ui.state.export import ExportState, _quality_text, format_size
 from ui.state.session import Session
 from ui.views.export import ExportPage
 from ui.workspace import Workspace
@@ -80,6 +80,17 @@ def test_each_kind_is_a_plain_download_link_with_its_place_on_the_server(tmp_pat
     ]
     adapter, merged, gguf = state.downloads()
     assert gguf["quality"] == "validation perplexity 12.5 vs 12 unquantized (+4.17%)"
+    warned = {
+        "perplexity": 19.54,
+        "reference_perplexity": 23.44,
+        "increase_percent": -16.6,
+        "greedy_agreement": {"identical": 1, "prompts": 4, "max_new_tokens": 32},
+        "warning": "it behaves differently from the fine-tune, not better",
+    }
+    assert _quality_text(warned) == (
+        "validation perplexity 19.54 vs 23.44 unquantized (-16.60%); 1 of 4 greedy answers identical to the "
+        "unquantized. Warning: it behaves differently from the fine-tune, not better"
+    )
     assert adapter["url"] == f"downloads/{run_dir.name}/step-4-adapter/{run_dir.name}-step-4-adapter.zip"
     assert adapter["server_path"] == str(run_dir / "export" / "step-4-adapter")  # one user: the real path
     assert merged["label"] == "Keras-Hub preset, merged (bf16)" and merged["size"] == "3.0 MB"

@@ -178,10 +178,16 @@ class ExportState(CheckpointJobState):
 
 
 def _quality_text(quality: dict) -> str:
-    """ "validation perplexity 12.3 vs 12.1 unquantized (+1.6%)", or "" where not measured."""
+    """ "validation perplexity 12.3 vs 12.1 unquantized (+1.6%); 4 of 4 greedy answers identical ...", with the
+    export's warning when the change is large either way; "" where not measured."""
     if quality.get("perplexity") is None or quality.get("reference_perplexity") is None:
         return ""
-    return (
+    text = (
         f"validation perplexity {quality['perplexity']:.4g} vs {quality['reference_perplexity']:.4g} unquantized "
         f"({quality['increase_percent']:+.2f}%)"
     )
+    agreement = quality.get("greedy_agreement")
+    if isinstance(agreement, dict) and agreement.get("prompts"):
+        text += f"; {agreement.get('identical')} of {agreement['prompts']} greedy answers identical to the unquantized"
+    warning = quality.get("warning")
+    return f"{text}. Warning: {warning}" if isinstance(warning, str) and warning else text
