@@ -29,6 +29,7 @@ WEBSOCKET_MAX_BYTES = 64 * 1024 * 1024  # > 16 MB chunks base64-encoded; Bokeh's
 HEADER_TIMEOUT_S = 20.0  # a request's headers (and a kept-alive connection's idle time), as `gemma-jax serve`
 BODY_TIMEOUT_S = 60.0  # a request's body (the login form, a download's range request)
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `gemma-jax ui` options (the CLI calls this; nothing heavy is imported here)."""
     parser.add_argument(
