@@ -200,3 +200,20 @@ def test_text_parts_of_user_and_assistant_turns_are_trimmed_one_by_one():
     ]
     texts = [message.text for message in parse_chat({**CHAT, "messages": messages}).messages]
     assert texts == [" Hello \n\tworld !", " Hello \n\tworld !", "Helloworld!", "Helloworld!", " as is \n"]
+
+
+def test_finding_a_lone_surrogate_in_a_huge_list_costs_no_memory_per_item():
+    """A body of 300,000 tiny items plus one bad string: the walk holds one iterator per level."""
+    import tracemalloc
+
+    from gemma_jax.serve.openai.protocol import unencodable
+
+    body = {"messages": [{"role": "user", "content": "ok"}], "junk": [0] * 300_000 + ["x\ud800"]}
+    tracemalloc.start()
+    try:
+        where = unencodable(body)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert where == "junk[300000]"
+    assert peak < 16 * 2**20, peak  # the body's JSON text once (a few MB), not a path string per item

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,18 +338,33 @@ def _bad_text(text: str) -> bool:
 
 def unencodable(body: Any) -> str | None:
     """Where the parsed JSON holds a string (or key) that is not valid Unicode, such as `messages[0].content`:
-    JSON's \\ud800 escapes parse to lone surrogates, which neither the tokenizer nor a UTF-8 answer can take."""
-    stack: list[tuple[Any, str]] = [(body, "")]
+    JSON's \\ud800 escapes parse to lone surrogates, which neither the tokenizer nor a UTF-8 answer can take.
+    One C-speed encode answers for almost every body; only a body that fails it is walked, one container
+    at a time (an iterator per level, so a list of millions of items costs no more memory than its depth)."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
+    if not isinstance(body, (dict, list)):
+        return "body"
+    stack: list[tuple[Iterator[tuple[Any, Any]], str]] = [(_children(body), "")]
     while stack:
-        value, path = stack.pop()
-        if isinstance(value, str):
-            if _bad_text(value):
-                return path or "body"
-        elif isinstance(value, dict):
-            for key, item in reversed(value.items()):
-                if _bad_text(key):
-                    return path or "body"
-                stack.append((item, f"{path}.{key}" if path else key))
-        elif isinstance(value, list):
-            stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
+        children, path = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        key, value = child
+        if isinstance(key, str) and _bad_text(key):
+            return path or "body"
+        where = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
+        if isinstance(value, str) and _bad_text(value):
+            return where
+        if isinstance(value, (dict, list)):
+            stack.append((_children(value), where))
     return None
+
+
+def _children(value: dict | list) -> Iterator[tuple[Any, Any]]:
+    return iter(value.items()) if isinstance(value, dict) else enumerate(value)
