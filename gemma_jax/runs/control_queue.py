@@ -4,14 +4,16 @@ A person may click Set learning rate and then Save checkpoint before the run rea
 between steps, and a step or the model load can take minutes). Each request waits its turn rather
 than replacing the one before, so a change the page confirmed is never dropped. Several writers (the
 dashboard, `gemma-jax control`, the job runner) and the run itself change the file, each under an
-exclusive lock on a sibling lock file, and the file is replaced atomically, so readers without the
-lock see the queue before or after a change, never half of one.
+exclusive lock on the run directory (flock on its descriptor, so no lock file is left in it), and the
+file is replaced atomically, so readers without the lock see the queue before or after a change,
+never half of one.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,12 +34,16 @@ class ControlQueue:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        """An exclusive lock on the run directory itself: no lock file is left behind in it."""
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(folder, fcntl.LOCK_UN)
+        finally:
+            os.close(folder)
 
     def pending(self) -> list[dict[str, Any]]:
         """The requests not taken yet, oldest first ([] for no file or an unreadable one)."""
