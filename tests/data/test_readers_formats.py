@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from reader_memory import read_in_fresh_process
 
 from gemma_jax.config import JobConfig, validate
 from gemma_jax.config.job_config import DataConfig
@@ -300,19 +299,8 @@ def test_big_json_array_is_read_with_bounded_memory(tmp_path):
             f.write(row if i == 0 else ", " + row)
         f.write("]")
     assert path.stat().st_size > 49_000_000
-    script = (
-        "import resource, sys\n"
-        "from gemma_jax.config.job_config import DataConfig\n"
-        "from gemma_jax.data.readers import iter_examples\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "problems = []\n"
-        "n = sum(1 for _ in iter_examples(sys.argv[1], DataConfig(), problems))\n"
-        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base\n"
-        "print(n, len(problems), grown * 1024)\n"
-    )
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
-    n, problems, grown = map(int, out.stdout.split())
+    n, problems, grown = read_in_fresh_process(path)
     assert (n, problems) == (count, 0)
     assert grown < 10_000_000, f"peak RSS grew by {grown / 1e6:.1f} MB reading a 50 MB JSON array"
     assert time.perf_counter() - started < 30

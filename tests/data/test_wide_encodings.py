@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import codecs
 import json
-import subprocess
-import sys
 import time
 from dataclasses import replace
 
 import pytest
+from reader_memory import read_in_fresh_process
 
 from gemma_jax.cli import main
 from gemma_jax.config.job_config import DataConfig
@@ -128,19 +127,8 @@ def test_a_big_utf16_json_array_streams_in_bounded_memory(tmp_path):
     with path.open("w", encoding="utf-16") as f:
         f.write("[" + ", ".join([row] * count) + "]")
     assert path.stat().st_size > 39_000_000
-    script = (
-        "import resource, sys\n"
-        "from gemma_jax.config.job_config import DataConfig\n"
-        "from gemma_jax.data.readers import iter_examples\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "problems = []\n"
-        "n = sum(1 for _ in iter_examples(sys.argv[1], DataConfig(encoding='utf-16'), problems))\n"
-        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base\n"
-        "print(n, len(problems), grown * 1024)\n"
-    )
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
-    n, problems, grown = map(int, out.stdout.split())
+    n, problems, grown = read_in_fresh_process(path, "utf-16")
     assert (n, problems) == (count, 0)
     assert grown < 20_000_000, f"peak RSS grew by {grown / 1e6:.1f} MB reading a 40 MB UTF-16 JSON array"
     assert time.perf_counter() - started < 60
