@@ -164,20 +164,8 @@ class PlaygroundPage(CheckpointPage):
             sizing_mode="stretch_width",
             css_classes=[f"gj-playground-{side}-output"],
         )
-        shown_note = pn.pane.Alert(
-            pn.bind(escape_text, note),
-            alert_type="warning",
-            visible=pn.bind(bool, note),
-            sizing_mode="stretch_width",
-            css_classes=[f"gj-playground-{side}-note"],
-        )
-        shown_error = pn.pane.Alert(
-            pn.bind(escape_text, error),
-            alert_type="danger",
-            visible=pn.bind(bool, error),
-            sizing_mode="stretch_width",
-            css_classes=[f"gj-playground-{side}-error"],
-        )
+        shown_note = _side_alert(note, "warning", f"gj-playground-{side}-note")
+        shown_error = _side_alert(error, "danger", f"gj-playground-{side}-error")
         return pn.Column(
             pn.pane.Markdown(pn.bind(lambda value: f"### {escape_text(value)}", label)),
             body,
@@ -191,3 +179,14 @@ class PlaygroundPage(CheckpointPage):
         self.generate_button.disabled, self.stop_button.disabled = running, not running
         self.new_chat_button.disabled = running
         self.error.object, self.error.visible = escape_text(self.state.error), bool(self.state.error)
+
+
+def _side_alert(text, alert_type: str, css_class: str) -> pn.pane.Alert:
+    """A message under one model's answer, shown while `text` (a param) is not empty, escaped."""
+    return pn.pane.Alert(
+        pn.bind(escape_text, text),
+        alert_type=alert_type,
+        visible=pn.bind(bool, text),
+        sizing_mode="stretch_width",
+        css_classes=[css_class],
+    )
