@@ -49,9 +49,12 @@ def _job_service(region: str):
             host=endpoint, credentials=AnonymousCredentials(), url_scheme="http"
         )
         return aiplatform_v1.JobServiceClient(transport=transport), aiplatform_v1
-    client = aiplatform_v1.JobServiceClient(
-        client_options={"api_endpoint": f"{region}-aiplatform.googleapis.com"}, transport="rest"
-    )
+    try:  # finds the credentials now: a machine without any fails here, not at the first call
+        client = aiplatform_v1.JobServiceClient(
+            client_options={"api_endpoint": f"{region}-aiplatform.googleapis.com"}, transport="rest"
+        )
+    except Exception as error:  # google-auth types
+        raise _vertex_error(error, f"reach Vertex AI in {region}") from error
     return client, aiplatform_v1
 
 

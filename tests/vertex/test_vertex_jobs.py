@@ -234,3 +234,27 @@ def test_a_single_replica_or_a_broken_cluster_spec(monkeypatch):
     monkeypatch.setenv("CLUSTER_SPEC", '{"cluster": {"workerpool1": []}}')
     with pytest.raises(ValueError, match="CLUSTER_SPEC is not Vertex AI's cluster description"):
         adopt_vertex_cluster_spec()
+
+
+def test_no_credentials_shows_in_the_jobs_row_not_as_a_thread_traceback(monkeypatch, tmp_path):
+    from google.auth import exceptions as auth_errors
+
+    from ui.state.vertex_jobs import VertexJobsState
+
+    monkeypatch.delenv(vertex_client.ENDPOINT_VARIABLE, raising=False)
+
+    def no_credentials(*args, **kwargs):
+        raise auth_errors.DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr("google.auth.default", no_credentials)
+    with pytest.raises(vertex_client.VertexError, match="no usable Google Cloud credentials"):
+        vertex_client.job_state(JOB)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / vertex_client.JOBS_FILE).write_text(json.dumps({"name": JOB, "state": "JOB_STATE_PENDING"}) + "\n")
+    state = VertexJobsState(runs)
+    state.refresh(now=100.0)
+    state._thread.join(10)
+    state.refresh(now=101.0)
+    assert state.rows[0]["state"].startswith("unknown: cannot reach Vertex AI in ")
+    assert "credentials" in state.rows[0]["state"]
