@@ -38,6 +38,17 @@ def compute_attention(attention: keras.layers.Layer, query, key, value, mask):
     return attention._compute_attention(query, key, value, mask)
 
 
+def sliding_window_mask(attention: keras.layers.Layer, mask):
+    """`mask` [B, S, S] narrowed to the layer's sliding window when it has one (else unchanged).
+
+    Private: `CachedGemma(3)Attention._mask_sliding_window(mask)`, the window the layer's own
+    kernel applies, so an attention written outside the layer keeps its exact band.
+    """
+    if not getattr(attention, "use_sliding_window_attention", False):
+        return mask
+    return attention._mask_sliding_window(mask)
+
+
 def set_query_head_dim_normalize(attention: keras.layers.Layer, normalize: bool) -> bool:
     """Make `attention` scale queries by 1/sqrt(head_dim) (True) or 1/sqrt(hidden/heads) (False); False if it can't.
 

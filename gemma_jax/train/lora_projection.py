@@ -52,6 +52,12 @@ def _low_rank_ready(layer) -> bool:
     return kernel_axes[-1] == output[-1] and layer.bias is None and linear
 
 
+def _plain(layer) -> bool:
+    """True when `layer(x)` is `einsum(equation, x, K)` alone: a float kernel, no bias, no activation."""
+    linear = getattr(layer.activation, "__name__", "") == "linear"
+    return linear and layer.bias is None and not getattr(layer, "quantization_mode", None)
+
+
 def _factored(layer) -> bool:
     """True when `x·K` can use the layer's own equation on a plain float kernel."""
     return _low_rank_ready(layer) and not getattr(layer, "quantization_mode", None)
@@ -64,12 +70,15 @@ def _low_rank(layer, x):
     return ops.matmul(low_rank, ops.cast(layer.lora_kernel_b, dtype)) * ops.cast(scale, dtype)
 
 
-def project(layer, x, dropout: LoraDropout | None = None):
-    """`layer(x)`, with LoRA (if enabled) applied as `x·K + s·(x·A)·B`, its input dropped by `dropout`."""
+def project(layer, x, dropout: LoraDropout | None = None, out_dtype=None):
+    """`layer(x)`, with LoRA (if enabled) applied as `x·K + s·(x·A)·B`, its input dropped by `dropout`;
+    as `out_dtype` when given (float32: the frozen product's sums are not rounded to x's dtype)."""
+    if not getattr(layer, "lora_enabled", False) and _plain(layer):  # frozen: the same fast dot as the base below
+        return projection_einsum(layer.equation, x, stored_kernel(layer), out_dtype=out_dtype)
     if not _factored(layer):
         y = layer(x)
         if dropout is not None and _low_rank_ready(layer):  # a quantized base: swap x for drop(x) in the adapter
             y = y + _low_rank(layer, dropout(x) - x)
-        return y
-    base = projection_einsum(layer.equation, x, stored_kernel(layer))
+        return y if out_dtype is None else y.astype(out_dtype)
+    base = projection_einsum(layer.equation, x, stored_kernel(layer), out_dtype=out_dtype)
     return base + _low_rank(layer, x if dropout is None else dropout(x))

@@ -49,16 +49,16 @@ def _f32_einsum(equation: str, a, b, dtype):
     return jnp.einsum(equation, a, b, preferred_element_type=jnp.float32).astype(dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _bf16_einsum(equation: str, x, kernel):
-    return _f32_einsum(equation, x, kernel, x.dtype)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
+def _bf16_einsum(equation: str, x, kernel, out_dtype):
+    return _f32_einsum(equation, x, kernel, out_dtype)
 
 
-def _bf16_einsum_fwd(equation: str, x, kernel):
-    return _bf16_einsum(equation, x, kernel), (x, kernel)
+def _bf16_einsum_fwd(equation: str, x, kernel, out_dtype):
+    return _bf16_einsum(equation, x, kernel, out_dtype), (x, kernel)
 
 
-def _bf16_einsum_bwd(equation: str, residuals, cotangent):
+def _bf16_einsum_bwd(equation: str, out_dtype, residuals, cotangent):
     x, kernel = residuals
     left, right, output = _sides(equation)
     cotangent = cotangent.astype(x.dtype)
@@ -70,12 +70,23 @@ def _bf16_einsum_bwd(equation: str, residuals, cotangent):
 _bf16_einsum.defvjp(_bf16_einsum_fwd, _bf16_einsum_bwd)
 
 
-def projection_einsum(equation: str, x, kernel, *, f32_accumulation: bool | None = None):
+def mixed_einsum(equation: str, a, b, out_dtype=None):
+    """`einsum(equation, a, b)` of two bf16 operands with float32 sums, forward and backward, as `out_dtype`
+    (default a's dtype). Callers check `accumulate_in_float32` first; other equations fall back to einsum."""
+    out_dtype = jnp.dtype(out_dtype or a.dtype)
+    if a.dtype == b.dtype == jnp.bfloat16 and _transposable(equation):
+        return _bf16_einsum(equation, a, b, out_dtype)
+    return jnp.einsum(equation, a, b, preferred_element_type=jnp.float32).astype(out_dtype)
+
+
+def projection_einsum(equation: str, x, kernel, *, f32_accumulation: bool | None = None, out_dtype=None):
     """`einsum(equation, x, kernel)` in x's dtype; with `f32_accumulation` (default: `accumulate_in_float32`
-    of x's dtype) bf16 operands accumulate in float32 forward and backward."""
+    of x's dtype) bf16 operands accumulate in float32 forward and backward, and `out_dtype` (float32)
+    keeps the sums unrounded for the elementwise work that follows."""
     kernel = jnp.asarray(kernel, x.dtype)  # a Keras Variable or an array
     if f32_accumulation is None:
         f32_accumulation = accumulate_in_float32(x.dtype)
     if f32_accumulation and x.dtype == jnp.bfloat16 and _transposable(equation):
-        return _bf16_einsum(equation, x, kernel)
-    return jnp.einsum(equation, x, kernel)
+        return _bf16_einsum(equation, x, kernel, jnp.dtype(out_dtype or x.dtype))
+    y = jnp.einsum(equation, x, kernel)
+    return y if out_dtype is None else y.astype(out_dtype)

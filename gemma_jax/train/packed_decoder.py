@@ -11,12 +11,15 @@ loss's job, so the full [batch, seq, vocab] logits never exist.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import keras
 from keras import ops
 
-from gemma_jax.compat.keras_hub import apply_rope, compute_attention
+from gemma_jax.compat.keras_hub import apply_rope
 from gemma_jax.train.chunked_loss import gather_loss_positions
 from gemma_jax.train.lora_projection import LoraDropout, project
+from gemma_jax.train.mixed_einsum import accumulate_in_float32
+from gemma_jax.train.packed_attention import packed_attention
 from gemma_jax.train.tied_remat import rematerialized
 
 
@@ -41,9 +44,9 @@ def _attention(attention, x, mask, positions, dropout: LoraDropout | None = None
     query = apply_rope(attention, query, positions)
     key = apply_rope(attention, key, positions)
     value = project(attention.value_dense, x, _dropout(dropout, 2))
-    # The layer's own kernel: scaling, soft cap, sliding window (by token distance,
-    # which inside a segment equals position distance), fused op where available.
-    output = compute_attention(attention, query, key, value, mask)
+    # The layer's own scaling, soft cap and sliding window (by token distance, which inside a
+    # segment equals position distance); its own kernel unless bf16 dots want float32 sums.
+    output = packed_attention(attention, query, key, value, mask)
     return project(attention.output_dense, output, _dropout(dropout, 3))
 
 
@@ -53,8 +56,12 @@ def _decoder_block(block, x, mask, positions, dropout: LoraDropout | None = None
         attended = block.post_attention_norm(attended)
     x = x + attended
     normalized = block.pre_ffw_norm(x)
-    gate = keras.activations.gelu(project(block.gating_ffw, normalized, _dropout(dropout, 4)), approximate=True)
-    gated = gate * project(block.gating_ffw_2, normalized, _dropout(dropout, 5))
+    # With bf16 dots summing in float32, the gate's and up projection's sums stay float32 through
+    # the GELU and product (no bf16 round trips on the largest activations); one rounding feeds the down projection.
+    wide = jnp.float32 if accumulate_in_float32(normalized.dtype) else None
+    gate = project(block.gating_ffw, normalized, _dropout(dropout, 4), out_dtype=wide)
+    gate = keras.activations.gelu(gate, approximate=True)
+    gated = (gate * project(block.gating_ffw_2, normalized, _dropout(dropout, 5), out_dtype=wide)).astype(x.dtype)
     hidden = project(block.ffw_linear, gated, _dropout(dropout, 6))
     if block.use_post_ffw_norm:
         hidden = block.post_ffw_norm(hidden)

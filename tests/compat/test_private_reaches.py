@@ -352,3 +352,16 @@ def test_orbax_best_n_reversed_keeps_the_lowest_eval_loss():
     assert list(best.should_preserve(checkpoints, context=context)) == [False, True, False, False]
     keep = policies.AnyPreservationPolicy([policies.LatestN(n=1), best])
     assert list(keep.should_preserve(checkpoints, context=context)) == [False, True, False, True]
+
+
+def test_keras_hub_sliding_window_mask_is_the_layers_own_band(gemma3, gemma):
+    """compat.keras_hub.sliding_window_mask ← CachedGemma3Attention._mask_sliding_window(attention_mask)."""
+    attention = gemma3.transformer_layers[0].attention
+    assert _parameters(type(attention)._mask_sliding_window)[1] == "attention_mask"
+    length = 8
+    causal = np.tril(np.ones((length, length), bool))[None]
+    band = _np(keras_hub_compat.sliding_window_mask(attention, causal))[0]
+    distance = np.arange(length)[:, None] - np.arange(length)[None, :]
+    np.testing.assert_array_equal(band, (distance >= 0) & (distance < 4))  # sliding_window_size=4
+    plain = gemma.transformer_layers[0].attention  # no sliding window: the mask comes back as it was
+    assert keras_hub_compat.sliding_window_mask(plain, causal) is causal

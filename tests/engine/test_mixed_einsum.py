@@ -69,6 +69,20 @@ def _params_jaxprs(equation):
             yield getattr(inner, "jaxpr", inner)
 
 
+def test_a_float32_result_keeps_the_sums_and_the_gradients_stay_bf16():
+    x, kernel = _operands(jnp.float32)
+    low_x, low_kernel = x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16)
+    wide = projection_einsum(EQUATION, low_x, low_kernel, f32_accumulation=True, out_dtype=jnp.float32)
+    exact = jnp.einsum(EQUATION, low_x.astype(jnp.float32), low_kernel.astype(jnp.float32))
+    assert wide.dtype == jnp.float32
+    np.testing.assert_allclose(wide, exact, rtol=1e-5, atol=1e-5)  # not rounded to bf16
+    grads = jax.grad(
+        lambda a, b: jnp.sum(jnp.sin(projection_einsum(EQUATION, a, b, f32_accumulation=True, out_dtype=jnp.float32))),
+        (0, 1),
+    )(low_x, low_kernel)
+    assert [g.dtype for g in grads] == [jnp.bfloat16, jnp.bfloat16]
+
+
 def test_ellipsis_equations_fall_back_to_plain_einsum():
     x, kernel = _operands(jnp.bfloat16)
     out = projection_einsum("...d,dnh->...nh", x, kernel, f32_accumulation=True)

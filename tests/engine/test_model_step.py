@@ -7,6 +7,7 @@ import pytest
 from engine_helpers import TEXTS, synthetic_batch
 from training_helpers import assert_same_outcome, full_target_log_probs, random_head_inputs, tiny_training
 
+from gemma_jax.cpu_features import BF16_UNITS_OVERRIDE
 from gemma_jax.models.loading import load_model
 from gemma_jax.train.chunked_loss import chunked_cross_entropy
 from gemma_jax.train.packed_decoder import PackedDecoder
@@ -65,6 +66,23 @@ def test_chunked_cross_entropy_matches_full_logits(soft_cap):
         jax.grad(ours, (0, 1))(hidden, embedding), jax.grad(reference, (0, 1))(hidden, embedding)
     ):
         np.testing.assert_allclose(ours_grad, ref_grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("soft_cap", [None, 30.0])
+def test_bf16_chunked_cross_entropy_follows_float32(soft_cap, monkeypatch):
+    """A bf16 table (carried through the chunk loop as its bits) gives float32's loss and gradients."""
+    monkeypatch.setenv(BF16_UNITS_OVERRIDE, "1")
+    hidden, embedding, targets, valid = random_head_inputs(np.random.RandomState(1))
+
+    def loss(h, e):  # a padded last chunk, as above
+        return chunked_cross_entropy(h, e, targets, valid, soft_cap=soft_cap, chunk_size=128)[0]
+
+    low = (hidden.astype(jnp.bfloat16), embedding.astype(jnp.bfloat16))
+    np.testing.assert_allclose(float(loss(*low)), float(loss(hidden, embedding)), rtol=0.01)
+    for mine, reference in zip(jax.grad(loss, (0, 1))(*low), jax.grad(loss, (0, 1))(hidden, embedding)):
+        assert mine.dtype == jnp.bfloat16
+        scale = float(jnp.abs(reference).max())
+        np.testing.assert_allclose(np.asarray(mine, np.float32), reference, atol=0.03 * scale)
 
 
 @pytest.mark.parametrize("arch", ["gemma2", "gemma3"])
