@@ -5,9 +5,9 @@ and rebuilt only when training has changed them; prompts are prefilled in one
 pass and continued token by token inside one compiled loop (decoding/). By
 default the decoder keeps the model's own weight dtype (float32 on CPU), so the
 result is the model's own output: it matches Keras-Hub's `CausalLM.generate` and
-transformers' greedy decoding of the same weights. On CPU, greedy steps of a float32
+transformers' greedy decoding of the same weights. On CPU, greedy steps of a float32 or bfloat16
 model for one prompt read the output head through an int8 shortlist whose candidates are
-rescored in float32 (decoding/shortlist.py): the same tokens, a quarter of the head's bytes. `weights="int8"` (or
+rescored with their own rows (decoding/shortlist.py): the same tokens, a quarter (half) of the head's bytes. `weights="int8"` (or
 bfloat16 for a float32 model) is an explicit, approximate option: faster on CPU,
 but it may pick different tokens. `stream` yields the text as it
 is decoded, a chunk of tokens at a time, with the same tokens as `generate`.
@@ -27,6 +27,7 @@ from gemma_jax.models.decoding.fit import available_bytes, decoding_problem
 from gemma_jax.models.decoding.generate_loop import generate_tokens, stream_tokens
 from gemma_jax.models.decoding.matrix import WEIGHT_DTYPES
 from gemma_jax.models.decoding.result import Generation
+from gemma_jax.models.decoding.shortlist import SHORTLIST_DTYPES
 from gemma_jax.models.decoding.text_stream import TextDeltas
 from gemma_jax.models.decoding.weights import DecoderWeights
 from gemma_jax.models.loaded_model import LoadedModel
@@ -53,8 +54,8 @@ class Generator:
     """Continue prompts with a model whose weights may change between calls."""
 
     def __init__(self, model: LoadedModel, max_length: int = 256, weights: str = "auto", shortlist: bool | None = None):
-        """shortlist: greedy steps of one prompt read an int8 copy of a float32 head and rescore its candidates, giving
-        the float32 head's tokens with a quarter of its bytes (decoding/shortlist.py). None: on CPU, where
+        """shortlist: greedy steps of one prompt read an int8 copy of a float32 or bfloat16 head and rescore its
+        candidates, giving that head's tokens with a quarter (half) of its bytes (decoding/shortlist.py). None: on CPU, where
         decoding is bound by memory; accelerators read the float32 head faster than they shortlist."""
         if weights != "auto" and weights not in WEIGHT_DTYPES:
             raise ValueError(f"unknown weights {weights!r}; use auto or one of {', '.join(WEIGHT_DTYPES)}")
@@ -64,7 +65,7 @@ class Generator:
         self.max_length = max_length
         self.weight_dtype = default_weight_dtype(model.backbone) if weights == "auto" else weights
         if shortlist is None:
-            shortlist = self.weight_dtype == "float32" and jax.default_backend() == "cpu"
+            shortlist = self.weight_dtype in SHORTLIST_DTYPES and jax.default_backend() == "cpu"
         self.weights = DecoderWeights(model.backbone, self.weight_dtype, shortlist=shortlist)
         self.config = self.weights.config
         if model.tokenizer.vocabulary_size < self.config.vocabulary_size:  # ids past the tokenizer: never chosen

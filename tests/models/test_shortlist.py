@@ -98,3 +98,28 @@ def test_small_candidate_lists_stay_exact(monkeypatch, candidates):
     head = _head(5)
     hidden = np.random.default_rng(4).normal(0, 2, (8, HIDDEN)).astype(np.float32)
     assert (_greedy(head, hidden) == _float32_argmax(head, hidden)).all()
+
+
+def test_a_bfloat16_head_gets_the_tokens_its_own_rows_give():
+    """A bf16 head (a bf16 model's) is shortlisted against its bf16 rows, not the float32 ones it came from."""
+    head = _head(6)
+    low = jnp.asarray(head, jnp.bfloat16)
+    rng = np.random.default_rng(7)
+    hidden = np.concatenate([head[rng.integers(0, VOCAB, 24)] * 40, rng.normal(0, 1, (24, HIDDEN))]).astype(np.float32)
+    pick = jax.jit(lambda m, s, h: exact_greedy(m, s, h, None))
+    chosen = np.asarray(pick(Matrix(low), jax.jit(ShortlistHead.pack)(low), jnp.asarray(hidden)))
+    expected = np.asarray(Matrix(low).apply(jnp.asarray(hidden))).argmax(-1)
+    np.testing.assert_array_equal(chosen, expected)
+
+
+def test_bfloat16_decoder_weights_carry_a_shortlist_of_their_own_head(monkeypatch):
+    from gemma_jax.models.generation import Generator
+    from gemma_jax.models.loading import load_model
+
+    model = load_model("tiny:gemma3", dtype="bfloat16", vocab_texts=["a b c d e f g"] * 20)
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    generator = Generator(model, max_length=48)
+    assert generator.weight_dtype == "bfloat16" and generator.weights.shortlist
+    full = Generator(model, max_length=48, shortlist=False)
+    ids = [2, 10, 11, 12, 13]
+    assert generator.generate_token_ids([ids], 24, stop_ids=())[0] == full.generate_token_ids([ids], 24, stop_ids=())[0]

@@ -2,7 +2,8 @@
 
 On a CPU, greedy decoding of a float32 model is bound by memory: each token reads the whole
 tied output head (262k x 640 float32 = 671 MB for Gemma 3 270M), more than the rest of the model.
-This path reads an int8 copy instead (a quarter of the bytes), and still returns exactly the
+This path reads an int8 copy instead (a quarter of the bytes; half for a bfloat16 head, whose rows
+are exact in float32 and are treated as a float32 head below), and still returns exactly the
 token the float32 head would pick:
 
 1. approximate logits from the int8 head, each with a proven error bound: for row v,
@@ -31,6 +32,7 @@ import jax.numpy as jnp
 
 from gemma_jax.models.decoding.matrix import Matrix
 
+SHORTLIST_DTYPES = ("float32", "bfloat16")  # heads it can stand in for: an int8 head has no exact rows to rescore
 CANDIDATES = 64  # rows rescored in float32 per token: a 64 x hidden gather, negligible next to the head
 ROUNDING = 2.0**-24  # float32 unit roundoff
 SLACK = 1.001  # covers the rounding of the norms themselves

@@ -22,7 +22,7 @@ import numpy as np
 from gemma_jax.compat.keras import stored_kernel
 from gemma_jax.models.decoding.config import DecoderConfig
 from gemma_jax.models.decoding.matrix import WEIGHT_DTYPES, Matrix
-from gemma_jax.models.decoding.shortlist import ShortlistHead
+from gemma_jax.models.decoding.shortlist import SHORTLIST_DTYPES, ShortlistHead
 
 # Projection → (attribute path in a decoder block, the equation whose kernel layout we know).
 _PROJECTIONS = {
@@ -136,8 +136,8 @@ def _prepare(sources: dict, config: DecoderConfig, weight_dtype: str, shortlist:
         "final_norm": _norm(sources["final_norm"]),
         "layers": layers,
     }
-    if shortlist:
-        weights["shortlist"] = ShortlistHead.pack(sources["embedding"])
+    if shortlist:  # bounds against the head as stored (bf16 rows are exact in float32)
+        weights["shortlist"] = ShortlistHead.pack(weights["embedding"].values)
     return weights
 
 
@@ -152,8 +152,8 @@ class DecoderWeights:
     def __init__(self, backbone: keras.Model, weight_dtype: str = "float32", shortlist: bool = False):
         if weight_dtype not in WEIGHT_DTYPES:
             raise ValueError(f"unknown weight dtype {weight_dtype!r}; use one of {', '.join(WEIGHT_DTYPES)}")
-        if shortlist and weight_dtype != "float32":
-            raise ValueError("the int8 shortlist serves float32 weights; other weight dtypes read their own head")
+        if shortlist and weight_dtype not in SHORTLIST_DTYPES:
+            raise ValueError("the int8 shortlist serves float32 and bfloat16 weights; int8 weights read their own head")
         self.backbone = backbone
         self.weight_dtype = weight_dtype
         self.shortlist = shortlist
