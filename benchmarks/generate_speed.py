@@ -5,9 +5,9 @@ All in one process, batch 1, greedy, the same chat prompt and the same number of
 
 1. **ours**: `Generator.generate_token_ids` (prefill + `lax.while_loop` decode with a KV cache) for
    each weight dtype (float32, bfloat16, int8). The first call compiles; tokens/s is the best of
-   `--runs` warm calls, prefill included. float32 is timed twice: as `generate` runs it by default
-   on CPU (greedy through the int8 shortlist with exact float32 rescoring, decoding/shortlist.py)
-   and reading the whole float32 head (`ours_float32_full_head`).
+   `--runs` warm calls, prefill included. float32 and bfloat16 run as `generate` runs them by default
+   on CPU (greedy through the int8 shortlist, rescored with the head's own rows: decoding/shortlist.py);
+   float32 is timed a second time reading the whole head (`ours_float32_full_head`).
 2. **keras_hub**: `Gemma3CausalLM.generate` (greedy sampler) around the same backbone, string in and
    out as a user calls it; first call compiles, then the best of `--runs`.
 3. **transformers**: `AutoModelForCausalLM.from_pretrained(dir, gguf_file=name)` on the same GGUF

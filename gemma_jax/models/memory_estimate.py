@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 
+from gemma_jax.cpu_features import cpu_has_bf16_units
 from gemma_jax.models.variant_shape import GemmaShape
 from gemma_jax.models.weight_layout import (
     INT4_BLOCK,  # noqa: F401  (re-exported: the estimate's int4 layout)
@@ -88,7 +89,7 @@ class BackendFactors:
     remat_input_copies: float  # with remat: copies of each block's input kept
     remat_live_block: float  # with remat: the fraction of one block's saved tensors live while it is recomputed
     relayout_copies: float  # copies of each attention kernel XLA:CPU relays out for its matmuls and keeps
-    f32_weight_copies: bool  # XLA:CPU computes bf16 matmuls from f32 copies of the weights
+    f32_weight_copies: bool  # XLA:CPU's bf16 steps keep float32 tensors beside the bf16 ones (`_bf16_on_cpu`)
     runtime_bytes: float  # the process itself (imports, compiler, executables), counted against the job
     fitted_on: str  # the backend the factors were measured on
 
@@ -243,19 +244,30 @@ def activation_bytes(
     # chunked_loss pads the embedding to whole chunks: a copy of the table unless the chunks tile it.
     padding_copy = padded_vocabulary * shape.hidden_dim * size if padded_vocabulary != shape.vocabulary_size else 0
     total = blocks + head + padding_copy / max(1, embedding_shards)
-    total += _backend_copies(shape, size, factors)
+    total += _backend_copies(shape, factors)
+    if size != 4 and factors.f32_weight_copies:
+        total += _bf16_on_cpu(shape, tokens, shape.num_layers if not remat else 1)
     return int(total)
 
 
-def _backend_copies(shape: GemmaShape, size: int, factors: BackendFactors) -> float:
-    """XLA:CPU relays out the attention kernels for its matmuls and keeps the copies for the backward
-    pass; with bfloat16 weights it also computes every matmul in float32 from f32 copies of the weights."""
+def _backend_copies(shape: GemmaShape, factors: BackendFactors) -> float:
+    """XLA:CPU relays out the attention kernels for its matmuls and keeps the copies for the backward pass."""
     kernels = shape.projection_shapes()
     attention = sum(_product(kernels[t]) for t in ("query", "key", "value", "attention_output"))
-    copies = factors.relayout_copies * shape.num_layers * attention * 4
-    if size != 4 and factors.f32_weight_copies:
-        copies += (shape.parameter_count() - shape.vision_parameters()) * 4
-    return copies
+    return factors.relayout_copies * shape.num_layers * attention * 4
+
+
+def _bf16_on_cpu(shape: GemmaShape, tokens: int, live_blocks: int) -> float:
+    """The float32 tensors a bf16 step keeps on XLA:CPU, for `live_blocks` blocks' backward at once.
+
+    With bf16 units the MLP's gate and up sums stay float32 (train/packed_decoder.py). Without, XLA
+    computes bf16 dots from float32 copies of their operands: the embedding table's for the head, and
+    the blocks' kernels, kept for the backward pass unless blocks are recomputed (fitted on XLA:CPU).
+    """
+    if cpu_has_bf16_units():
+        return live_blocks * tokens * 2 * shape.ffn_dim * 4
+    body = shape.parameter_count() - shape.vision_parameters() - shape.vocabulary_size * shape.hidden_dim
+    return (shape.vocabulary_size * shape.hidden_dim + (body if live_blocks > 1 else 0)) * 4
 
 
 def gathered_bytes(shape: GemmaShape, method: str, dtype: str, platform: str, fsdp: int, model: int) -> int:
