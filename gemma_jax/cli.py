@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import gemma_jax  # noqa: F401  (selects the JAX backend for Keras)
 from gemma_jax.command_line import guarded, positive_int
@@ -212,7 +213,19 @@ def _generate(args) -> int:
 def _runs(args) -> int:
     from gemma_jax.runs.listing import format_runs_table, list_runs
 
-    print(format_runs_table(list_runs(args.runs_dir)))
+    root = Path(args.runs_dir)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root} is a file, not a runs folder; pass the folder that holds the runs (--runs-dir DIR)")
+    if root.is_dir():
+        try:  # list_runs reads an unreadable folder as empty: say so instead of "no runs yet"
+            with os.scandir(root) as entries:
+                next(entries, None)
+        except OSError as error:
+            raise ValueError(
+                f"cannot read the runs folder {root}: {error.strerror or error}; check its permissions"
+            ) from error
+    runs = list_runs(root)
+    print(format_runs_table(runs) if runs else f"no runs yet in {root}")
     return 0
 
 

@@ -173,3 +173,25 @@ def test_long_cells_end_in_an_ellipsis(tmp_path):
     (line,) = format_runs_table(list_runs(tmp_path)).splitlines()[1:]
     assert "r" * 63 + "…" in line and "r" * 64 not in line
     assert line.endswith("x" * 59 + "…")
+
+
+def test_the_runs_command_tells_an_empty_folder_from_one_it_cannot_read(tmp_path, monkeypatch, capsys):
+    from gemma_jax.cli import main
+
+    assert main(["runs", "--runs-dir", str(tmp_path / "nothing")]) == 0
+    assert capsys.readouterr().out.strip() == f"no runs yet in {tmp_path / 'nothing'}"
+    a_file = tmp_path / "config.yaml"
+    a_file.write_text("name: x\n")
+    assert main(["runs", "--runs-dir", str(a_file)]) != 0
+    assert "is a file, not a runs folder" in capsys.readouterr().err
+    real_scandir = os.scandir
+
+    def refused(path):
+        if str(path) == str(tmp_path):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refused)
+    assert main(["runs", "--runs-dir", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    assert f"cannot read the runs folder {tmp_path}: Permission denied" in err and "Traceback" not in err
