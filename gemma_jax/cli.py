@@ -250,7 +250,13 @@ def _control(args) -> int:
     if summary.state not in ("queued", "running", "paused"):
         hint = "" if summary.state == "completed" else f"; continue it with `gemma-jax train --resume {args.run_dir}`"
         raise ValueError(f"{args.run_dir} is {summary.state}: no process is there to {args.action}{hint}")
-    request = store.request(action, value=args.value)
+    try:
+        request = store.request(action, value=args.value)
+    except OSError as error:  # its own words name a temporary file of ours, not the folder to fix
+        raise ValueError(
+            f"cannot leave the request in {args.run_dir}: {error.strerror or error}; "
+            "run this as the user who started the run, or make its folder writable"
+        ) from error
     print(f"requested {args.action} ({request['id']}); the run acknowledges it in status.json")
     return 0
 

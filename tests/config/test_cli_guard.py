@@ -68,3 +68,22 @@ def test_control_of_a_finished_or_dead_run_is_refused(tmp_path, capsys):
     assert cli.main(["control", str(store.path), "abort"]) == 2
     assert "--resume" in capsys.readouterr().err
     assert store.read_control() is None
+
+
+def test_control_of_a_run_whose_folder_cannot_be_written_names_the_folder(tmp_path, capsys, monkeypatch):
+    import os
+
+    from gemma_jax.config import JobConfig
+    from gemma_jax.runs import RunStore, control_queue
+
+    store = RunStore.create(JobConfig(runs_dir=str(tmp_path)))
+    store.update_status(state="running", pid=os.getpid())
+
+    def refused(path, data, durable=True):
+        raise PermissionError(13, "Permission denied", str(path.parent / ".control.json.tmp-8f2a"))
+
+    monkeypatch.setattr(control_queue, "atomic_write_json", refused)
+    assert cli.main(["control", str(store.path), "pause"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot leave the request in {store.path}: Permission denied" in err
+    assert ".tmp-" not in err and "Traceback" not in err
