@@ -73,12 +73,11 @@ def _low_rank(layer, x):
 def project(layer, x, dropout: LoraDropout | None = None, out_dtype=None):
     """`layer(x)`, with LoRA (if enabled) applied as `x·K + s·(x·A)·B`, its input dropped by `dropout`;
     as `out_dtype` when given (float32: the frozen product's sums are not rounded to x's dtype)."""
-    if not getattr(layer, "lora_enabled", False) and _plain(layer):  # frozen: the same fast dot as the base below
-        return projection_einsum(layer.equation, x, stored_kernel(layer), out_dtype=out_dtype)
-    if not _factored(layer):
-        y = layer(x)
-        if dropout is not None and _low_rank_ready(layer):  # a quantized base: swap x for drop(x) in the adapter
-            y = y + _low_rank(layer, dropout(x) - x)
-        return y if out_dtype is None else y.astype(out_dtype)
-    base = projection_einsum(layer.equation, x, stored_kernel(layer), out_dtype=out_dtype)
-    return base + _low_rank(layer, x if dropout is None else dropout(x))
+    lora = getattr(layer, "lora_enabled", False)
+    if _factored(layer) or (not lora and _plain(layer)):  # x·K as our dot, frozen or under an adapter
+        base = projection_einsum(layer.equation, x, stored_kernel(layer), out_dtype=out_dtype)
+        return base + _low_rank(layer, x if dropout is None else dropout(x)) if lora else base
+    y = layer(x)
+    if dropout is not None and _low_rank_ready(layer):  # a quantized base: swap x for drop(x) in the adapter
+        y = y + _low_rank(layer, dropout(x) - x)
+    return y if out_dtype is None else y.astype(out_dtype)
