@@ -76,7 +76,7 @@ def mixed_einsum(equation: str, a, b, out_dtype=None):
     out_dtype = jnp.dtype(out_dtype or a.dtype)
     if a.dtype == b.dtype == jnp.bfloat16 and _transposable(equation):
         return _bf16_einsum(equation, a, b, out_dtype)
-    return jnp.einsum(equation, a, b, preferred_element_type=jnp.float32).astype(out_dtype)
+    return _f32_einsum(equation, a, b, out_dtype)
 
 
 def projection_einsum(equation: str, x, kernel, *, f32_accumulation: bool | None = None, out_dtype=None):
@@ -87,6 +87,6 @@ def projection_einsum(equation: str, x, kernel, *, f32_accumulation: bool | None
     if f32_accumulation is None:
         f32_accumulation = accumulate_in_float32(x.dtype)
     if f32_accumulation and x.dtype == jnp.bfloat16 and _transposable(equation):
-        return _bf16_einsum(equation, x, kernel, jnp.dtype(out_dtype or x.dtype))
+        return mixed_einsum(equation, x, kernel, out_dtype)
     y = jnp.einsum(equation, x, kernel)
     return y if out_dtype is None else y.astype(out_dtype)
